@@ -1,0 +1,177 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/strongcheck/strongcheck/results"
+)
+
+// FailoverResult is what Failover did, for the history.
+type FailoverResult struct {
+	Old        string              // the primary that was lost
+	New        string              // the standby promoted
+	Forced     bool                // New was chosen by the caller, not by LSN
+	Candidates []results.NodeState // the standbys' state when the choice was made
+	Sync       string              // synchronous_standby_names set on New
+	Followers  []string            // standbys re-pointed at New
+	Durations  map[string]time.Duration
+}
+
+// RejoinResult is what RejoinOld did, for the history.
+type RejoinResult struct {
+	Node      string
+	Primary   string
+	Sync      string // synchronous_standby_names restored on Primary
+	Durations map[string]time.Duration
+}
+
+// Failover replaces the lost primary old: it promotes the standby with the
+// highest received LSN (or force, when not empty, whatever its LSN: an
+// operator's mistake to reproduce), sets the new primary's sync list to the
+// original quorum capped by the standbys that remain (so RPO stays 0 with
+// them), and re-points every other reachable standby at it. The old primary
+// is left alone: call RejoinOld once it may come back.
+func Failover(ctx context.Context, c Cluster, old, force string) (FailoverResult, error) {
+	res := FailoverResult{Old: old, Durations: map[string]time.Duration{}}
+	t0 := time.Now()
+	var best string
+	var bestLSN uint64
+	for _, s := range NodeStates(ctx, c) {
+		if s.Node == old {
+			continue
+		}
+		res.Candidates = append(res.Candidates, s)
+		if s.Role != string(Standby) {
+			continue
+		}
+		lsn, err := ParseLSN(s.ReceiveLSN)
+		if err != nil {
+			lsn, _ = ParseLSN(s.ReplayLSN)
+		}
+		if best == "" || lsn > bestLSN {
+			best, bestLSN = s.Node, lsn
+		}
+	}
+	res.Durations["choose"] = time.Since(t0)
+	if force != "" {
+		best, res.Forced = force, true
+	}
+	if best == "" {
+		return res, fmt.Errorf("failover from %s: no reachable standby to promote (%s)", old, describeStates(res.Candidates))
+	}
+	res.New = best
+	t1 := time.Now()
+	if err := Promote(ctx, c, best); err != nil {
+		return res, fmt.Errorf("failover from %s: %w", old, err)
+	}
+	res.Durations["promote"] = time.Since(t1)
+
+	var remaining []string
+	for _, n := range c.Nodes() {
+		if n != old && n != best {
+			remaining = append(remaining, n)
+		}
+	}
+	res.Sync = SyncFor(c.Spec().SyncStandbyNames(), remaining)
+	t2 := time.Now()
+	if err := SetSyncStandbys(ctx, c, best, res.Sync); err != nil {
+		return res, fmt.Errorf("failover from %s: set sync list on %s: %w", old, best, err)
+	}
+	res.Durations["sync"] = time.Since(t2)
+
+	t3 := time.Now()
+	var errs []string
+	for _, n := range remaining {
+		if c.Status(n) != Unknown {
+			continue // down or paused: the settle step re-points it
+		}
+		if err := c.Follow(ctx, n, best); err != nil {
+			errs = append(errs, fmt.Sprintf("%s: %v", n, err))
+			continue
+		}
+		res.Followers = append(res.Followers, n)
+	}
+	res.Durations["follow"] = time.Since(t3)
+	res.Durations["total"] = time.Since(t0)
+	if len(errs) > 0 {
+		return res, fmt.Errorf("failover from %s to %s: re-point: %s", old, best, strings.Join(errs, "; "))
+	}
+	return res, nil
+}
+
+// RejoinOld brings a former primary back as a standby of primary with
+// pg_rewind, waits until it streams, and restores the original sync quorum on
+// primary over all its standbys.
+func RejoinOld(ctx context.Context, c Cluster, node, primary string) (RejoinResult, error) {
+	res := RejoinResult{Node: node, Primary: primary, Durations: map[string]time.Duration{}}
+	t0 := time.Now()
+	if err := Checkpoint(ctx, c, primary); err != nil {
+		return res, fmt.Errorf("rejoin %s: checkpoint on %s: %w", node, primary, err)
+	}
+	res.Durations["checkpoint"] = time.Since(t0)
+	t1 := time.Now()
+	if err := c.Rejoin(ctx, node, primary); err != nil {
+		return res, err
+	}
+	res.Durations["rewind"] = time.Since(t1)
+	t2 := time.Now()
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := WaitStreaming(wctx, c, primary, []string{node}, false); err != nil {
+		return res, fmt.Errorf("rejoin %s: %w", node, err)
+	}
+	res.Durations["stream"] = time.Since(t2)
+	var standbys []string
+	for _, n := range c.Nodes() {
+		if n != primary {
+			standbys = append(standbys, n)
+		}
+	}
+	res.Sync = SyncFor(c.Spec().SyncStandbyNames(), standbys)
+	if err := SetSyncStandbys(ctx, c, primary, res.Sync); err != nil {
+		return res, fmt.Errorf("rejoin %s: restore sync list on %s: %w", node, primary, err)
+	}
+	res.Durations["total"] = time.Since(t0)
+	return res, nil
+}
+
+var syncNumRe = regexp.MustCompile(`(?i)^\s*(ANY|FIRST)?\s*(\d+)\s*\(`)
+
+// SyncFor keeps the shape of the original synchronous_standby_names (ANY or
+// FIRST, and its count) over a new set of standbys, capping the count at
+// their number. An empty original stays empty (asynchronous replication is
+// what the user asked to test); with no standbys the result is empty.
+func SyncFor(original string, standbys []string) string {
+	original = strings.TrimSpace(original)
+	if original == "" || len(standbys) == 0 {
+		return ""
+	}
+	method, k := "FIRST", 1
+	if m := syncNumRe.FindStringSubmatch(original); m != nil {
+		if m[1] != "" {
+			method = strings.ToUpper(m[1])
+		}
+		k, _ = strconv.Atoi(m[2])
+	}
+	if k > len(standbys) {
+		k = len(standbys)
+	}
+	return fmt.Sprintf("%s %d (%s)", method, k, strings.Join(standbys, ", "))
+}
+
+func describeStates(ss []results.NodeState) string {
+	var parts []string
+	for _, s := range ss {
+		p := s.Node + "=" + s.Role
+		if s.Error != "" {
+			p += " (" + s.Error + ")"
+		}
+		parts = append(parts, p)
+	}
+	return strings.Join(parts, ", ")
+}

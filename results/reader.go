@@ -1,0 +1,106 @@
+package results
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+)
+
+// ErrCorrupt is wrapped by every error that means the history is not a
+// strongcheck history of this schema (as opposed to an I/O error).
+var ErrCorrupt = errors.New("corrupt history")
+
+// CorruptError names the line at which a history stopped making sense.
+type CorruptError struct {
+	Line   int
+	Reason string
+}
+
+func (e *CorruptError) Error() string {
+	return fmt.Sprintf("corrupt history: line %d: %s", e.Line, e.Reason)
+}
+
+// Unwrap lets errors.Is(err, ErrCorrupt) match.
+func (e *CorruptError) Unwrap() error { return ErrCorrupt }
+
+// History is a history read back from disk.
+type History struct {
+	Ops []Op
+	// Torn is true when the last line was incomplete (the run was killed
+	// while writing it) and was dropped; TornLine is its line number.
+	Torn     bool
+	TornLine int
+}
+
+// ReadFile reads the history at path; see Read.
+func ReadFile(path string) (*History, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("open history: %w", err)
+	}
+	defer f.Close()
+	return Read(f)
+}
+
+// Read parses a history. A last line without its newline that does not parse
+// is taken as torn by a killed writer and dropped (History.Torn says so). Any
+// other line that does not parse, has another schema version, an unknown type
+// or an index out of sequence is an error wrapping ErrCorrupt with its line
+// number.
+func Read(r io.Reader) (*History, error) {
+	br := bufio.NewReaderSize(r, 1<<20)
+	h := &History{}
+	line := 0
+	for {
+		b, err := br.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			// A line longer than the buffer: gather it whole.
+			full := append([]byte(nil), b...)
+			for errors.Is(err, bufio.ErrBufferFull) {
+				b, err = br.ReadSlice('\n')
+				full = append(full, b...)
+			}
+			b = full
+		}
+		if len(b) == 0 && err == io.EOF {
+			return h, nil
+		}
+		if err != nil && err != io.EOF {
+			return nil, fmt.Errorf("read history: %w", err)
+		}
+		line++
+		complete := err == nil
+		trimmed := bytes.TrimSpace(b)
+		if len(trimmed) == 0 {
+			if complete {
+				return nil, &CorruptError{Line: line, Reason: "empty line"}
+			}
+			return h, nil
+		}
+		var op Op
+		if uerr := json.Unmarshal(trimmed, &op); uerr != nil {
+			if !complete {
+				h.Torn, h.TornLine = true, line
+				return h, nil
+			}
+			return nil, &CorruptError{Line: line, Reason: uerr.Error()}
+		}
+		if op.V != SchemaVersion {
+			return nil, &CorruptError{Line: line, Reason: fmt.Sprintf("schema version %d, this strongcheck reads %d", op.V, SchemaVersion)}
+		}
+		if !op.Type.Valid() {
+			return nil, &CorruptError{Line: line, Reason: fmt.Sprintf("unknown type %q", op.Type)}
+		}
+		if op.Index != int64(len(h.Ops)) {
+			return nil, &CorruptError{Line: line, Reason: fmt.Sprintf("index %d, want %d", op.Index, len(h.Ops))}
+		}
+		h.Ops = append(h.Ops, op)
+		if !complete {
+			return h, nil
+		}
+	}
+}

@@ -59,7 +59,9 @@ func QueryState(ctx context.Context, dsn string) (results.NodeState, error) {
 		err := conn.QueryRow(ctx, `SELECT pg_is_in_recovery(),
 			CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_lsn()::text END,
 			pg_last_wal_receive_lsn()::text, pg_last_wal_replay_lsn()::text,
-			(SELECT timeline_id FROM pg_control_checkpoint())`).Scan(&inRecovery, &cur, &recv, &replay, &tli)
+			CASE WHEN pg_is_in_recovery()
+				THEN coalesce((SELECT received_tli FROM pg_stat_wal_receiver), (SELECT timeline_id FROM pg_control_checkpoint()))
+				ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END`).Scan(&inRecovery, &cur, &recv, &replay, &tli)
 		if err != nil {
 			return err
 		}

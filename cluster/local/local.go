@@ -1,0 +1,798 @@
+// Package local is the cluster backend that runs real PostgreSQL servers on
+// this machine: each node is a postmaster started from the system's binaries
+// as the unprivileged postgres user, inside its own network namespace on a
+// bridge of the cluster's own. Kill and pause are signals to the node's
+// processes, partitions are nftables rules inside the namespaces.
+//
+// It needs root, iproute2, util-linux's nsenter, nftables and PostgreSQL;
+// Preflight and FindBinaries name what is missing. Everything it creates
+// outside the cluster folder (namespaces, bridge, veths, servers) is
+// recorded in a registry under /run/strongcheck, so that a cluster left by a
+// crashed or killed harness is found and removed by the next Up or Down, by
+// the names and PIDs it owns and only those.
+package local
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/strongcheck/strongcheck/cluster"
+)
+
+// DefaultSubnet is the network the CLI uses when none is given. The subnet
+// exists only on this cluster's bridge and inside its namespaces.
+const DefaultSubnet = "10.213.0.0/24"
+
+// AutoSubnet asks Up to choose a free 10.213.X.0/24 (tests running in
+// parallel each get their own).
+const AutoSubnet = "auto"
+
+// Port every node listens on (inside its own namespace).
+const Port = 5432
+
+// Workload user and database.
+const (
+	UserName = "strongcheck"
+	DBName   = "postgres"
+)
+
+// Options configure Up.
+type Options struct {
+	// Dir is the cluster's folder: data/<node>, logs/<node>.log, state.
+	// It is created when missing; the postgres user must reach it.
+	Dir string
+	// Subnet is an IPv4 CIDR (DefaultSubnet when empty, AutoSubnet to
+	// choose a free one).
+	Subnet string
+	Spec   cluster.Spec
+	// Detached marks a cluster that outlives this process (`cluster up`);
+	// call Detach instead of Close when done with it.
+	Detached bool
+	// KeepData keeps the data directories on Close (they are removed by
+	// default; logs always stay).
+	KeepData bool
+	// Logf, when set, receives progress lines (never a password).
+	Logf func(format string, args ...any)
+}
+
+// Cluster is a running local cluster. It implements cluster.Cluster.
+type Cluster struct {
+	opts     Options
+	spec     cluster.Spec
+	nodes    []string
+	bin      Binaries
+	user     pgUser
+	net      *network
+	sec      secrets
+	entry    *entry
+	lock     *ownerLock
+	servers  map[string]*server
+	attached bool // Attach'ed: no process control
+
+	entryMu sync.Mutex
+	closeMu sync.Mutex
+	closed  bool
+	// UpDuration is how long Up took.
+	UpDuration time.Duration
+}
+
+var _ cluster.Cluster = (*Cluster)(nil)
+
+// state is the cluster.json of a cluster folder: what Attach and Down need,
+// no passwords.
+type state struct {
+	ID       string            `json:"id"`
+	Subnet   string            `json:"subnet"`
+	Nodes    []string          `json:"nodes"`
+	Addrs    map[string]string `json:"addrs"`
+	Settings cluster.Settings  `json:"settings"`
+	Version  string            `json:"postgres_version"`
+	Detached bool              `json:"detached"`
+}
+
+func (c *Cluster) logf(format string, args ...any) {
+	if c.opts.Logf != nil {
+		c.opts.Logf(format, args...)
+	}
+}
+
+// Up builds and starts the cluster: the network, one primary (the spec's
+// first node) and streaming standbys, with every standby attached as sync
+// or quorum when the sync list asks for it. On failure it tears down what
+// it built and returns the reason (a node's log tail when a node fails).
+func Up(ctx context.Context, opts Options) (c *Cluster, err error) {
+	t0 := time.Now()
+	if err := opts.Spec.Validate(); err != nil {
+		return nil, err
+	}
+	if err := Preflight(); err != nil {
+		return nil, err
+	}
+	bin, err := FindBinaries()
+	if err != nil {
+		return nil, err
+	}
+	u, err := lookupPGUser()
+	if err != nil {
+		return nil, err
+	}
+	if opts.Dir == "" {
+		return nil, fmt.Errorf("%w: no cluster folder given", cluster.ErrSpec)
+	}
+	dir, err := filepath.Abs(opts.Dir)
+	if err != nil {
+		return nil, err
+	}
+	opts.Dir = dir
+	if opts.Subnet == "" {
+		opts.Subnet = DefaultSubnet
+	}
+	if _, err := Sweep(); err != nil {
+		return nil, fmt.Errorf("clean up after an earlier run: %w", err)
+	}
+	if err := prepareDir(dir, u); err != nil {
+		return nil, err
+	}
+	c = &Cluster{opts: opts, spec: opts.Spec, nodes: opts.Spec.NodeNames(), bin: bin, user: u,
+		sec: newSecrets(), servers: map[string]*server{}}
+	if err := c.register(); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			cerr := c.Close(context.WithoutCancel(ctx))
+			if cerr != nil {
+				err = fmt.Errorf("%w (and tearing down: %v)", err, cerr)
+			}
+			c = nil
+		}
+	}()
+	if err := c.net.up(ctx, c.nodes); err != nil {
+		return c, fmt.Errorf("network: %w", err)
+	}
+	tmpl, err := ensureTemplate(ctx, bin, u)
+	if err != nil {
+		return c, err
+	}
+	if err := c.writeSecrets(); err != nil {
+		return c, err
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	for i, n := range c.nodes {
+		g.Go(func() error {
+			dd := c.dataDir(n)
+			if err := copyDir(gctx, tmpl.dir, dd); err != nil {
+				return err
+			}
+			return c.configure(n, i == 0)
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return c, err
+	}
+	primary := c.nodes[0]
+	if err := c.startNode(ctx, primary); err != nil {
+		return c, err
+	}
+	if err := c.bootstrap(ctx, primary, tmpl.password); err != nil {
+		return c, err
+	}
+	g, gctx = errgroup.WithContext(ctx)
+	for _, n := range c.nodes[1:] {
+		g.Go(func() error { return c.startNode(gctx, n) })
+	}
+	if err := g.Wait(); err != nil {
+		return c, err
+	}
+	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	syncNeeded := c.spec.SyncStandbyNames() != ""
+	if err := cluster.WaitStreaming(wctx, c, primary, c.nodes[1:], syncNeeded); err != nil {
+		return c, err
+	}
+	if err := c.writeState(); err != nil {
+		return c, err
+	}
+	c.UpDuration = time.Since(t0)
+	c.logf("cluster up in %.2fs: %s primary, %s standbys, subnet %s", c.UpDuration.Seconds(), primary, strings.Join(c.nodes[1:], ", "), c.net.subnet)
+	return c, nil
+}
+
+func prepareDir(dir string, u pgUser) error {
+	if st, err := readState(dir); err == nil {
+		if e, err := loadEntry(entryPath(st.ID)); err == nil {
+			if e.Detached {
+				return fmt.Errorf("%w: %s (run `strongcheck cluster down --dir %s` first)", ErrAlreadyUp, dir, dir)
+			}
+			if l, ok, _ := lockEntry(e.ID); !ok {
+				return fmt.Errorf("%w: %s is in use by process %d", ErrAlreadyUp, dir, e.Owner)
+			} else {
+				l.release()
+			}
+		}
+	}
+	for _, sub := range []string{"data", "logs"} {
+		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
+			return fmt.Errorf("cluster folder: %w", err)
+		}
+	}
+	os.RemoveAll(filepath.Join(dir, "data"))
+	if err := os.MkdirAll(filepath.Join(dir, "data"), 0o755); err != nil {
+		return fmt.Errorf("cluster folder: %w", err)
+	}
+	for _, p := range []string{dir, filepath.Join(dir, "logs")} {
+		if err := os.Chmod(p, 0o755); err != nil {
+			return fmt.Errorf("cluster folder: %w", err)
+		}
+	}
+	if err := os.Chown(filepath.Join(dir, "logs"), int(u.uid), int(u.gid)); err != nil {
+		return fmt.Errorf("cluster folder: %w", err)
+	}
+	return checkTraversable(filepath.Join(dir, "data"), u)
+}
+
+// register picks the subnet and an id, and records the cluster in the
+// registry (holding its owner lock) before anything is created.
+func (c *Cluster) register() error {
+	return withRegistryLock(func() error {
+		es, _ := entries()
+		taken := map[string]bool{}
+		for _, e := range es {
+			taken[e.Subnet] = true
+		}
+		var subnet *net.IPNet
+		if c.opts.Subnet == AutoSubnet {
+			for x := 0; x < 256 && subnet == nil; x++ {
+				cand, _ := ParseSubnet(fmt.Sprintf("10.213.%d.0/24", x))
+				if _, used := subnetInUse(cand); !used && !taken[cand.String()] {
+					subnet = cand
+				}
+			}
+			if subnet == nil {
+				return fmt.Errorf("%w: no free 10.213.X.0/24 left", ErrSubnetInUse)
+			}
+		} else {
+			s, err := ParseSubnet(c.opts.Subnet)
+			if err != nil {
+				return fmt.Errorf("%w: %v", cluster.ErrSpec, err)
+			}
+			if what, used := subnetInUse(s); used {
+				return fmt.Errorf("%w: %s (%s); choose another with --subnet", ErrSubnetInUse, s, what)
+			}
+			if taken[s.String()] {
+				return fmt.Errorf("%w: %s is used by another strongcheck cluster; choose another with --subnet", ErrSubnetInUse, s)
+			}
+			subnet = s
+		}
+		var id string
+		for {
+			id = randomHex(3)
+			if _, err := os.Stat(entryPath(id)); errors.Is(err, os.ErrNotExist) {
+				break
+			}
+		}
+		c.net = newNetwork(id, subnet, c.nodes)
+		if len(c.net.bridge) > 15 {
+			return fmt.Errorf("interface name %q too long", c.net.bridge)
+		}
+		l, ok, err := lockEntry(id)
+		if err != nil || !ok {
+			return fmt.Errorf("registry: lock %s: %v", id, err)
+		}
+		c.lock = l
+		c.entry = &entry{ID: id, Dir: c.opts.Dir, Subnet: subnet.String(), Bridge: c.net.bridge,
+			Namespaces: c.net.namespaces(), Veths: c.net.veths(), PIDs: map[string]int{},
+			DataDirs: map[string]string{}, Owner: os.Getpid()}
+		for _, n := range c.nodes {
+			c.entry.DataDirs[n] = c.dataDir(n)
+			c.servers[n] = &server{node: n, dataDir: c.dataDir(n), logPath: c.logPath(n)}
+		}
+		return c.entry.save()
+	})
+}
+
+func (c *Cluster) dataDir(node string) string { return filepath.Join(c.opts.Dir, "data", node) }
+func (c *Cluster) logPath(node string) string { return filepath.Join(c.opts.Dir, "logs", node+".log") }
+func (c *Cluster) secretsPath() string        { return filepath.Join(c.opts.Dir, "secrets.json") }
+func (c *Cluster) passfile() string           { return filepath.Join(c.opts.Dir, "data", "pgpass") }
+
+func (c *Cluster) writeSecrets() error {
+	b, _ := json.Marshal(c.sec)
+	if err := os.WriteFile(c.secretsPath(), b, 0o600); err != nil {
+		return fmt.Errorf("secrets: %w", err)
+	}
+	// The replication password reaches standbys and pg_rewind through a
+	// passfile readable by postgres only, never through conninfo strings
+	// that land in postgresql.auto.conf or in process titles.
+	line := fmt.Sprintf("*:*:*:repl:%s\n*:*:*:postgres:%s\n", c.sec.Repl, c.sec.Superuser)
+	if err := os.WriteFile(c.passfile(), []byte(line), 0o600); err != nil {
+		return fmt.Errorf("passfile: %w", err)
+	}
+	return os.Chown(c.passfile(), int(c.user.uid), int(c.user.gid))
+}
+
+// configure writes a node's postgresql.conf (the cluster-wide settings),
+// pg_hba.conf, and for a standby standby.signal and primary_conninfo. The
+// settings that belong to one node go on its command line (startArgs).
+func (c *Cluster) configure(node string, primary bool) error {
+	dd := c.dataDir(node)
+	var conf strings.Builder
+	conf.WriteString("# written by strongcheck: the cluster-wide settings\n")
+	eff := c.spec.Effective()
+	for _, k := range sortedKeys(eff) {
+		fmt.Fprintf(&conf, "%s = %s\n", k, confValue(eff[k]))
+	}
+	if err := c.writeOwned(filepath.Join(dd, "postgresql.conf"), conf.String()); err != nil {
+		return err
+	}
+	hba := fmt.Sprintf("# written by strongcheck: only this cluster's subnet, scram-sha-256\n"+
+		"host all         all  %[1]s scram-sha-256\n"+
+		"host replication repl %[1]s scram-sha-256\n", c.net.subnet.String())
+	if err := c.writeOwned(filepath.Join(dd, "pg_hba.conf"), hba); err != nil {
+		return err
+	}
+	if primary {
+		return c.writeOwned(filepath.Join(dd, "postgresql.auto.conf"), autoConfHeader)
+	}
+	if err := c.writeOwned(filepath.Join(dd, "standby.signal"), ""); err != nil {
+		return err
+	}
+	return c.writeOwned(filepath.Join(dd, "postgresql.auto.conf"),
+		autoConfHeader+fmt.Sprintf("primary_conninfo = %s\n", confValue(c.conninfo(node, c.nodes[0]))))
+}
+
+const autoConfHeader = "# Do not edit this file manually!\n# It will be overwritten by the ALTER SYSTEM command.\n"
+
+// conninfo is the primary_conninfo by which standby streams from primary.
+func (c *Cluster) conninfo(standby, primary string) string {
+	return fmt.Sprintf("host=%s port=%d user=repl passfile=%s application_name=%s connect_timeout=2 keepalives_idle=5 keepalives_interval=2 keepalives_count=2",
+		c.net.ipOf[primary], Port, c.passfile(), standby)
+}
+
+func confValue(v string) string {
+	if strings.HasPrefix(v, "'") && strings.HasSuffix(v, "'") && len(v) >= 2 {
+		return v
+	}
+	return "'" + strings.ReplaceAll(v, "'", "''") + "'"
+}
+
+func sortedKeys(m cluster.Settings) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	for i := 1; i < len(keys); i++ {
+		for j := i; j > 0 && keys[j] < keys[j-1]; j-- {
+			keys[j], keys[j-1] = keys[j-1], keys[j]
+		}
+	}
+	return keys
+}
+
+func (c *Cluster) writeOwned(path, content string) error {
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		return err
+	}
+	return os.Chown(path, int(c.user.uid), int(c.user.gid))
+}
+
+// startArgs are the settings that belong to one node.
+func (c *Cluster) startArgs(node string) []string {
+	return []string{
+		"-c", "listen_addresses=" + c.net.ipOf[node],
+		"-c", fmt.Sprintf("port=%d", Port),
+		"-c", "cluster_name=" + node,
+		"-c", "unix_socket_directories=",
+	}
+}
+
+func (c *Cluster) startNode(ctx context.Context, node string) error {
+	s := c.servers[node]
+	if err := s.start(c.net.nsOf[node], c.user, c.bin.Path("postgres"), c.startArgs(node)); err != nil {
+		return err
+	}
+	c.entryMu.Lock()
+	c.entry.PIDs[node] = s.pid()
+	err := c.entry.save()
+	c.entryMu.Unlock()
+	if err != nil {
+		return err
+	}
+	rctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	return s.waitReady(rctx)
+}
+
+// bootstrap sets the cluster's own passwords (as SCRAM verifiers) and
+// creates the replication and workload roles, on the primary only; the
+// standbys receive them by replication. It commits locally: the standbys are
+// not streaming yet.
+func (c *Cluster) bootstrap(ctx context.Context, primary, templatePW string) error {
+	dsn := fmt.Sprintf("host=%s port=%d user=postgres password=%s dbname=postgres sslmode=disable connect_timeout=5",
+		c.net.ipOf[primary], Port, templatePW)
+	stmts := []string{
+		"SET synchronous_commit = local",
+		fmt.Sprintf("CREATE ROLE repl WITH REPLICATION LOGIN PASSWORD '%s'", scramVerifier(c.sec.Repl)),
+		fmt.Sprintf("CREATE ROLE %s WITH LOGIN PASSWORD '%s'", UserName, scramVerifier(c.sec.User)),
+		fmt.Sprintf("GRANT CREATE ON SCHEMA public TO %s", UserName),
+		fmt.Sprintf("ALTER ROLE postgres PASSWORD '%s'", scramVerifier(c.sec.Superuser)),
+	}
+	bctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(bctx, dsn)
+	if err != nil {
+		return fmt.Errorf("bootstrap %s: connect: %w", primary, err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	for _, s := range stmts {
+		if _, err := conn.Exec(bctx, s); err != nil {
+			return fmt.Errorf("bootstrap %s: %w", primary, err)
+		}
+	}
+	return nil
+}
+
+func (c *Cluster) writeState() error {
+	st := state{ID: c.entry.ID, Subnet: c.net.subnet.String(), Nodes: c.nodes, Addrs: c.net.ipOf,
+		Settings: c.spec.Effective(), Version: c.bin.Version, Detached: c.opts.Detached}
+	b, _ := json.MarshalIndent(st, "", "  ")
+	return os.WriteFile(filepath.Join(c.opts.Dir, "cluster.json"), b, 0o644)
+}
+
+func readState(dir string) (*state, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "cluster.json"))
+	if err != nil {
+		return nil, err
+	}
+	var st state
+	if err := json.Unmarshal(b, &st); err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, "cluster.json"), err)
+	}
+	return &st, nil
+}
+
+// Backend implements cluster.Cluster.
+func (c *Cluster) Backend() string { return "local" }
+
+// Spec implements cluster.Cluster.
+func (c *Cluster) Spec() cluster.Spec { return c.spec }
+
+// Nodes implements cluster.Cluster.
+func (c *Cluster) Nodes() []string { return append([]string(nil), c.nodes...) }
+
+// Addr is node's address inside the cluster's subnet.
+func (c *Cluster) Addr(node string) string { return c.net.ipOf[node] }
+
+// Dir is the cluster folder.
+func (c *Cluster) Dir() string { return c.opts.Dir }
+
+// PostgresVersion is the server version, e.g. "15.18".
+func (c *Cluster) PostgresVersion() string { return c.bin.Version }
+
+// Subnet is the cluster's network.
+func (c *Cluster) Subnet() string { return c.net.subnet.String() }
+
+// ConnString implements cluster.Cluster.
+func (c *Cluster) ConnString(node string, admin bool) string {
+	user, pw := UserName, c.sec.User
+	if admin {
+		user, pw = "postgres", c.sec.Superuser
+	}
+	return fmt.Sprintf("host=%s port=%d user=%s password=%s dbname=%s sslmode=disable connect_timeout=2",
+		c.net.ipOf[node], Port, user, pw, DBName)
+}
+
+// ErrAttached is returned by process-level methods of an attached cluster.
+var ErrAttached = errors.New("cluster attached read-only: only the process that started it controls its servers")
+
+func (c *Cluster) server(node string) (*server, error) {
+	if c.attached {
+		return nil, ErrAttached
+	}
+	s, ok := c.servers[node]
+	if !ok {
+		return nil, fmt.Errorf("%w: no node %q (nodes: %s)", cluster.ErrSpec, node, strings.Join(c.nodes, ", "))
+	}
+	return s, nil
+}
+
+// Kill implements cluster.Cluster.
+func (c *Cluster) Kill(ctx context.Context, node string) error {
+	s, err := c.server(node)
+	if err != nil {
+		return err
+	}
+	return s.kill()
+}
+
+// Start implements cluster.Cluster.
+func (c *Cluster) Start(ctx context.Context, node string) error {
+	if _, err := c.server(node); err != nil {
+		return err
+	}
+	return c.startNode(ctx, node)
+}
+
+// Stop implements cluster.Cluster.
+func (c *Cluster) Stop(ctx context.Context, node string) error {
+	s, err := c.server(node)
+	if err != nil {
+		return err
+	}
+	return s.stop(false, 30*time.Second)
+}
+
+// Pause implements cluster.Cluster.
+func (c *Cluster) Pause(ctx context.Context, node string) error {
+	s, err := c.server(node)
+	if err != nil {
+		return err
+	}
+	return s.pause()
+}
+
+// Resume implements cluster.Cluster.
+func (c *Cluster) Resume(ctx context.Context, node string) error {
+	s, err := c.server(node)
+	if err != nil {
+		return err
+	}
+	s.resume()
+	return nil
+}
+
+// Status implements cluster.Cluster.
+func (c *Cluster) Status(node string) cluster.Role {
+	if c.attached {
+		c.entryMu.Lock()
+		defer c.entryMu.Unlock()
+		if c.entry != nil && isOurPostmaster(c.entry.PIDs[node], c.entry.DataDirs[node]) {
+			return cluster.Unknown
+		}
+		return cluster.Down
+	}
+	s, ok := c.servers[node]
+	switch {
+	case !ok || !s.running():
+		return cluster.Down
+	case s.isPaused():
+		return cluster.Paused
+	}
+	return cluster.Unknown
+}
+
+// Partition implements cluster.Cluster.
+func (c *Cluster) Partition(ctx context.Context, g cluster.Grudge) error {
+	if c.attached {
+		return ErrAttached
+	}
+	cut := map[string][]string{}
+	for _, p := range g.Pairs() {
+		for _, n := range p {
+			if _, ok := c.net.ipOf[n]; !ok {
+				return fmt.Errorf("%w: partition: no node %q", cluster.ErrSpec, n)
+			}
+		}
+		cut[p[0]] = append(cut[p[0]], p[1])
+		cut[p[1]] = append(cut[p[1]], p[0])
+	}
+	return c.net.partition(ctx, cut)
+}
+
+// Heal implements cluster.Cluster.
+func (c *Cluster) Heal(ctx context.Context) error {
+	if c.attached {
+		return ErrAttached
+	}
+	return c.net.heal(ctx)
+}
+
+// Follow implements cluster.Cluster.
+func (c *Cluster) Follow(ctx context.Context, standby, primary string) error {
+	return cluster.AlterSystem(ctx, c.ConnString(standby, true), "primary_conninfo", c.conninfo(standby, primary))
+}
+
+// Rejoin implements cluster.Cluster: stop node cleanly if it runs, pg_rewind
+// it from primary (which also finishes crash recovery of a killed node),
+// make it a standby of primary with only primary_conninfo in its
+// postgresql.auto.conf (pg_rewind copied the primary's, sync list included),
+// and start it.
+func (c *Cluster) Rejoin(ctx context.Context, node, primary string) error {
+	s, err := c.server(node)
+	if err != nil {
+		return err
+	}
+	if s.running() {
+		if err := s.stop(false, 30*time.Second); err != nil {
+			return fmt.Errorf("rejoin %s: stop: %w", node, err)
+		}
+	}
+	src := fmt.Sprintf("host=%s port=%d user=postgres dbname=postgres passfile=%s connect_timeout=5", c.net.ipOf[primary], Port, c.passfile())
+	out, err := c.runAsPostgres(ctx, c.bin.Path("pg_rewind"), "-D", c.dataDir(node), "--source-server="+src)
+	if err != nil {
+		return fmt.Errorf("rejoin %s: pg_rewind from %s: %w: %s", node, primary, err, out)
+	}
+	dd := c.dataDir(node)
+	if err := c.writeOwned(filepath.Join(dd, "postgresql.auto.conf"),
+		autoConfHeader+fmt.Sprintf("primary_conninfo = %s\n", confValue(c.conninfo(node, primary)))); err != nil {
+		return err
+	}
+	if err := c.writeOwned(filepath.Join(dd, "standby.signal"), ""); err != nil {
+		return err
+	}
+	if err := c.startNode(ctx, node); err != nil {
+		return fmt.Errorf("rejoin %s: %w", node, err)
+	}
+	return nil
+}
+
+func (c *Cluster) runAsPostgres(ctx context.Context, prog string, args ...string) (string, error) {
+	cmd := execCommand(ctx, prog, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: c.user.uid, Gid: c.user.gid}}
+	cmd.Env = []string{"LANG=C", "LC_ALL=C", "PATH=" + c.bin.Dir + ":/usr/bin:/bin"}
+	cmd.Dir = "/"
+	out, err := cmd.CombinedOutput()
+	return strings.TrimSpace(string(out)), err
+}
+
+// CollectLogs implements cluster.Cluster.
+func (c *Cluster) CollectLogs(ctx context.Context, dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	var errs []error
+	for _, n := range c.nodes {
+		b, err := os.ReadFile(c.logPath(n))
+		if err != nil {
+			if !errors.Is(err, os.ErrNotExist) {
+				errs = append(errs, err)
+			}
+			continue
+		}
+		if err := os.WriteFile(filepath.Join(dir, n+".log"), b, 0o644); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Detach leaves the cluster running after this process exits (`cluster
+// up`): the registry marks it detached, so sweeps leave it alone until Down
+// of its folder.
+func (c *Cluster) Detach() error {
+	c.entryMu.Lock()
+	c.entry.Detached = true
+	err := c.entry.save()
+	c.entryMu.Unlock()
+	if err != nil {
+		return err
+	}
+	c.lock.release()
+	c.closeMu.Lock()
+	c.closed = true
+	c.closeMu.Unlock()
+	return nil
+}
+
+// Close implements cluster.Cluster: immediate shutdown of every server,
+// removal of namespaces, veths and bridge, of the data (unless KeepData) and
+// of the registry entry. Logs stay in the folder.
+func (c *Cluster) Close(ctx context.Context) error {
+	c.closeMu.Lock()
+	defer c.closeMu.Unlock()
+	if c.closed || c.attached {
+		return nil
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, len(c.nodes))
+	for i, n := range c.nodes {
+		s := c.servers[n]
+		if s == nil {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = s.stop(true, 5*time.Second)
+		}()
+	}
+	wg.Wait()
+	err := errors.Join(errs...)
+	if c.net != nil {
+		err = errors.Join(err, deleteNetwork(c.net.namespaces(), c.net.veths(), c.net.bridge))
+	}
+	if err != nil {
+		return fmt.Errorf("tear down: %w", err)
+	}
+	if !c.opts.KeepData {
+		os.RemoveAll(filepath.Join(c.opts.Dir, "data"))
+	}
+	os.Remove(c.secretsPath())
+	os.Remove(filepath.Join(c.opts.Dir, "cluster.json"))
+	if c.entry != nil {
+		os.Remove(entryPath(c.entry.ID))
+		os.Remove(lockPath(c.entry.ID))
+	}
+	c.lock.release()
+	c.closed = true
+	return nil
+}
+
+// Attach opens the cluster recorded in dir (e.g. one left up by `cluster
+// up`) for reading: connection strings and SQL state work, process control
+// does not.
+func Attach(dir string) (*Cluster, error) {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	st, err := readState(dir)
+	if err != nil {
+		return nil, fmt.Errorf("no cluster in %s: %w", dir, err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "secrets.json"))
+	if err != nil {
+		return nil, fmt.Errorf("no cluster secrets in %s: %w", dir, err)
+	}
+	var sec secrets
+	if err := json.Unmarshal(b, &sec); err != nil {
+		return nil, fmt.Errorf("cluster secrets: %w", err)
+	}
+	sub, err := ParseSubnet(st.Subnet)
+	if err != nil {
+		return nil, err
+	}
+	c := &Cluster{opts: Options{Dir: dir}, spec: cluster.Spec{Nodes: st.Nodes}, nodes: st.Nodes, sec: sec,
+		net: newNetwork(st.ID, sub, st.Nodes), attached: true}
+	c.bin.Version = st.Version
+	c.entry, _ = loadEntry(entryPath(st.ID))
+	return c, nil
+}
+
+// Down tears down the cluster recorded in dir, whether detached or left by
+// a dead process, and sweeps other dead clusters. It refuses a cluster whose
+// owner is still running. No cluster in dir is not an error.
+func Down(ctx context.Context, dir string) error {
+	if _, err := Sweep(); err != nil {
+		return err
+	}
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	st, err := readState(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if e, err := loadEntry(entryPath(st.ID)); err == nil {
+		l, ok, err := lockEntry(e.ID)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fmt.Errorf("%w: %s is owned by running process %d", ErrAlreadyUp, dir, e.Owner)
+		}
+		defer l.release()
+		if err := teardownEntry(e); err != nil {
+			return err
+		}
+	}
+	os.RemoveAll(filepath.Join(dir, "data"))
+	os.Remove(filepath.Join(dir, "secrets.json"))
+	return os.Remove(filepath.Join(dir, "cluster.json"))
+}

@@ -1,0 +1,297 @@
+package local
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+const defaultGoneTimeout = 20 * time.Second
+
+// children lists the PIDs whose parent is pid.
+func children(pid int) []int {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	var out []int
+	for _, e := range ents {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...: comm may hold spaces; parse after ')'.
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) < 2 {
+			continue
+		}
+		if pp, _ := strconv.Atoi(f[1]); pp == pid {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// alive reports whether pid exists and is not a zombie.
+func alive(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 || i+2 >= len(b) {
+		return false
+	}
+	return b[i+2] != 'Z' && b[i+2] != 'X'
+}
+
+// waitGone waits until none of pids is alive (zombies count as gone: they
+// hold no memory, ports or files).
+func waitGone(pids []int, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		var left []int
+		for _, p := range pids {
+			if alive(p) {
+				left = append(left, p)
+			}
+		}
+		if len(left) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("processes %v still alive after %v", left, timeout)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// server is one node's postmaster, a child of this process.
+type server struct {
+	node    string
+	dataDir string
+	logPath string
+
+	mu      sync.Mutex
+	cmd     *exec.Cmd
+	exited  chan struct{}
+	paused  bool
+	waitErr error
+}
+
+func (s *server) pid() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil || s.cmd.Process == nil {
+		return 0
+	}
+	return s.cmd.Process.Pid
+}
+
+func (s *server) running() bool {
+	s.mu.Lock()
+	ex := s.exited
+	s.mu.Unlock()
+	if ex == nil {
+		return false
+	}
+	select {
+	case <-ex:
+		return false
+	default:
+		return true
+	}
+}
+
+// start launches postgres in namespace ns as user u with args, and reaps it
+// when it exits.
+func (s *server) start(ns string, u pgUser, postgres string, args []string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.exited != nil {
+		select {
+		case <-s.exited:
+		default:
+			return fmt.Errorf("%s already running (pid %d)", s.node, s.cmd.Process.Pid)
+		}
+	}
+	logf, err := os.OpenFile(s.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("%s: log: %w", s.node, err)
+	}
+	nsArgs := []string{"--net=/run/netns/" + ns, "-S", strconv.Itoa(int(u.uid)), "-G", strconv.Itoa(int(u.gid)), "--", postgres, "-D", s.dataDir}
+	cmd := exec.Command("nsenter", append(nsArgs, args...)...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.Env = []string{"LANG=C", "LC_ALL=C", "PATH=/usr/bin:/bin"}
+	// Own process group: a Ctrl-C on the terminal reaches the harness,
+	// which shuts the servers down in order, not the servers directly.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return fmt.Errorf("%s: start postgres: %w", s.node, err)
+	}
+	logf.Close()
+	s.cmd, s.exited, s.paused, s.waitErr = cmd, make(chan struct{}), false, nil
+	go func(cmd *exec.Cmd, done chan struct{}) {
+		err := cmd.Wait()
+		s.mu.Lock()
+		s.waitErr = err
+		s.mu.Unlock()
+		close(done)
+	}(cmd, s.exited)
+	return nil
+}
+
+// waitReady polls postmaster.pid until the server says ready (primary) or
+// standby (hot standby accepting reads), or the process exits.
+func (s *server) waitReady(ctx context.Context) error {
+	pidPath := filepath.Join(s.dataDir, "postmaster.pid")
+	s.mu.Lock()
+	ex := s.exited
+	pid := s.cmd.Process.Pid
+	s.mu.Unlock()
+	for {
+		if b, err := os.ReadFile(pidPath); err == nil {
+			lines := strings.Split(string(b), "\n")
+			if len(lines) >= 8 && lines[0] == strconv.Itoa(pid) {
+				switch strings.TrimSpace(lines[7]) {
+				case "ready", "standby":
+					return nil
+				}
+			}
+		}
+		select {
+		case <-ex:
+			return fmt.Errorf("%w: %s exited (%v); log tail:\n%s", ErrNodeStart, s.node, s.waitErr, tail(s.logPath, 15))
+		case <-ctx.Done():
+			return fmt.Errorf("%w: %s not ready: %v; log tail:\n%s", ErrNodeStart, s.node, ctx.Err(), tail(s.logPath, 15))
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
+// signalAll sends sig to the postmaster and then to its children.
+func (s *server) signalAll(sig syscall.Signal, kids []int) {
+	pid := s.pid()
+	if pid > 0 {
+		_ = syscall.Kill(pid, sig)
+	}
+	for _, k := range kids {
+		_ = syscall.Kill(k, sig)
+	}
+}
+
+// kill crashes the server: freeze every process, then SIGKILL them all, so
+// that nothing runs between the first and the last kill; wait until gone.
+func (s *server) kill() error {
+	if !s.running() {
+		return nil
+	}
+	pid := s.pid()
+	_ = syscall.Kill(pid, syscall.SIGSTOP)
+	kids := children(pid)
+	for _, k := range kids {
+		_ = syscall.Kill(k, syscall.SIGSTOP)
+	}
+	s.signalAll(syscall.SIGKILL, kids)
+	return s.waitExit(append(kids, pid), defaultGoneTimeout)
+}
+
+// stop shuts the server down (fast mode: SIGINT; immediate: SIGQUIT) and
+// waits; after timeout it kills.
+func (s *server) stop(immediate bool, timeout time.Duration) error {
+	if !s.running() {
+		return nil
+	}
+	pid := s.pid()
+	kids := children(pid)
+	s.resume() // a stopped process would not act on the signal
+	sig := syscall.SIGINT
+	if immediate {
+		sig = syscall.SIGQUIT
+	}
+	_ = syscall.Kill(pid, sig)
+	if err := s.waitExit(append(kids, pid), timeout); err != nil {
+		return s.kill()
+	}
+	return nil
+}
+
+func (s *server) waitExit(pids []int, timeout time.Duration) error {
+	s.mu.Lock()
+	ex := s.exited
+	s.mu.Unlock()
+	select {
+	case <-ex:
+	case <-time.After(timeout):
+		return fmt.Errorf("%s: postmaster still running after %v", s.node, timeout)
+	}
+	return waitGone(pids, timeout)
+}
+
+func (s *server) pause() error {
+	if !s.running() {
+		return fmt.Errorf("%s: not running", s.node)
+	}
+	pid := s.pid()
+	_ = syscall.Kill(pid, syscall.SIGSTOP) // first, so it forks nothing new
+	for _, k := range children(pid) {
+		_ = syscall.Kill(k, syscall.SIGSTOP)
+	}
+	s.mu.Lock()
+	s.paused = true
+	s.mu.Unlock()
+	return nil
+}
+
+func (s *server) resume() {
+	pid := s.pid()
+	if pid == 0 {
+		return
+	}
+	for _, k := range children(pid) {
+		_ = syscall.Kill(k, syscall.SIGCONT)
+	}
+	_ = syscall.Kill(pid, syscall.SIGCONT)
+	s.mu.Lock()
+	s.paused = false
+	s.mu.Unlock()
+}
+
+func (s *server) isPaused() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.paused
+}
+
+// tail returns the last n lines of a file.
+func tail(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Sprintf("(no log: %v)", err)
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// execCommand is exec.CommandContext; a variable so tests can observe calls.
+var execCommand = exec.CommandContext

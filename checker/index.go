@@ -1,0 +1,242 @@
+package checker
+
+import (
+	"sort"
+
+	"github.com/strongcheck/strongcheck/results"
+)
+
+// call is one operation: the index of its invoke entry and of its completion
+// (-1 when the history ended before it completed). A completion that matches
+// no open invoke (the harness's init entry) is a call with inv == comp.
+type call struct {
+	inv, comp int
+}
+
+// window is one fault window of the nemesis.
+type window struct {
+	id      int
+	kind    string
+	targets []string
+	start   int64 // time of the start op's invoke
+	stop    int64 // time of the stop op's completion; -1 if never closed
+	// recs are the nemesis entries of this window that carry node or
+	// replication state, in history order.
+	recs []int
+}
+
+// history is a paired view of a results history, built once in linear time
+// and shared by the checkers.
+type history struct {
+	ops     []results.Op
+	clients []call // client operations, in invoke order
+	nemesis []call // nemesis operations, in invoke order
+	harness []call // harness operations (init, final reads), in invoke order
+	windows []window
+	starts  []int64 // windows[i].start, sorted ascending (windows are kept in that order)
+	end     int64   // the latest time in the history
+}
+
+// openKey identifies an open non-client operation, so that a completion of
+// the nemesis or the harness finds its invoke even if several are open.
+type openKey struct {
+	p      results.Process
+	f, wl  string
+	key    string
+	faultI int
+	phase  string
+}
+
+func nonClientKey(op *results.Op) openKey {
+	k := openKey{p: op.Process, f: op.F, wl: op.Workload, key: op.Key}
+	if op.Fault != nil {
+		k.faultI, k.phase = op.Fault.ID, op.Fault.Phase
+	}
+	return k
+}
+
+// index pairs invokes with completions and collects the fault windows.
+func index(ops []results.Op) *history {
+	h := &history{ops: ops, clients: make([]call, 0, len(ops)/2+1)}
+	var open []int // by client process: index into h.clients, -1 when none
+	other := map[openKey][]int{}
+	for i := range ops {
+		op := &ops[i]
+		if op.Time > h.end {
+			h.end = op.Time
+		}
+		if op.Process.IsClient() {
+			p := int(op.Process)
+			for p >= len(open) {
+				open = append(open, -1)
+			}
+			if op.Type == results.Invoke {
+				// An invoke while another is open means the earlier one
+				// never completed: it stays without a completion.
+				h.clients = append(h.clients, call{inv: i, comp: -1})
+				open[p] = len(h.clients) - 1
+				continue
+			}
+			if c := open[p]; c >= 0 {
+				h.clients[c].comp = i
+				open[p] = -1
+			} else {
+				h.clients = append(h.clients, call{inv: i, comp: i})
+			}
+			continue
+		}
+		list := &h.harness
+		if op.Process == results.NemesisProcess {
+			list = &h.nemesis
+		}
+		k := nonClientKey(op)
+		if op.Type == results.Invoke {
+			*list = append(*list, call{inv: i, comp: -1})
+			other[k] = append(other[k], len(*list)-1)
+			continue
+		}
+		if stack := other[k]; len(stack) > 0 {
+			// Oldest open invoke of the same kind, preferring one on the
+			// same node (final reads of several nodes may overlap).
+			j := 0
+			for s, c := range stack {
+				if n := h.ops[(*list)[c].inv].Node; n != "" && n == op.Node {
+					j = s
+					break
+				}
+			}
+			(*list)[stack[j]].comp = i
+			other[k] = append(stack[:j:j], stack[j+1:]...)
+		} else {
+			*list = append(*list, call{inv: i, comp: i})
+		}
+	}
+	h.collectWindows()
+	return h
+}
+
+func (h *history) collectWindows() {
+	byID := map[int]int{}
+	for _, c := range h.nemesis {
+		inv := &h.ops[c.inv]
+		f := inv.Fault
+		if f == nil && c.comp >= 0 {
+			f = h.ops[c.comp].Fault
+		}
+		if f == nil {
+			continue
+		}
+		switch f.Phase {
+		case results.PhaseStart:
+			kind := f.Kind
+			if kind == "" {
+				kind = inv.F
+			}
+			h.windows = append(h.windows, window{id: f.ID, kind: kind, targets: f.Targets, start: inv.Time, stop: -1})
+			byID[f.ID] = len(h.windows) - 1
+		case results.PhaseStop:
+			if w, ok := byID[f.ID]; ok {
+				h.windows[w].stop = h.opEnd(c)
+			}
+		}
+		if w, ok := byID[f.ID]; ok {
+			for _, i := range []int{c.inv, c.comp} {
+				if i >= 0 && h.ops[i].Fault != nil && (len(h.ops[i].Fault.Nodes) > 0 || len(h.ops[i].Fault.Replication) > 0) {
+					h.windows[w].recs = append(h.windows[w].recs, i)
+				}
+			}
+		}
+	}
+	sort.SliceStable(h.windows, func(a, b int) bool { return h.windows[a].start < h.windows[b].start })
+	h.starts = make([]int64, len(h.windows))
+	for i, w := range h.windows {
+		h.starts[i] = w.start
+	}
+}
+
+// typ is the outcome of c: the completion's type, or Info when there is none.
+func (h *history) typ(c call) results.Type {
+	if c.comp < 0 {
+		return results.Info
+	}
+	return h.ops[c.comp].Type
+}
+
+// opEnd is the completion time of c, or its invoke time when it has none.
+func (h *history) opEnd(c call) int64 {
+	if c.comp < 0 {
+		return h.ops[c.inv].Time
+	}
+	return h.ops[c.comp].Time
+}
+
+// completion returns the completion entry, or the invoke when there is none.
+func (h *history) completion(c call) *results.Op {
+	if c.comp < 0 {
+		return &h.ops[c.inv]
+	}
+	return &h.ops[c.comp]
+}
+
+// latestWindow is the index of the latest fault window that started at or
+// before t, or -1.
+func (h *history) latestWindow(t int64) int {
+	return sort.Search(len(h.starts), func(i int) bool { return h.starts[i] > t }) - 1
+}
+
+// ref builds the evidence for one operation.
+func (h *history) ref(c call) OpRef {
+	inv := &h.ops[c.inv]
+	r := OpRef{
+		Invoke:       inv.Index,
+		Complete:     -1,
+		Process:      int(inv.Process),
+		F:            inv.F,
+		Key:          inv.Key,
+		Value:        inv.Value,
+		Node:         inv.Node,
+		Type:         string(results.Info),
+		InvokeNS:     inv.Time,
+		CompleteNS:   -1,
+		Warning:      inv.Warning,
+		SinceFaultNS: -1,
+	}
+	if inv.Transfer != nil && r.Value == nil {
+		r.Value = results.Int(inv.Transfer.ID)
+	}
+	if c.comp >= 0 {
+		comp := &h.ops[c.comp]
+		r.Complete, r.CompleteNS, r.Type = comp.Index, comp.Time, string(comp.Type)
+		if comp.Node != "" {
+			r.Node = comp.Node
+		}
+		if comp.Warning != "" {
+			r.Warning = comp.Warning
+		}
+		if inv.F == results.FRead || r.Value == nil {
+			if comp.Value != nil {
+				r.Value = comp.Value
+			}
+		}
+		if c.comp == c.inv {
+			r.Invoke = -1
+			if comp.Latency > 0 {
+				r.InvokeNS = comp.Time - comp.Latency
+			}
+		}
+	}
+	if w := h.latestWindow(r.InvokeNS); w >= 0 {
+		r.SinceFaultNS = r.InvokeNS - h.windows[w].start
+		r.FaultID, r.FaultKind = h.windows[w].id, h.windows[w].kind
+	}
+	return r
+}
+
+// isWrite reports whether f changes state in its workload.
+func isWrite(f string) bool {
+	switch f {
+	case results.FWrite, results.FCAS, results.FAdd, results.FTransfer:
+		return true
+	}
+	return false
+}

@@ -1,0 +1,383 @@
+package checker
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/anishathalye/porcupine"
+
+	"github.com/strongcheck/strongcheck/results"
+)
+
+// Register operation kinds in the porcupine model.
+const (
+	opRead uint8 = iota
+	opWrite
+	opCAS
+)
+
+// regOp is both the input of a porcupine operation and everything the
+// model needs; the output is unused. Passing a pointer keeps porcupine's
+// interface values free of allocations.
+type regOp struct {
+	kind   uint8
+	known  bool  // completed ok; false: info, returns at infinity
+	value  int64 // read: value read; write: value written; cas: new value
+	expect int64 // cas: old value
+	call   int   // index into history.clients
+}
+
+// zero is the initial state of every register.
+var zero int64
+
+// registerModel is a register with read, write and compare-and-set, one
+// per key. States are *int64 pointing at the value of the op that wrote it,
+// so a step never allocates.
+var registerModel = porcupine.Model{
+	Init: func() interface{} { return &zero },
+	Step: func(state, input, _ interface{}) (bool, interface{}) {
+		s, op := state.(*int64), input.(*regOp)
+		switch op.kind {
+		case opRead:
+			return op.value == *s, state
+		case opWrite:
+			return true, &op.value
+		default:
+			if *s == op.expect {
+				return true, &op.value
+			}
+			// An info cas may have found another value and done nothing.
+			return !op.known, state
+		}
+	},
+	Equal: func(a, b interface{}) bool { return *a.(*int64) == *b.(*int64) },
+	Hash:  func(s interface{}) uint64 { return uint64(*s.(*int64)) },
+	DescribeOperation: func(input, _ interface{}) string {
+		op := input.(*regOp)
+		var s string
+		switch op.kind {
+		case opRead:
+			s = fmt.Sprintf("read() → %d", op.value)
+		case opWrite:
+			s = fmt.Sprintf("write(%d)", op.value)
+		default:
+			s = fmt.Sprintf("cas(%d → %d)", op.expect, op.value)
+		}
+		if !op.known {
+			s += " (info)"
+		}
+		return s
+	},
+	DescribeState: func(s interface{}) string { return fmt.Sprintf("%d", *s.(*int64)) },
+}
+
+// maxEvidenceKeys bounds how many bad keys are searched again for evidence.
+const maxEvidenceKeys = 10
+
+// CheckLinearizable checks the register operations in ops with porcupine,
+// one register per key. timeout bounds the whole search (0: none); when it
+// runs out before every key is decided the verdict is Unknown, never Valid.
+func CheckLinearizable(ctx context.Context, ops []results.Op, timeout time.Duration) Check {
+	h := index(ops)
+	return checkLinearizable(ctx, h, indexRegister(h), timeout)
+}
+
+// keyHistory is one key's porcupine operations.
+type keyHistory struct {
+	key string
+	ops []porcupine.Operation
+}
+
+// registerOperations turns the register history into porcupine operations,
+// grouped by key: fail operations and reads without a result are dropped,
+// info operations return at infinity, and info writes whose value nobody
+// observed are left out (values are unique, so such a write can always be
+// linearized last; "observed" counts the expected value of an info cas, whose
+// own write may need it). It returns the number left out.
+func registerOperations(h *history, ri *regIndex) ([]keyHistory, int) {
+	n := 0
+	for _, calls := range ri.byKey {
+		n += len(calls)
+	}
+	inf := h.end + 1
+	regs := make([]regOp, 0, n)
+	pops := make([]porcupine.Operation, 0, n)
+	out := make([]keyHistory, 0, len(ri.keys))
+	pruned := 0
+	for k, calls := range ri.byKey {
+		first := len(pops)
+		for _, ci := range calls {
+			c := h.clients[ci]
+			inv := &h.ops[c.inv]
+			t := h.typ(c)
+			if t == results.Fail {
+				continue
+			}
+			v, hasV := h.regValue(c)
+			op := regOp{known: t == results.OK, value: v, call: ci}
+			switch inv.F {
+			case results.FRead:
+				if !op.known || !hasV {
+					continue
+				}
+				op.kind = opRead
+			case results.FWrite:
+				op.kind = opWrite
+			case results.FCAS:
+				op.kind = opCAS
+				if inv.Expect == nil {
+					continue
+				}
+				op.expect = *inv.Expect
+			default:
+				continue
+			}
+			if op.kind != opRead && !hasV {
+				continue
+			}
+			if vi := ri.vals.get(v); !op.known && vi.seen == never && !vi.expected {
+				pruned++
+				continue
+			}
+			ret := inf
+			if op.known {
+				ret = h.ops[c.comp].Time
+			}
+			regs = append(regs, op)
+			pops = append(pops, porcupine.Operation{
+				ClientId: int(inv.Process),
+				Input:    &regs[len(regs)-1],
+				Call:     inv.Time,
+				Return:   ret,
+			})
+		}
+		if len(pops) > first {
+			out = append(out, keyHistory{key: ri.keys[k], ops: pops[first:len(pops):len(pops)]})
+		}
+	}
+	return out, pruned
+}
+
+func checkLinearizable(ctx context.Context, h *history, ri *regIndex, timeout time.Duration) Check {
+	start := time.Now()
+	chk := Check{Name: NameLinearizable}
+	keys, pruned := registerOperations(h, ri)
+	res := &LinearizableResult{Keys: len(keys), Pruned: pruned}
+	for _, k := range keys {
+		res.Ops += len(k.ops)
+	}
+	chk.Linearizable = res
+
+	var deadline time.Time
+	if timeout > 0 {
+		deadline = start.Add(timeout)
+	}
+	if d, ok := ctx.Deadline(); ok && (deadline.IsZero() || d.Before(deadline)) {
+		deadline = d
+	}
+	remaining := func() (time.Duration, bool) {
+		if ctx.Err() != nil {
+			return 0, false
+		}
+		if deadline.IsZero() {
+			return 0, true // porcupine: no time limit
+		}
+		r := time.Until(deadline)
+		return r, r > 0
+	}
+
+	verdicts := make([]porcupine.CheckResult, len(keys))
+	var next int
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	workers := min(runtime.GOMAXPROCS(0), len(keys))
+	for range workers {
+		wg.Go(func() {
+			for {
+				mu.Lock()
+				i := next
+				next++
+				mu.Unlock()
+				if i >= len(keys) {
+					return
+				}
+				r, ok := remaining()
+				if !ok {
+					verdicts[i] = porcupine.Unknown
+					continue
+				}
+				verdicts[i] = porcupine.CheckOperationsTimeout(registerModel, keys[i].ops, r)
+			}
+		})
+	}
+	wg.Wait()
+
+	var bad []int
+	for i, v := range verdicts {
+		switch v {
+		case porcupine.Illegal:
+			bad = append(bad, i)
+			res.BadKeys = append(res.BadKeys, keys[i].key)
+		case porcupine.Unknown:
+			res.TimedOut = append(res.TimedOut, keys[i].key)
+		}
+	}
+	for n, i := range bad {
+		if n >= maxEvidenceKeys {
+			break
+		}
+		r, ok := remaining()
+		if !ok {
+			break
+		}
+		ev, vis := explainKey(h, keys[i], r, n == 0)
+		if len(ev) > 0 {
+			if res.Evidence == nil {
+				res.Evidence = map[string][]OpRef{}
+			}
+			res.Evidence[keys[i].key] = ev
+		}
+		if n == 0 {
+			res.Visualization = vis
+		}
+	}
+
+	switch {
+	case len(res.BadKeys) > 0:
+		chk.Verdict = Invalid
+		chk.Summary = fmt.Sprintf("not linearizable: %d of %d keys have no legal order (%s); %d operations checked, %d unobserved info writes left out",
+			len(res.BadKeys), len(keys), listShort(res.BadKeys, 5), res.Ops, pruned)
+		if len(res.TimedOut) > 0 {
+			chk.Summary += fmt.Sprintf("; %d keys undecided within the time limit", len(res.TimedOut))
+		}
+	case len(res.TimedOut) > 0:
+		chk.Verdict = Unknown
+		chk.Error = fmt.Sprintf("the search did not finish within the time limit (%v) for %d of %d keys (%s)",
+			timeout, len(res.TimedOut), len(keys), listShort(res.TimedOut, 5))
+		if ctx.Err() != nil {
+			chk.Error = fmt.Sprintf("stopped before deciding %d of %d keys: %v", len(res.TimedOut), len(keys), ctx.Err())
+		}
+		chk.Summary = "unknown: " + chk.Error
+	case len(keys) == 0:
+		chk.Verdict = Valid
+		chk.Summary = "no register operation to check"
+	default:
+		chk.Verdict = Valid
+		chk.Summary = fmt.Sprintf("linearizable: %d operations on %d keys (%d unobserved info writes left out)", res.Ops, len(keys), pruned)
+	}
+	chk.ElapsedNS = time.Since(start).Nanoseconds()
+	return chk
+}
+
+// explainKey searches one bad key again with porcupine's partial
+// linearizations to name the operations that could not be placed, and, if
+// visualize, renders porcupine's HTML with the nemesis windows as
+// annotations.
+func explainKey(h *history, k keyHistory, timeout time.Duration, visualize bool) ([]OpRef, string) {
+	ops := make([]porcupine.Operation, len(k.ops))
+	copy(ops, k.ops)
+	clients := map[int]int{}
+	for i := range ops {
+		id, ok := clients[ops[i].ClientId]
+		if !ok {
+			id = len(clients)
+			clients[ops[i].ClientId] = id
+		}
+		ops[i].ClientId = id // porcupine's visualization wants dense ids
+		op := ops[i].Input.(*regOp)
+		c := h.clients[op.call]
+		ops[i].Metadata = fmt.Sprintf("#%d process %d on %s", h.ops[c.inv].Index, h.ops[c.inv].Process, h.completion(c).Node)
+	}
+	verdict, info := porcupine.CheckOperationsVerbose(registerModel, ops, timeout)
+	if verdict != porcupine.Illegal {
+		return nil, ""
+	}
+	var evidence []OpRef
+	partials := info.PartialLinearizations()
+	if len(partials) == 1 {
+		var longest []int
+		for _, p := range partials[0] {
+			if len(p) > len(longest) {
+				longest = p
+			}
+		}
+		placed := make([]bool, len(ops))
+		for _, id := range longest {
+			placed[id] = true
+		}
+		var unplaced []int
+		for id := range ops {
+			if !placed[id] {
+				unplaced = append(unplaced, id)
+			}
+		}
+		sort.SliceStable(unplaced, func(a, b int) bool { return ops[unplaced[a]].Return < ops[unplaced[b]].Return })
+		if len(longest) > 0 {
+			// The last placed operation: the state the frontier could not
+			// follow.
+			evidence = append(evidence, h.ref(h.clients[ops[longest[len(longest)-1]].Input.(*regOp).call]))
+		}
+		for _, id := range unplaced[:min(len(unplaced), 5)] {
+			evidence = append(evidence, h.ref(h.clients[ops[id].Input.(*regOp).call]))
+		}
+	}
+	if !visualize {
+		return evidence, ""
+	}
+	info.AddAnnotations(h.annotations())
+	var buf bytes.Buffer
+	if err := porcupine.Visualize(registerModel, info, &buf); err != nil {
+		return evidence, ""
+	}
+	return evidence, buf.String()
+}
+
+// annotations are the nemesis windows and steps for porcupine's
+// visualization.
+func (h *history) annotations() []porcupine.Annotation {
+	var out []porcupine.Annotation
+	for _, w := range h.windows {
+		end := w.stop
+		if end < 0 {
+			end = h.end
+		}
+		out = append(out, porcupine.Annotation{
+			Tag:             "nemesis",
+			Start:           w.start,
+			End:             end,
+			Description:     strings.TrimSpace(w.kind + " " + strings.Join(w.targets, ",")),
+			Details:         fmt.Sprintf("fault %d: %s of %v", w.id, w.kind, w.targets),
+			BackgroundColor: "#f4cccc",
+		})
+	}
+	for _, c := range h.nemesis {
+		f := h.completion(c).Fault
+		if f == nil || f.Phase != results.PhaseStep {
+			continue
+		}
+		d := f.Kind
+		if f.Primary != "" {
+			d += " → " + f.Primary
+		}
+		t := h.opEnd(c)
+		out = append(out, porcupine.Annotation{
+			Tag: "nemesis", Start: t, End: t, Description: d,
+			Details: fmt.Sprintf("fault %d step %s %s", f.ID, f.Kind, f.Detail),
+		})
+	}
+	return out
+}
+
+// listShort joins the first n strings and says how many more there are.
+func listShort(s []string, n int) string {
+	if len(s) <= n {
+		return strings.Join(s, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(s[:n], ", "), len(s)-n)
+}

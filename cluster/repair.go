@@ -1,0 +1,119 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// RepairResult says what Repair did.
+type RepairResult struct {
+	Primary string
+	Actions []string
+	Sync    string
+}
+
+// Repair brings the cluster back to health after a run's faults: it
+// resumes paused nodes, heals partitions, finds the primary (promoting the
+// most advanced standby if there is none), rejoins every node that is down
+// or does not stream from the primary (pg_rewind: a former primary, or a
+// standby on a forked timeline), restores the original sync quorum over all
+// standbys, and waits until every standby streams (in sync when the list
+// asks) and has replayed the primary's WAL. hint is the primary as the
+// harness knows it, used when two nodes claim the role.
+func Repair(ctx context.Context, c Cluster, hint string) (RepairResult, error) {
+	var res RepairResult
+	for _, n := range c.Nodes() {
+		if c.Status(n) == Paused {
+			if err := c.Resume(ctx, n); err != nil {
+				return res, fmt.Errorf("repair: resume %s: %w", n, err)
+			}
+			res.Actions = append(res.Actions, "resumed "+n)
+		}
+	}
+	if err := c.Heal(ctx); err != nil {
+		return res, fmt.Errorf("repair: heal: %w", err)
+	}
+	primary, err := FindPrimary(ctx, c)
+	switch {
+	case errors.Is(err, ErrSplitBrain):
+		// Two primaries: keep the one the harness wrote to; the other is
+		// rewound like any former primary.
+		primary = hint
+		res.Actions = append(res.Actions, fmt.Sprintf("split brain (%v): keeping %s", err, hint))
+	case errors.Is(err, ErrNoPrimary):
+		down := 0
+		for _, n := range c.Nodes() {
+			if c.Status(n) == Down {
+				down++
+			}
+		}
+		if hint != "" && c.Status(hint) == Down {
+			if err := c.Start(ctx, hint); err != nil {
+				return res, fmt.Errorf("repair: start %s: %w", hint, err)
+			}
+			res.Actions = append(res.Actions, "started "+hint)
+			primary, err = FindPrimary(ctx, c)
+		}
+		if primary == "" {
+			fo, ferr := Failover(ctx, c, hint, "")
+			if ferr != nil {
+				return res, fmt.Errorf("repair: no primary (%d down) and failover failed: %w", down, ferr)
+			}
+			primary = fo.New
+			res.Actions = append(res.Actions, "promoted "+fo.New)
+		}
+	case err != nil:
+		return res, fmt.Errorf("repair: %w", err)
+	}
+	res.Primary = primary
+	var standbys []string
+	for _, n := range c.Nodes() {
+		if n != primary {
+			standbys = append(standbys, n)
+		}
+	}
+	streaming := map[string]bool{}
+	if rs, err := Replication(ctx, c, primary); err == nil {
+		for _, r := range rs {
+			if r.State == "streaming" {
+				streaming[r.Name] = true
+			}
+		}
+	}
+	for _, n := range standbys {
+		if streaming[n] {
+			continue
+		}
+		if c.Status(n) != Down {
+			// Up but not streaming from primary: maybe pointed elsewhere.
+			if err := c.Follow(ctx, n, primary); err == nil {
+				wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+				err = WaitStreaming(wctx, c, primary, []string{n}, false)
+				cancel()
+				if err == nil {
+					res.Actions = append(res.Actions, "re-pointed "+n)
+					continue
+				}
+			}
+		}
+		if err := c.Rejoin(ctx, n, primary); err != nil {
+			return res, fmt.Errorf("repair: rejoin %s: %w", n, err)
+		}
+		res.Actions = append(res.Actions, "rejoined "+n)
+	}
+	res.Sync = SyncFor(c.Spec().SyncStandbyNames(), standbys)
+	if err := SetSyncStandbys(ctx, c, primary, res.Sync); err != nil {
+		return res, fmt.Errorf("repair: sync list: %w", err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	if err := WaitStreaming(wctx, c, primary, standbys, res.Sync != ""); err != nil {
+		return res, fmt.Errorf("repair: %w", err)
+	}
+	if err := WaitReplayed(wctx, c, primary, standbys); err != nil {
+		return res, fmt.Errorf("repair: %w", err)
+	}
+	return res, nil
+}

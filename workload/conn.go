@@ -1,0 +1,129 @@
+package workload
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"sync/atomic"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// Conn is one client connection to one node. It records the server's
+// notices of severity WARNING (e.g. "canceling wait for synchronous
+// replication ...") received during the current operation, which Do copies
+// into the completion's Warning.
+//
+// A Conn is not safe for concurrent use: one worker owns it.
+type Conn struct {
+	pg      *pgx.Conn
+	warning strings.Builder
+}
+
+// ConnOptions tune a connection.
+type ConnOptions struct {
+	// CancelOnTimeout lets pgx send a cancel request when an operation's
+	// context expires (pgx's own behaviour). The server then cancels the
+	// statement, or, if it is a commit waiting for synchronous replication,
+	// stops the wait: the commit stays local to the primary and becomes
+	// visible there although no standby has it. Off (Connect's default),
+	// an expired context only abandons the connection: the server finishes
+	// the statement or keeps waiting as if the client's network had died,
+	// and the backend holds a connection slot until then. Either way the
+	// operation is info.
+	CancelOnTimeout bool
+}
+
+// Connect opens a connection to dsn with the default ConnOptions: a
+// client timeout never sends a cancel request, so the only commits released
+// early from the synchronous-replication wait are the nemesis's.
+// Statements are prepared once per connection (pgx's statement cache), so
+// an operation is one round trip. ctx bounds the connection attempt; set
+// connect_timeout in dsn or a deadline on ctx so an unreachable node cannot
+// hang the caller.
+func Connect(ctx context.Context, dsn string) (*Conn, error) {
+	return ConnectWith(ctx, dsn, ConnOptions{})
+}
+
+// errNoCancel refuses the dial of a cancel request.
+var errNoCancel = errors.New("workload: cancel requests are off for this connection")
+
+// ConnectWith is Connect with options.
+func ConnectWith(ctx context.Context, dsn string, opts ConnOptions) (*Conn, error) {
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("workload: parse dsn: %w", err)
+	}
+	c := &Conn{}
+	cfg.OnNotice = c.onNotice
+	var connected atomic.Bool
+	if !opts.CancelOnTimeout {
+		// pgx dials a new connection for a cancel request, also when it
+		// abandons a connection whose context expired: once connected,
+		// refuse every further dial.
+		dial := cfg.DialFunc
+		cfg.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			if connected.Load() {
+				return nil, errNoCancel
+			}
+			return dial(ctx, network, addr)
+		}
+	}
+	pg, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("workload: connect: %w", err)
+	}
+	connected.Store(true)
+	c.pg = pg
+	return c, nil
+}
+
+// onNotice keeps the WARNING notices; pgx calls it on the goroutine that
+// reads the connection, i.e. inside the operation that received it.
+func (c *Conn) onNotice(_ *pgconn.PgConn, n *pgconn.Notice) {
+	sev := n.SeverityUnlocalized
+	if sev == "" {
+		sev = n.Severity
+	}
+	if sev != "WARNING" {
+		return
+	}
+	if c.warning.Len() > 0 {
+		c.warning.WriteString("; ")
+	}
+	c.warning.WriteString(n.Message)
+	if n.Detail != "" {
+		c.warning.WriteString(" (")
+		c.warning.WriteString(n.Detail)
+		c.warning.WriteString(")")
+	}
+}
+
+// beginOp forgets the warnings of the previous operation.
+func (c *Conn) beginOp() { c.warning.Reset() }
+
+// Warning returns the WARNING notices received since the current or last
+// operation began ("" when none), messages joined by "; ".
+func (c *Conn) Warning() string { return c.warning.String() }
+
+// IsClosed reports whether the connection is gone (closed, lost, or closed
+// by pgx after a timeout). A worker must then reconnect.
+func (c *Conn) IsClosed() bool { return c.pg == nil || c.pg.IsClosed() }
+
+// PgxConn is the underlying connection, for administrative statements and
+// tests. Do not use it while an operation runs on c.
+func (c *Conn) PgxConn() *pgx.Conn { return c.pg }
+
+// Close closes the connection; ctx bounds the polite termination message.
+func (c *Conn) Close(ctx context.Context) error {
+	if c.pg == nil {
+		return nil
+	}
+	if err := c.pg.Close(ctx); err != nil {
+		return fmt.Errorf("workload: close: %w", err)
+	}
+	return nil
+}

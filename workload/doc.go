@@ -1,0 +1,39 @@
+// Package workload holds the operations strongcheck drives against the
+// cluster: generators that draw the next operation from a seeded source and
+// clients that perform it on one connection and say how it ended.
+//
+// There are three workloads, chosen by name with New:
+//
+//   - register: a few keys (rows k0, k1, ...), each read, written with a
+//     value unique within the run, or compare-and-set. Writes and cas are
+//     single autocommit statements: one round trip each, the same statement
+//     PgbenchWriteScript gives pgbench.
+//   - set: the RPO ledger. Unique elements are inserted on the primary; a
+//     read returns every element.
+//   - bank: transfers between accounts in one REPEATABLE READ transaction
+//     that also logs the transfer id, and reads of every balance in one
+//     snapshot. The total never changes.
+//
+// A workload does not decide validity; it records what the client was told.
+// Classify is the one place that turns what PostgreSQL and pgx return into
+// ok, fail or info: fail only where the operation certainly did not happen,
+// info wherever it may have (anything that touches a commit).
+//
+// # Use from the harness
+//
+// Each worker owns one Conn (Connect) and one *rand.Rand derived from the run
+// seed. It calls Next to draw an invoke, records it, routes it (write=true:
+// the current primary; otherwise where --read-from says), calls Do with a
+// per-operation deadline and records the completion Do returns, filling in
+// Process, Node, Time and Latency. After an info completion the worker
+// reconnects under a new process id; after any completion with
+// Conn.IsClosed() it must reconnect (a fail keeps its process id).
+//
+// A context that expires during an operation closes the connection. By
+// default (Connect) no cancel request is sent, so a client timeout never
+// releases a commit from the synchronous-replication wait early: that is
+// the nemesis's fault to inject, and it is then in the history.
+// ConnectWith(ConnOptions{CancelOnTimeout: true}) restores pgx's behaviour.
+// A commit released from that wait by a cancel request comes back ok with
+// Warning "canceling wait for synchronous replication ...".
+package workload

@@ -1,0 +1,119 @@
+// Package cli is strongcheck's command line: one small file per command,
+// each turning flags into calls of library code. Run is the whole program
+// but for os.Exit, so tests can call it.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/strongcheck/strongcheck/checker"
+	"github.com/strongcheck/strongcheck/cluster"
+	"github.com/strongcheck/strongcheck/cluster/local"
+	"github.com/strongcheck/strongcheck/harness"
+	"github.com/strongcheck/strongcheck/nemesis"
+	"github.com/strongcheck/strongcheck/results"
+)
+
+// Version is strongcheck's version, set at build time with
+// -ldflags "-X github.com/strongcheck/strongcheck/cli.Version=...".
+var Version = "0.1.0-dev"
+
+// exitError carries an exit code chosen by a command.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+func usageErr(format string, args ...any) error {
+	return &exitError{checker.ExitUsage, fmt.Errorf(format, args...)}
+}
+
+// Run runs strongcheck with args (program name first) and returns the exit
+// code: 0 valid, 1 invalid, 2 unknown, 254 bad arguments, 255 harness or
+// infrastructure error.
+func Run(args []string, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	root := newRoot(stdout, stderr)
+	root.SetArgs(args[1:])
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return 0
+	}
+	code := exitCode(err)
+	if !errors.Is(err, errQuiet) {
+		fmt.Fprintf(stderr, "strongcheck: %v\n", err)
+	}
+	return code
+}
+
+// errQuiet marks an exit whose reason was already printed (a verdict).
+var errQuiet = errors.New("quiet")
+
+// exitCode maps an error to the documented exit codes; one place decides.
+func exitCode(err error) int {
+	var ee *exitError
+	switch {
+	case errors.As(err, &ee):
+		return ee.code
+	case errors.Is(err, harness.ErrUsage), errors.Is(err, cluster.ErrSpec), errors.Is(err, nemesis.ErrConfig),
+		errors.Is(err, results.ErrCorrupt), errors.Is(err, errFlags):
+		return checker.ExitUsage
+	case errors.Is(err, local.ErrNotRoot), errors.Is(err, local.ErrNoBinaries), errors.Is(err, local.ErrNoTool),
+		errors.Is(err, local.ErrSubnetInUse), errors.Is(err, local.ErrAlreadyUp), errors.Is(err, local.ErrNotTraversable):
+		// The machine, not the arguments: infrastructure.
+		return checker.ExitHarness
+	}
+	return checker.ExitHarness
+}
+
+// errFlags wraps cobra's own flag errors.
+var errFlags = errors.New("bad arguments")
+
+func newRoot(stdout, stderr io.Writer) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "strongcheck",
+		Short: "Jepsen-style tests of PostgreSQL synchronous replication",
+		Long: `strongcheck provisions a PostgreSQL cluster of one primary and synchronous standbys,
+drives concurrent clients against it while injecting faults, and checks the recorded history:
+linearizability, lost acknowledged writes (RPO), stale reads on standbys, bank totals, availability.
+
+Exit codes: 0 valid, 1 invalid (an anomaly was found), 2 unknown (a check could not decide),
+254 bad arguments, 255 harness or infrastructure error.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Version:       Version,
+	}
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return fmt.Errorf("%w: %v (see %s --help)", errFlags, err, c.CommandPath())
+	})
+	root.AddCommand(newTestCmd(stdout, stderr), newCheckCmd(stdout, stderr), newReportCmd(stdout, stderr),
+		newClusterCmd(stdout, stderr), newServeCmd(stdout, stderr))
+	for _, c := range root.Commands() {
+		c.SilenceUsage = true
+	}
+	return root
+}
+
+// argsError makes cobra's positional-argument errors exit 254.
+func exactArgs(n int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) != n {
+			return fmt.Errorf("%w: %s takes %d argument(s), got %d (see --help)", errFlags, cmd.CommandPath(), n, len(args))
+		}
+		return nil
+	}
+}

@@ -1,0 +1,270 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/strongcheck/strongcheck/checker"
+	"github.com/strongcheck/strongcheck/cluster"
+	"github.com/strongcheck/strongcheck/cluster/local"
+	"github.com/strongcheck/strongcheck/harness"
+	"github.com/strongcheck/strongcheck/nemesis"
+	"github.com/strongcheck/strongcheck/results"
+	"github.com/strongcheck/strongcheck/results/report"
+)
+
+// testFlags are `strongcheck test`'s flags, Jepsen-like.
+type testFlags struct {
+	name         string
+	workloads    string
+	timeLimit    time.Duration
+	concurrency  int
+	rate         float64
+	readFrom     string
+	seed         int64
+	testCount    int
+	pgConf       []string
+	store        string
+	nodes        string
+	nemesis      string
+	interval     time.Duration
+	failover     string
+	opTimeout    time.Duration
+	checkTimeout time.Duration
+	subnet       string
+	keys         int
+	writesOnly   bool
+	backend      string
+}
+
+func newTestCmd(stdout, stderr io.Writer) *cobra.Command {
+	f := &testFlags{}
+	cmd := &cobra.Command{
+		Use:   "test",
+		Short: "Run a test: cluster up, clients and faults, settle, check, report",
+		Long: `Run a test. With no flags it checks the seed guide's promise in full: workloads register
+and set, reads on every node, kill-primary and partition faults one at a time, auto failover, 60 s.
+
+Faults (--nemesis, comma list, or all):
+` + faultHelp() + `
+Failover after a kill of the primary (--failover): auto (promote the most advanced standby),
+none (no promotion: measure the outage), promote:NAME or promote:lagging (promote that node
+whatever its LSN: an operator's mistake), external (something else promotes).`,
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runTest(cmd.Context(), f, cmd.Flags().Changed("seed"), stdout, stderr)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.name, "name", "", "test name in the store (default: the workloads, e.g. register-set)")
+	fl.StringVar(&f.workloads, "workload", "register,set", "workloads, comma list: register, set, bank")
+	fl.DurationVar(&f.timeLimit, "time-limit", 60*time.Second, "how long the clients run")
+	fl.IntVar(&f.concurrency, "concurrency", 10, "client workers, each with its own connections")
+	fl.Float64Var(&f.rate, "rate", 0, "total operations per second (0: as fast as the cluster allows)")
+	fl.StringVar(&f.readFrom, "read-from", harness.ReadAny, "where reads go: primary, standbys or any")
+	fl.Int64Var(&f.seed, "seed", 0, "seed of every random choice (default: from the clock, recorded in test.json)")
+	fl.IntVar(&f.testCount, "test-count", 1, "run the test this many times (the exit code is the worst)")
+	fl.StringArrayVar(&f.pgConf, "pg-conf", nil, "postgresql.conf setting for every node, key=value (repeatable)")
+	fl.StringVar(&f.store, "store", "./store", "store folder for the results")
+	fl.StringVar(&f.nodes, "nodes", strings.Join(cluster.DefaultNodes, ","), "node names, the first is the initial primary")
+	fl.StringVar(&f.nemesis, "nemesis", "kill-primary,partition", "faults, comma list (none for no faults, all for every kind)")
+	fl.DurationVar(&f.interval, "nemesis-interval", 10*time.Second, "one fault per interval")
+	fl.StringVar(&f.failover, "failover", "auto", "after a kill of the primary: auto, none, promote:NAME, promote:lagging, external")
+	fl.DurationVar(&f.opTimeout, "op-timeout", 5*time.Second, "per-operation timeout (a cancel request is sent when it expires)")
+	fl.DurationVar(&f.checkTimeout, "check-timeout", 60*time.Second, "time limit of the linearizability search per key (then: unknown)")
+	fl.StringVar(&f.subnet, "subnet", local.AutoSubnet, "local backend: IPv4 subnet of the cluster's bridge, or auto")
+	fl.IntVar(&f.keys, "keys", 10, "register workload: number of keys")
+	fl.BoolVar(&f.writesOnly, "writes-only", false, "workloads do writes only (for throughput measurements)")
+	fl.StringVar(&f.backend, "backend", "local", "cluster backend: local")
+	return cmd
+}
+
+func faultHelp() string {
+	var b strings.Builder
+	for _, k := range nemesis.Kinds {
+		fmt.Fprintf(&b, "  %-20s %s\n", k.Name, k.Help)
+	}
+	return b.String()
+}
+
+// parseTest turns flags into a harness.Test; every error is the user's.
+func parseTest(f *testFlags, seedSet bool) (harness.Test, error) {
+	t := harness.Test{
+		Name: f.name, TimeLimit: f.timeLimit, Concurrency: f.concurrency, Rate: f.rate, ReadFrom: f.readFrom,
+		OpTimeout: f.opTimeout, Interval: f.interval, CheckTimeout: f.checkTimeout, Version: Version,
+	}
+	t.Options.Keys = f.keys
+	t.Options.WritesOnly = f.writesOnly
+	for _, w := range strings.Split(f.workloads, ",") {
+		if w = strings.TrimSpace(w); w != "" {
+			t.Workloads = append(t.Workloads, w)
+		}
+	}
+	if len(t.Workloads) == 0 {
+		return t, usageErr("--workload: give at least one of register, set, bank")
+	}
+	if t.Name == "" {
+		t.Name = strings.Join(t.Workloads, "-")
+	}
+	if f.nodes != "" {
+		for _, n := range strings.Split(f.nodes, ",") {
+			t.Spec.Nodes = append(t.Spec.Nodes, strings.TrimSpace(n))
+		}
+	}
+	t.Spec.Settings = cluster.Settings{}
+	for _, kv := range f.pgConf {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || strings.TrimSpace(k) == "" {
+			return t, usageErr("--pg-conf %q: want key=value", kv)
+		}
+		t.Spec.Settings[strings.TrimSpace(k)] = strings.TrimSpace(v)
+	}
+	if err := t.Spec.Validate(); err != nil {
+		return t, err
+	}
+	faults, err := nemesis.Parse(f.nemesis, t.Spec.NodeNames())
+	if err != nil {
+		return t, err
+	}
+	t.Faults = faults
+	if t.Failover, err = nemesis.ParsePolicy(f.failover, t.Spec.NodeNames()); err != nil {
+		return t, err
+	}
+	if f.testCount < 1 {
+		return t, usageErr("--test-count %d: must be at least 1", f.testCount)
+	}
+	if f.backend != "local" {
+		return t, usageErr("--backend %q: this build knows local", f.backend)
+	}
+	if seedSet {
+		t.Seed = f.seed
+		if t.Seed == 0 {
+			return t, usageErr("--seed 0 is reserved for 'choose one'; give another")
+		}
+	}
+	t.Store = results.Store{Root: f.store}
+	t.Command = os.Args
+	t.Defaults()
+	return t, t.Validate()
+}
+
+// localBackend builds clusters with cluster/local.
+func localBackend(subnet string, logf func(string, ...any)) harness.Backend {
+	return harness.Backend{
+		Name: "local",
+		Up: func(ctx context.Context, spec cluster.Spec, dir string) (cluster.Cluster, error) {
+			if err := local.Preflight(); err != nil {
+				return nil, err
+			}
+			return local.Up(ctx, local.Options{Dir: dir, Subnet: subnet, Spec: spec, Logf: logf})
+		},
+		PostgresVersion: func(c cluster.Cluster) string {
+			if lc, ok := c.(*local.Cluster); ok {
+				return lc.PostgresVersion()
+			}
+			return ""
+		},
+	}
+}
+
+// preflightLocal checks the machine before a run starts, so that a missing
+// binary is an error with an install hint rather than a failed run.
+func preflightLocal() error {
+	if err := local.Preflight(); err != nil {
+		return err
+	}
+	_, err := local.FindBinaries()
+	return err
+}
+
+func runTest(ctx context.Context, f *testFlags, seedSet bool, stdout, stderr io.Writer) error {
+	t, err := parseTest(f, seedSet)
+	if err != nil {
+		return err
+	}
+	if err := preflightLocal(); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(f.store, 0o755); err != nil {
+		return usageErr("--store %s: %v", f.store, err)
+	}
+	interactive := false
+	if fd, ok := stderr.(*os.File); ok && term.IsTerminal(int(fd.Fd())) {
+		interactive = true
+	}
+	t.Interactive = interactive
+	t.Progress = func(line string, final bool) {
+		switch {
+		case interactive && !final:
+			fmt.Fprintf(stderr, "\r\033[K%s", line)
+		case interactive:
+			fmt.Fprintf(stderr, "\r\033[K%s\n", line)
+		default:
+			fmt.Fprintf(stderr, "%s %s\n", time.Now().UTC().Format("15:04:05"), line)
+		}
+	}
+	worst := checker.Valid
+	var lastErr error
+	for i := 0; i < f.testCount; i++ {
+		if i > 0 && !seedSet {
+			t.Seed = time.Now().UnixNano()
+		} else if i > 0 {
+			t.Seed++
+		}
+		be := localBackend(f.subnet, nil)
+		out, err := harness.Run(ctx, t, be)
+		if err != nil {
+			return err
+		}
+		if interactive {
+			fmt.Fprintln(stderr)
+		}
+		printOutcome(stdout, out, t.Seed)
+		if out.Err != nil {
+			lastErr = out.Err
+			continue
+		}
+		if out.Result != nil {
+			worst = checker.Combine(worst, out.Result.Verdict)
+		}
+		if p := os.Getenv("GITHUB_STEP_SUMMARY"); p != "" {
+			if err := report.AppendGitHubSummary(out.Run.SummaryMD()); err != nil {
+				fmt.Fprintf(stderr, "strongcheck: GITHUB_STEP_SUMMARY: %v\n", err)
+			}
+		}
+	}
+	if lastErr != nil {
+		return &exitError{checker.ExitHarness, lastErr}
+	}
+	if code := worst.ExitCode(); code != 0 {
+		return &exitError{code, fmt.Errorf("%w: verdict %s", errQuiet, worst)}
+	}
+	return nil
+}
+
+func printOutcome(w io.Writer, out harness.Outcome, seed int64) {
+	if out.Result != nil {
+		fmt.Fprintf(w, "verdict: %s (seed %d)\n", strings.ToUpper(string(out.Result.Verdict)), seed)
+		for _, c := range out.Result.Checks {
+			fmt.Fprintf(w, "  %-13s %-8s %s\n", c.Name, c.Verdict, c.Summary)
+		}
+		for _, n := range out.Result.Notes {
+			fmt.Fprintf(w, "  note: %s\n", n)
+		}
+	}
+	if out.Err != nil {
+		fmt.Fprintf(w, "error: %v\n", out.Err)
+	}
+	fmt.Fprintf(w, "results: %s\n  report: %s\n", out.Run.Dir, out.Run.ReportHTML())
+}
+
+func outcomeOf(run results.Run, res *checker.Result) harness.Outcome {
+	return harness.Outcome{Run: run, Result: res}
+}

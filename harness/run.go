@@ -1,0 +1,503 @@
+package harness
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/strongcheck/strongcheck/checker"
+	"github.com/strongcheck/strongcheck/cluster"
+	"github.com/strongcheck/strongcheck/nemesis"
+	"github.com/strongcheck/strongcheck/results"
+	"github.com/strongcheck/strongcheck/results/report"
+	"github.com/strongcheck/strongcheck/workload"
+)
+
+// Errors of a run that are not the user's input. The CLI exits 255 for
+// them; the history written so far is kept.
+var (
+	ErrInfra       = errors.New("harness or infrastructure error")
+	ErrInterrupted = errors.New("interrupted")
+)
+
+// Outcome is what a run produced.
+type Outcome struct {
+	Run    results.Run
+	Result *checker.Result
+	// Err is a harness error after the run started (the result, when
+	// present, judges what was recorded).
+	Err error
+}
+
+// topology is the harness's view of the primary, shared by clients and
+// the nemesis.
+type topology struct {
+	primary atomic.Pointer[string]
+	nodes   []string
+}
+
+func (t *topology) Primary() string {
+	if p := t.primary.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
+
+func (t *topology) SetPrimary(n string) { t.primary.Store(&n) }
+
+// Run executes one test. Errors in t are returned before anything starts
+// (wrapping ErrUsage). Once the run has started, Run always returns an
+// Outcome with the store folder; Outcome.Err says what went wrong if the
+// harness could not finish, and the history is kept.
+func Run(ctx context.Context, t Test, be Backend) (Outcome, error) {
+	t.Defaults()
+	if err := t.Validate(); err != nil {
+		return Outcome{}, err
+	}
+	wls := make([]workload.Workload, 0, len(t.Workloads))
+	opts := t.Options
+	opts.Grantee = "strongcheck"
+	for _, name := range t.Workloads {
+		w, err := workload.New(name, opts)
+		if err != nil {
+			return Outcome{}, fmt.Errorf("%w: %v", ErrUsage, err)
+		}
+		wls = append(wls, w)
+	}
+	start := time.Now()
+	run, err := t.Store.NewRun(t.Name, start)
+	if err != nil {
+		return Outcome{}, fmt.Errorf("%w: store %s: %v", ErrUsage, t.Store.Dir(), err)
+	}
+	out := Outcome{Run: run}
+	r := &runner{t: t, be: be, run: run, wls: wls, start: start}
+	out.Err = r.execute(ctx)
+	out.Result = r.result
+	return out, nil
+}
+
+type runner struct {
+	t     Test
+	be    Backend
+	run   results.Run
+	wls   []workload.Workload
+	start time.Time
+
+	c      cluster.Cluster
+	hist   *results.Writer
+	lag    *results.LagWriter
+	topo   *topology
+	nem    *nemesis.Nemesis
+	info   *results.TestInfo
+	result *checker.Result
+
+	ok, fail, infoN atomic.Int64
+	nextProc        atomic.Int64
+}
+
+func (r *runner) progress(line string, final bool) {
+	if r.t.Progress != nil {
+		r.t.Progress(line, final)
+	}
+}
+
+func (r *runner) execute(ctx context.Context) (err error) {
+	r.info = &results.TestInfo{
+		Name: r.t.Name, Command: r.t.Command, Seed: r.t.Seed, StartTime: r.start,
+		StrongcheckVersion: r.t.Version, Backend: r.be.Name, Nodes: r.t.Spec.NodeNames(),
+		Settings: r.t.Spec.Effective(), Workloads: r.t.Workloads, Failover: r.t.Failover.String(),
+		TimeLimitNS: int64(r.t.TimeLimit), Concurrency: r.t.Concurrency, Host: hostLine(),
+		Extra: map[string]string{
+			"rate": fmt.Sprint(r.t.Rate), "read_from": r.t.ReadFrom, "op_timeout": r.t.OpTimeout.String(),
+			"nemesis_interval": r.t.Interval.String(), "check_timeout": r.t.CheckTimeout.String(),
+		},
+	}
+	for _, f := range r.t.Faults {
+		r.info.Nemeses = append(r.info.Nemeses, f.String())
+	}
+	if err := results.WriteTestInfo(r.run.TestJSON(), r.info); err != nil {
+		return fmt.Errorf("%w: %v", ErrInfra, err)
+	}
+	if r.hist, err = results.Create(r.run.History(), r.start); err != nil {
+		return fmt.Errorf("%w: %v", ErrInfra, err)
+	}
+	histClosed := false
+	defer func() {
+		if !histClosed {
+			r.hist.Close()
+		}
+	}()
+	if r.lag, err = results.CreateLag(r.run.Lag()); err != nil {
+		return fmt.Errorf("%w: %v", ErrInfra, err)
+	}
+	defer r.lag.Close()
+
+	r.progress(fmt.Sprintf("bringing up the %s cluster (%s)", r.be.Name, strings.Join(r.t.Spec.NodeNames(), ", ")), false)
+	clusterDir := filepath.Join(r.run.Dir, "cluster")
+	c, err := r.be.Up(ctx, r.t.Spec, clusterDir)
+	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("%w: %v", ErrInterrupted, err)
+		}
+		return fmt.Errorf("%w: cluster up: %v", ErrInfra, err)
+	}
+	r.c = c
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 60*time.Second)
+		defer cancel()
+		if lerr := c.CollectLogs(cctx, r.run.LogsDir()); lerr != nil && err == nil {
+			err = fmt.Errorf("%w: collect logs: %v", ErrInfra, lerr)
+		}
+		if cerr := c.Close(cctx); cerr != nil && err == nil {
+			err = fmt.Errorf("%w: tear down: %v", ErrInfra, cerr)
+		}
+		os.RemoveAll(clusterDir + "/data")
+	}()
+	if r.be.PostgresVersion != nil {
+		r.info.PostgresVersion = r.be.PostgresVersion(c)
+		_ = results.WriteTestInfo(r.run.TestJSON(), r.info)
+	}
+	r.topo = &topology{nodes: c.Nodes()}
+	r.topo.SetPrimary(c.Nodes()[0])
+
+	if err := r.setup(ctx); err != nil {
+		return err
+	}
+	runErr := r.drive(ctx)
+	interrupted := ctx.Err() != nil
+	if !interrupted && runErr == nil {
+		if err := r.settle(ctx); err != nil {
+			runErr = err
+		}
+	}
+	r.info.EndTime = time.Now()
+	_ = results.WriteTestInfo(r.run.TestJSON(), r.info)
+	histClosed = true
+	if err := r.hist.Close(); err != nil && runErr == nil {
+		runErr = fmt.Errorf("%w: %v", ErrInfra, err)
+	}
+	if err := r.check(context.WithoutCancel(ctx)); err != nil && runErr == nil {
+		runErr = err
+	}
+	if interrupted && runErr == nil {
+		runErr = ErrInterrupted
+	}
+	return runErr
+}
+
+func hostLine() string {
+	h, _ := os.Hostname()
+	k, _ := exec.Command("uname", "-r").Output()
+	return fmt.Sprintf("%s, linux %s, %d CPUs", h, strings.TrimSpace(string(k)), runtime.NumCPU())
+}
+
+// setup creates every workload's tables on the primary and records the
+// set-up operations.
+func (r *runner) setup(ctx context.Context) error {
+	p := r.topo.Primary()
+	sctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	conn, err := workload.Connect(sctx, r.c.ConnString(p, true))
+	if err != nil {
+		return fmt.Errorf("%w: set-up: %v", ErrInfra, err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	for _, w := range r.wls {
+		ops, err := w.Setup(sctx, conn)
+		if err != nil {
+			return fmt.Errorf("%w: set-up of %s: %v", ErrInfra, w.Name(), err)
+		}
+		for _, op := range ops {
+			op.Process, op.Node = results.HarnessProcess, p
+			if _, err := r.hist.Append(op); err != nil {
+				return fmt.Errorf("%w: %v", ErrInfra, err)
+			}
+		}
+	}
+	return nil
+}
+
+// drive runs the clients, the nemesis, the lag sampler and the progress
+// reporter for the time limit.
+func (r *runner) drive(ctx context.Context) error {
+	rctx, cancel := context.WithTimeout(ctx, r.t.TimeLimit)
+	defer cancel()
+	r.nem = nemesis.New(r.c, nemesis.Config{Faults: r.t.Faults, Interval: r.t.Interval, Failover: r.t.Failover,
+		Seed: r.t.Seed, TimeLimit: r.t.TimeLimit}, r.hist, r.topo)
+	r.nextProc.Store(int64(r.t.Concurrency))
+	var limiter <-chan time.Time
+	if r.t.Rate > 0 {
+		tk := time.NewTicker(time.Duration(float64(time.Second) / r.t.Rate))
+		defer tk.Stop()
+		limiter = tk.C
+	}
+	g, gctx := errgroup.WithContext(rctx)
+	for i := 0; i < r.t.Concurrency; i++ {
+		g.Go(func() error { return r.worker(gctx, i, limiter) })
+	}
+	nemDone := make(chan error, 1)
+	go func() {
+		// The nemesis heals its open window even after the time limit.
+		nemDone <- r.nem.Run(rctx, r.start)
+	}()
+	auxCtx, auxCancel := context.WithCancel(ctx)
+	var aux sync.WaitGroup
+	aux.Add(2)
+	go func() { defer aux.Done(); r.sampleLag(auxCtx) }()
+	go func() { defer aux.Done(); r.report(auxCtx) }()
+	werr := g.Wait()
+	nerr := <-nemDone
+	auxCancel()
+	aux.Wait()
+	r.progress(r.progressLine(), true)
+	if werr != nil && !errors.Is(werr, context.Canceled) && !errors.Is(werr, context.DeadlineExceeded) {
+		return fmt.Errorf("%w: %v", ErrInfra, werr)
+	}
+	if nerr != nil {
+		return fmt.Errorf("%w: %v", ErrInfra, nerr)
+	}
+	return nil
+}
+
+// worker is one client: its own connections (one per node), its own rng
+// from the seed, a new process number after every info.
+func (r *runner) worker(ctx context.Context, i int, limiter <-chan time.Time) error {
+	rng := rand.New(rand.NewPCG(uint64(r.t.Seed), uint64(i)+1))
+	proc := results.Process(i)
+	conns := map[string]*workload.Conn{}
+	defer func() {
+		for _, c := range conns {
+			c.Close(context.Background())
+		}
+	}()
+	for {
+		if limiter != nil {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-limiter:
+			}
+		} else if ctx.Err() != nil {
+			return nil
+		}
+		w := r.wls[rng.IntN(len(r.wls))]
+		op, write := w.Next(rng)
+		node := r.target(rng, write)
+		op.Process = proc
+		op.Node = node
+		inv, err := r.hist.Append(op)
+		if err != nil {
+			return err
+		}
+		comp := r.do(ctx, w, conns, node, op)
+		comp.Process, comp.Node = proc, node
+		comp.Time = r.hist.Now()
+		comp.Latency = comp.Time - inv.Time
+		if _, err := r.hist.Append(comp); err != nil {
+			return err
+		}
+		switch comp.Type {
+		case results.OK:
+			r.ok.Add(1)
+		case results.Fail:
+			r.fail.Add(1)
+		case results.Info:
+			r.infoN.Add(1)
+			// Jepsen's rule: the process may still be in the middle of
+			// that operation; carry on as a new one, on fresh connections.
+			proc = results.Process(r.nextProc.Add(1) - 1)
+			for n, c := range conns {
+				c.Close(context.Background())
+				delete(conns, n)
+			}
+		}
+	}
+}
+
+// do runs one operation with the per-operation timeout. The operation runs
+// to its own timeout even when the time limit passes meanwhile, so that its
+// outcome is known whenever possible.
+func (r *runner) do(ctx context.Context, w workload.Workload, conns map[string]*workload.Conn, node string, op results.Op) results.Op {
+	octx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.t.OpTimeout)
+	defer cancel()
+	c := conns[node]
+	if c == nil || c.IsClosed() {
+		var err error
+		c, err = workload.ConnectClient(octx, r.c.ConnString(node, false))
+		if err != nil {
+			op.Type = results.Fail // never sent: certainly did not happen
+			op.Error = err.Error()
+			return op
+		}
+		conns[node] = c
+	}
+	res := w.Do(octx, c, op)
+	if c.IsClosed() {
+		delete(conns, node)
+	}
+	return res
+}
+
+// target picks the node of an operation: writes go to the primary as the
+// harness knows it; reads where --read-from says.
+func (r *runner) target(rng *rand.Rand, write bool) string {
+	p := r.topo.Primary()
+	if write || r.t.ReadFrom == ReadPrimary {
+		return p
+	}
+	var cands []string
+	for _, n := range r.topo.nodes {
+		if r.t.ReadFrom == ReadAny || n != p {
+			cands = append(cands, n)
+		}
+	}
+	return cands[rng.IntN(len(cands))]
+}
+
+// sampleLag records each standby's replication lag every 250 ms.
+func (r *runner) sampleLag(ctx context.Context) {
+	tk := time.NewTicker(250 * time.Millisecond)
+	defer tk.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tk.C:
+		}
+		p := r.topo.Primary()
+		sctx, cancel := context.WithTimeout(ctx, time.Second)
+		samples, err := lagSamples(sctx, r.c, p)
+		cancel()
+		if err != nil {
+			continue
+		}
+		now := r.hist.Now()
+		for _, s := range samples {
+			s.TimeNS = now
+			_ = r.lag.Append(s)
+		}
+	}
+}
+
+func (r *runner) progressLine() string {
+	el := time.Since(r.start)
+	total := r.ok.Load() + r.fail.Load() + r.infoN.Load()
+	rate := float64(total) / el.Seconds()
+	nem := "no faults"
+	if r.nem != nil && len(r.t.Faults) > 0 {
+		nem = r.nem.Current()
+	}
+	return fmt.Sprintf("%5.1fs/%.0fs  %7.0f ops/s  ok %d  fail %d  info %d  primary %s  nemesis: %s",
+		el.Seconds(), r.t.TimeLimit.Seconds(), rate, r.ok.Load(), r.fail.Load(), r.infoN.Load(), r.topo.Primary(), nem)
+}
+
+// report prints progress: a live line on a terminal, a line every 10 s
+// elsewhere.
+func (r *runner) report(ctx context.Context) {
+	every := 10 * time.Second
+	if r.t.Interactive {
+		every = 250 * time.Millisecond
+	}
+	tk := time.NewTicker(every)
+	defer tk.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tk.C:
+			r.progress(r.progressLine(), false)
+		}
+	}
+}
+
+// settle heals and restarts everything, waits until every standby has
+// replayed the primary's WAL, and records the final reads on every node.
+func (r *runner) settle(ctx context.Context) error {
+	r.progress("settling: heal, restart, catch up", false)
+	sctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	defer cancel()
+	inv, err := r.hist.Append(results.Op{Process: results.NemesisProcess, Type: results.Invoke, F: "settle",
+		Workload: results.WorkloadNemesis, Fault: &results.Fault{Kind: "settle", Phase: results.PhaseInfo}})
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrInfra, err)
+	}
+	rep, rerr := cluster.Repair(sctx, r.c, r.topo.Primary())
+	comp := results.Op{Process: results.NemesisProcess, Type: results.OK, F: "settle", Workload: results.WorkloadNemesis,
+		Fault: &results.Fault{Kind: "settle", Phase: results.PhaseInfo, Primary: rep.Primary,
+			Detail: strings.Join(append(rep.Actions, fmt.Sprintf("sync list %q", rep.Sync)), "; "),
+			Nodes:  cluster.NodeStates(sctx, r.c)}}
+	if rerr != nil {
+		comp.Type, comp.Error = results.Info, rerr.Error()
+	}
+	comp.Time = r.hist.Now()
+	comp.Latency = comp.Time - inv.Time
+	if _, err := r.hist.Append(comp); err != nil {
+		return fmt.Errorf("%w: %v", ErrInfra, err)
+	}
+	if rerr != nil {
+		return fmt.Errorf("%w: settle: %v", ErrInfra, rerr)
+	}
+	r.topo.SetPrimary(rep.Primary)
+	return r.finalReads(sctx)
+}
+
+// finalReads reads every workload's whole state on every node.
+func (r *runner) finalReads(ctx context.Context) error {
+	for _, node := range r.c.Nodes() {
+		conn, err := workload.Connect(ctx, r.c.ConnString(node, true))
+		if err != nil {
+			return fmt.Errorf("%w: final read on %s: %v", ErrInfra, node, err)
+		}
+		for _, w := range r.wls {
+			inv, err := r.hist.Append(results.Op{Process: results.HarnessProcess, Type: results.Invoke, F: results.FFinal,
+				Workload: w.Name(), Node: node})
+			if err != nil {
+				conn.Close(ctx)
+				return fmt.Errorf("%w: %v", ErrInfra, err)
+			}
+			ops, err := w.Final(ctx, conn)
+			if err != nil {
+				conn.Close(ctx)
+				return fmt.Errorf("%w: final read of %s on %s: %v", ErrInfra, w.Name(), node, err)
+			}
+			for _, op := range ops {
+				op.Process, op.Node, op.Workload = results.HarnessProcess, node, w.Name()
+				op.Time = r.hist.Now()
+				op.Latency = op.Time - inv.Time
+				if _, err := r.hist.Append(op); err != nil {
+					conn.Close(ctx)
+					return fmt.Errorf("%w: %v", ErrInfra, err)
+				}
+			}
+		}
+		conn.Close(ctx)
+	}
+	return nil
+}
+
+// check reads the history back from disk (the one record of the run),
+// judges it, and writes results.json and the report files.
+func (r *runner) check(ctx context.Context) error {
+	r.progress("checking the history", false)
+	h, err := results.ReadFile(r.run.History())
+	if err != nil {
+		return fmt.Errorf("%w: read back history: %v", ErrInfra, err)
+	}
+	res := checker.CheckHistory(ctx, h, checker.Options{Timeout: r.t.CheckTimeout, Settings: r.t.Spec.Effective(), FinalPrimary: r.topo.Primary()})
+	r.result = &res
+	if err := report.WriteAll(r.run, r.info, h, &res); err != nil {
+		return fmt.Errorf("%w: write report: %v", ErrInfra, err)
+	}
+	return nil
+}

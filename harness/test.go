@@ -1,0 +1,153 @@
+// Package harness runs one test: it brings a cluster up through a backend
+// it does not know, drives concurrent clients and the nemesis under one seed
+// and one clock, records every operation in the history as it happens,
+// settles the cluster (heal, restart, catch up, final reads on every node),
+// checks the history and writes the store folder: test.json, history.jsonl,
+// lag.jsonl, results.json, report.html, summary.md, junit.xml and the node
+// logs.
+package harness
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/strongcheck/strongcheck/cluster"
+	"github.com/strongcheck/strongcheck/nemesis"
+	"github.com/strongcheck/strongcheck/results"
+	"github.com/strongcheck/strongcheck/workload"
+)
+
+// ErrUsage is wrapped by every error in a Test that the user can fix; the
+// CLI exits 254 for it, before anything starts.
+var ErrUsage = errors.New("bad test")
+
+// Read targets for --read-from.
+const (
+	ReadPrimary  = "primary"
+	ReadStandbys = "standbys"
+	ReadAny      = "any"
+)
+
+// Backend builds the cluster of a run in dir. The CLI provides it; the
+// harness never learns how a backend works.
+type Backend struct {
+	Name string
+	Up   func(ctx context.Context, spec cluster.Spec, dir string) (cluster.Cluster, error)
+	// PostgresVersion, when set, reports the servers' version for test.json.
+	PostgresVersion func(c cluster.Cluster) string
+}
+
+// Test is one run's configuration.
+type Test struct {
+	Name        string
+	Workloads   []string
+	Options     workload.Options
+	TimeLimit   time.Duration
+	Concurrency int
+	// Rate is the total operations per second over all workers; 0 is as
+	// fast as the cluster allows.
+	Rate     float64
+	ReadFrom string
+	Seed     int64
+	// OpTimeout bounds one operation; when it expires during a commit the
+	// client sends a cancel request (as a JDBC query timeout does) and the
+	// operation is info.
+	OpTimeout time.Duration
+	Faults    []nemesis.Fault
+	Interval  time.Duration
+	Failover  nemesis.Policy
+	// CheckTimeout bounds the linearizability search per key.
+	CheckTimeout time.Duration
+	Spec         cluster.Spec
+	Store        results.Store
+	// Command is the exact command line, recorded in test.json.
+	Command []string
+	Version string
+	// Progress receives progress lines; Interactive redraws one line.
+	Progress    func(line string, final bool)
+	Interactive bool
+	// KeepCluster leaves the cluster's data after the run (for debugging).
+	KeepCluster bool
+}
+
+// Defaults fills zero fields with the default test of DESIGN.md.
+func (t *Test) Defaults() {
+	if t.Name == "" {
+		t.Name = "default"
+	}
+	if len(t.Workloads) == 0 {
+		t.Workloads = []string{"register", "set"}
+	}
+	if t.TimeLimit == 0 {
+		t.TimeLimit = 60 * time.Second
+	}
+	if t.Concurrency == 0 {
+		t.Concurrency = 10
+	}
+	if t.ReadFrom == "" {
+		t.ReadFrom = ReadAny
+	}
+	if t.OpTimeout == 0 {
+		t.OpTimeout = 5 * time.Second
+	}
+	if t.Interval == 0 {
+		t.Interval = 10 * time.Second
+	}
+	if t.Failover.Mode == "" {
+		t.Failover = nemesis.Policy{Mode: nemesis.FailoverAuto}
+	}
+	if t.CheckTimeout == 0 {
+		t.CheckTimeout = 60 * time.Second
+	}
+	if t.Seed == 0 {
+		t.Seed = time.Now().UnixNano()
+	}
+}
+
+// Validate checks everything the user gave before anything starts.
+func (t *Test) Validate() error {
+	var errs []string
+	if err := results.ValidTestName(t.Name); err != nil {
+		errs = append(errs, err.Error())
+	}
+	known := workload.Names()
+	seen := map[string]bool{}
+	for _, w := range t.Workloads {
+		if !slices.Contains(known, w) {
+			errs = append(errs, fmt.Sprintf("unknown workload %q (known: %s)", w, strings.Join(known, ", ")))
+		}
+		if seen[w] {
+			errs = append(errs, fmt.Sprintf("workload %q given twice", w))
+		}
+		seen[w] = true
+	}
+	if t.TimeLimit <= 0 {
+		errs = append(errs, fmt.Sprintf("time limit %v must be positive", t.TimeLimit))
+	}
+	if t.Concurrency < 1 {
+		errs = append(errs, fmt.Sprintf("concurrency %d must be at least 1", t.Concurrency))
+	}
+	if t.Rate < 0 {
+		errs = append(errs, fmt.Sprintf("rate %v must be >= 0", t.Rate))
+	}
+	if t.OpTimeout <= 0 {
+		errs = append(errs, "operation timeout must be positive")
+	}
+	if !slices.Contains([]string{ReadPrimary, ReadStandbys, ReadAny}, t.ReadFrom) {
+		errs = append(errs, fmt.Sprintf("--read-from %q: want primary, standbys or any", t.ReadFrom))
+	}
+	if len(t.Faults) > 0 && t.Interval <= 0 {
+		errs = append(errs, "nemesis interval must be positive")
+	}
+	if err := t.Spec.Validate(); err != nil {
+		errs = append(errs, err.Error())
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%w: %s", ErrUsage, strings.Join(errs, "; "))
+	}
+	return nil
+}

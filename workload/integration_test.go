@@ -181,6 +181,33 @@ func TestIntegrationConcurrent(t *testing.T) {
 	s := startServer(t)
 	admin := connect(t, s)
 
+	t.Run("grantee may use the tables", func(t *testing.T) {
+		_, err := admin.PgxConn().Exec(context.Background(), "CREATE ROLE sc_client LOGIN")
+		require.NoError(t, err)
+		dsn := strings.Replace(s.DSN, "user=postgres", "user=sc_client", 1)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		client, err := workload.Connect(ctx, dsn)
+		require.NoError(t, err)
+		defer client.Close(ctx)
+		rng := rand.New(rand.NewPCG(3, 3))
+		for _, name := range workload.Names() {
+			w := newWorkload(t, name, workload.Options{Grantee: "sc_client", WritesOnly: true})
+			setup(t, w, admin)
+			inv, _ := w.Next(rng)
+			got := w.Do(ctx, client, inv)
+			assert.Equal(t, results.OK, got.Type, "%s: %+v", name, got)
+			_, err := w.Final(ctx, client)
+			assert.NoError(t, err, name)
+		}
+		noGrant := newWorkload(t, "set", workload.Options{WritesOnly: true})
+		setup(t, noGrant, admin)
+		inv, _ := noGrant.Next(rng)
+		got := noGrant.Do(ctx, client, inv)
+		assert.Equal(t, results.Fail, got.Type, "without the grant: permission denied (42501) is fail: %+v", got)
+		assert.Contains(t, got.Error, "42501")
+	})
+
 	t.Run("register", func(t *testing.T) {
 		w := newWorkload(t, "register", workload.Options{Keys: 2})
 		setup(t, w, admin)

@@ -29,11 +29,16 @@
 // reconnects under a new process id; after any completion with
 // Conn.IsClosed() it must reconnect (a fail keeps its process id).
 //
-// A context that expires during an operation closes the connection. By
-// default (Connect) no cancel request is sent, so a client timeout never
-// releases a commit from the synchronous-replication wait early: that is
-// the nemesis's fault to inject, and it is then in the history.
-// ConnectWith(ConnOptions{CancelOnTimeout: true}) restores pgx's behaviour.
-// A commit released from that wait by a cancel request comes back ok with
-// Warning "canceling wait for synchronous replication ...".
+// Three ways to connect, which differ only in what an expired context does:
+//   - Connect: closes the connection, sends no cancel request; a commit
+//     waiting for synchronous replication keeps waiting on the server
+//     (info for the client).
+//   - ConnectWith(ConnOptions{CancelOnTimeout: true}): pgx's behaviour,
+//     closes the connection and sends a cancel request in the background;
+//     the commit becomes local-only and visible (info for the client).
+//   - ConnectClient (the harness's workers): sends a cancel request and
+//     waits up to CancelGrace for the answer, as an application's statement
+//     timeout does; a commit in the sync wait then returns success with
+//     Warning "canceling wait for synchronous replication ...": ok, kept
+//     with its warning, for the RPO check to judge.
 package workload

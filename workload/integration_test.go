@@ -486,6 +486,19 @@ func TestIntegrationClassify(t *testing.T) {
 		assert.Equal(t, results.Info, got.Type, "%+v", got)
 		assert.Eventually(t, func() bool { return readKey("k1") == 600 }, 5*time.Second, 20*time.Millisecond)
 
+		// ConnectClient (the harness's workers) sends the cancel request and
+		// waits for the answer: the server ends the wait, and the client is
+		// told success with the warning although its context expired: ok.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		cc, err := workload.ConnectClient(ctx, s.DSN)
+		cancel()
+		require.NoError(t, err)
+		got = do(cc, reg, write("k1", 700), 300*time.Millisecond)
+		_ = cc.Close(context.Background())
+		assert.Equal(t, results.OK, got.Type, "%+v", got)
+		assert.True(t, strings.HasPrefix(got.Warning, "canceling wait for synchronous replication"), got.Warning)
+		assert.Equal(t, int64(700), readKey("k1"))
+
 		// Someone else's cancel request (the nemesis's pg_cancel_backend):
 		// the client is told success, with the warning: ok.
 		c = connect(t, s)

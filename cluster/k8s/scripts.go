@@ -30,23 +30,24 @@ const (
 )
 
 // shellPrelude defines the helpers every postgres-container script uses:
-// postmaster prints the running postmaster's PID (the child of the
-// supervisor, PID 1 of the container, named postgres; a stale
-// postmaster.pid left by a SIGKILL prints nothing), children prints the PIDs
-// whose parent is $1 (PostgreSQL makes each child its own process group
-// leader, so a group signal would miss them), and gone waits until every PID
-// in its arguments has been reaped.
+// postmaster prints the running postmaster's PID (a process named postgres
+// whose parent is the supervisor; a stale postmaster.pid left by a SIGKILL
+// prints nothing), children prints the PIDs whose parent is $1 (PostgreSQL
+// makes each child its own process group leader, so a group signal would
+// miss them), and gone waits until every PID in its arguments has exited
+// (the supervisor, PID 1 of the container, reaps them).
 const shellPrelude = `set -u
 ctl=` + ctlDir + `
 export PGDATA=` + pgData + `
 postmaster() {
-	local pid s
+	local pid s sup
 	pid=$(head -n1 "$PGDATA/postmaster.pid" 2>/dev/null) || return 0
+	read -r sup < "$ctl/supervisor.pid" 2>/dev/null || return 0
 	read -r s < "/proc/$pid/stat" 2>/dev/null || return 0
 	case "$s" in *"(postgres) "*) ;; *) return 0 ;; esac
 	s=${s##*) }
 	set -- $s
-	if [ "$2" = 1 ] && [ "$1" != Z ]; then echo "$pid"; fi
+	if [ "$2" = "$sup" ] && [ "$1" != Z ]; then echo "$pid"; fi
 }
 children() {
 	local parent=$1 f s
@@ -58,10 +59,14 @@ children() {
 	done
 }
 gone() {
-	local i p left
+	local i p s left
 	for i in $(seq 1 200); do
 		left=""
-		for p in "$@"; do [ -e "/proc/$p" ] && left="$left $p"; done
+		for p in "$@"; do
+			read -r s < "/proc/$p/stat" 2>/dev/null || continue
+			s=${s##*) }
+			[ "${s%% *}" = Z ] || left="$left $p"
+		done
 		[ -z "$left" ] && return 0
 		sleep 0.05
 	done
@@ -82,6 +87,7 @@ const supervisorScript = `set -u
 ctl=` + ctlDir + `
 mkdir -p "$ctl"
 [ -f "$ctl/want" ] || echo run > "$ctl/want"
+echo $$ > "$ctl/supervisor.pid"
 n=0
 pid=""
 shutdown() {

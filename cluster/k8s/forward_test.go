@@ -1,0 +1,98 @@
+package k8s
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// echoTunnels is a fake port-forward: each tunnel is a fresh loopback
+// listener that answers "<tunnel number>:<line>"; drop ends the current
+// tunnel the way client-go ends one after an error at the pod's end.
+type echoTunnels struct {
+	n    atomic.Int32
+	drop chan struct{}
+}
+
+func (e *echoTunnels) forward(ctx context.Context, pod string, ready chan<- int) error {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	id := e.n.Add(1)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				r := bufio.NewReader(c)
+				for {
+					line, err := r.ReadString('\n')
+					if err != nil {
+						return
+					}
+					fmt.Fprintf(c, "%d:%s", id, line)
+				}
+			}()
+		}
+	}()
+	ready <- ln.Addr().(*net.TCPAddr).Port
+	select {
+	case <-ctx.Done():
+		return nil
+	case <-e.drop:
+		return errors.New("lost connection to pod")
+	}
+}
+
+func roundTrip(t *testing.T, addr string) string {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	require.NoError(t, err)
+	defer c.Close()
+	require.NoError(t, c.SetDeadline(time.Now().Add(3*time.Second)))
+	_, err = fmt.Fprintf(c, "ping\n")
+	require.NoError(t, err)
+	line, err := bufio.NewReader(c).ReadString('\n')
+	require.NoError(t, err)
+	return line
+}
+
+func TestProxyKeepsItsPortAcrossDroppedTunnels(t *testing.T) {
+	e := &echoTunnels{drop: make(chan struct{})}
+	p, err := startProxy(context.Background(), "pg-n1", e.forward, 2*time.Second)
+	require.NoError(t, err)
+	host, port := p.addr()
+	addr := net.JoinHostPort(host, fmt.Sprint(port))
+	assert.Equal(t, "127.0.0.1", host)
+	assert.Equal(t, "1:ping\n", roundTrip(t, addr))
+
+	e.drop <- struct{}{} // the tunnel dies
+	assert.Equal(t, "2:ping\n", roundTrip(t, addr), "same local port, new tunnel")
+
+	p.close()
+	_, err = net.DialTimeout("tcp", addr, 200*time.Millisecond)
+	assert.Error(t, err, "closed proxy still listening")
+}
+
+func TestProxyReportsWhyTheTunnelFailed(t *testing.T) {
+	fwd := func(ctx context.Context, pod string, ready chan<- int) error {
+		return errors.New(`pods "pg-n1" is forbidden: User "ci" cannot create resource "pods/portforward"`)
+	}
+	_, err := startProxy(context.Background(), "pg-n1", fwd, 300*time.Millisecond)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "port-forward to pod pg-n1")
+	assert.Contains(t, err.Error(), "pods/portforward")
+}

@@ -10,7 +10,94 @@ import (
 // (-1 when the history ended before it completed). A completion that matches
 // no open invoke (the harness's init entry) is a call with inv == comp.
 type call struct {
-	inv, comp int
+	inv, comp   int
+	invT, compT int64        // times of the invoke and the completion (compT -1 when none)
+	typ         results.Type // the completion's type; Info when there is none
+	write       bool         // a write, cas, add or transfer
+	warned      bool         // acknowledged with the sync-wait warning
+}
+
+func newCall(i int, op *results.Op) call {
+	return call{inv: i, comp: -1, invT: op.Time, compT: -1, typ: results.Info, write: isWrite(op.F)}
+}
+
+func (c *call) complete(i int, op *results.Op) {
+	c.comp, c.compT, c.typ = i, op.Time, op.Type
+	c.warned = op.Warning != "" && op.Type == results.OK && ackedWithWarning(op)
+}
+
+// orphan is a completion without an invoke (the harness's init entry).
+func orphan(i int, op *results.Op) call {
+	c := newCall(i, op)
+	c.invT = op.Time - op.Latency
+	c.complete(i, op)
+	return c
+}
+
+// rop is a register operation in a compact form, so that the register
+// checkers walk dense memory instead of the history.
+type rop struct {
+	invT, compT   int64 // compT -1 when the operation never completed
+	value, expect int64 // write/cas: value written; read: value read; cas: expected value
+	call          int32 // index into history.clients
+	key           int32 // index into history.regKeys
+	kind          uint8 // opRead, opWrite, opCAS
+	typ           uint8 // tOK, tFail, tInfo
+	node          uint8 // index into history.nodes of the completion's node
+	warned        bool  // acknowledged with the sync-wait warning
+	hasValue      bool
+	hasExpect     bool
+}
+
+// Compact completion types of a rop.
+const (
+	tInfo uint8 = iota
+	tOK
+	tFail
+)
+
+func typeCode(t results.Type) uint8 {
+	switch t {
+	case results.OK:
+		return tOK
+	case results.Fail:
+		return tFail
+	}
+	return tInfo
+}
+
+func (r *rop) ok() bool { return r.typ == tOK }
+
+// startRop fills the invoke side of a register operation; ok is false for
+// functions the register model does not know.
+func startRop(op *results.Op) (rop, bool) {
+	r := rop{invT: op.Time, compT: -1, typ: tInfo}
+	switch op.F {
+	case results.FRead:
+		r.kind = opRead
+	case results.FWrite:
+		r.kind = opWrite
+	case results.FCAS:
+		r.kind = opCAS
+	default:
+		return r, false
+	}
+	if op.Value != nil && r.kind != opRead {
+		r.value, r.hasValue = *op.Value, true
+	}
+	if op.Expect != nil {
+		r.expect, r.hasExpect = *op.Expect, true
+	}
+	return r, true
+}
+
+func (h *history) finish(r *rop, op *results.Op) {
+	r.compT, r.typ = op.Time, typeCode(op.Type)
+	r.node = h.nodeIndex(op.Node)
+	r.warned = op.Warning != "" && op.Type == results.OK && ackedWithWarning(op)
+	if op.Value != nil && (r.kind == opRead || !r.hasValue) {
+		r.value, r.hasValue = *op.Value, true
+	}
 }
 
 // window is one fault window of the nemesis.
@@ -35,6 +122,12 @@ type history struct {
 	windows []window
 	starts  []int64 // windows[i].start, sorted ascending (windows are kept in that order)
 	end     int64   // the latest time in the history
+	rops    []rop    // register operations, in invoke order
+	regKeys []string // register keys, in order of first appearance
+	nodes   []string // nodes named by register completions (rop.node)
+	// wcomp and winv are the completion and invoke times of the
+	// acknowledged client writes, in completion order.
+	wcomp, winv []int64
 }
 
 // openKey identifies an open non-client operation, so that a completion of
@@ -58,7 +151,9 @@ func nonClientKey(op *results.Op) openKey {
 // index pairs invokes with completions and collects the fault windows.
 func index(ops []results.Op) *history {
 	h := &history{ops: ops, clients: make([]call, 0, len(ops)/2+1)}
-	var open []int // by client process: index into h.clients, -1 when none
+	var open []int    // by client process: index into h.clients, -1 when none
+	var openRop []int // by client process: index into h.rops, -1 when none
+	keyOf := map[string]int32{}
 	other := map[openKey][]int{}
 	for i := range ops {
 		op := &ops[i]
@@ -68,20 +163,38 @@ func index(ops []results.Op) *history {
 		if op.Process.IsClient() {
 			p := int(op.Process)
 			for p >= len(open) {
-				open = append(open, -1)
+				open, openRop = append(open, -1), append(openRop, -1)
 			}
+			reg := isRegister(op)
 			if op.Type == results.Invoke {
 				// An invoke while another is open means the earlier one
 				// never completed: it stays without a completion.
-				h.clients = append(h.clients, call{inv: i, comp: -1})
-				open[p] = len(h.clients) - 1
+				h.clients = append(h.clients, newCall(i, op))
+				open[p], openRop[p] = len(h.clients)-1, -1
+				if r, ok := startRop(op); reg && ok {
+					r.call, r.key = int32(len(h.clients)-1), h.regKey(keyOf, op.Key)
+					h.rops = append(h.rops, r)
+					openRop[p] = len(h.rops) - 1
+				}
 				continue
 			}
 			if c := open[p]; c >= 0 {
-				h.clients[c].comp = i
-				open[p] = -1
+				h.clients[c].complete(i, op)
+				if op.Type == results.OK && h.clients[c].write {
+					h.wcomp, h.winv = append(h.wcomp, op.Time), append(h.winv, h.clients[c].invT)
+				}
+				if r := openRop[p]; r >= 0 {
+					h.finish(&h.rops[r], op)
+				}
+				open[p], openRop[p] = -1, -1
 			} else {
-				h.clients = append(h.clients, call{inv: i, comp: i})
+				h.clients = append(h.clients, orphan(i, op))
+				if r, ok := startRop(op); reg && ok {
+					r.invT = h.clients[len(h.clients)-1].invT
+					r.call, r.key = int32(len(h.clients)-1), h.regKey(keyOf, op.Key)
+					h.finish(&r, op)
+					h.rops = append(h.rops, r)
+				}
 			}
 			continue
 		}
@@ -91,7 +204,7 @@ func index(ops []results.Op) *history {
 		}
 		k := nonClientKey(op)
 		if op.Type == results.Invoke {
-			*list = append(*list, call{inv: i, comp: -1})
+			*list = append(*list, newCall(i, op))
 			other[k] = append(other[k], len(*list)-1)
 			continue
 		}
@@ -105,14 +218,38 @@ func index(ops []results.Op) *history {
 					break
 				}
 			}
-			(*list)[stack[j]].comp = i
+			(*list)[stack[j]].complete(i, op)
 			other[k] = append(stack[:j:j], stack[j+1:]...)
 		} else {
-			*list = append(*list, call{inv: i, comp: i})
+			*list = append(*list, orphan(i, op))
 		}
 	}
 	h.collectWindows()
 	return h
+}
+
+// nodeIndex is the index of node in h.nodes (a handful of names).
+func (h *history) nodeIndex(node string) uint8 {
+	for i, n := range h.nodes {
+		if n == node {
+			return uint8(i)
+		}
+	}
+	if len(h.nodes) == 255 {
+		return 255 // more nodes than a cluster has: lumped together
+	}
+	h.nodes = append(h.nodes, node)
+	return uint8(len(h.nodes) - 1)
+}
+
+func (h *history) regKey(keyOf map[string]int32, key string) int32 {
+	k, ok := keyOf[key]
+	if !ok {
+		k = int32(len(h.regKeys))
+		keyOf[key] = k
+		h.regKeys = append(h.regKeys, key)
+	}
+	return k
 }
 
 func (h *history) collectWindows() {
@@ -155,19 +292,14 @@ func (h *history) collectWindows() {
 }
 
 // typ is the outcome of c: the completion's type, or Info when there is none.
-func (h *history) typ(c call) results.Type {
-	if c.comp < 0 {
-		return results.Info
-	}
-	return h.ops[c.comp].Type
-}
+func (h *history) typ(c call) results.Type { return c.typ }
 
 // opEnd is the completion time of c, or its invoke time when it has none.
 func (h *history) opEnd(c call) int64 {
 	if c.comp < 0 {
-		return h.ops[c.inv].Time
+		return c.invT
 	}
-	return h.ops[c.comp].Time
+	return c.compT
 }
 
 // completion returns the completion entry, or the invoke when there is none.

@@ -22,27 +22,18 @@ const (
 	opCAS
 )
 
-// regOp is both the input of a porcupine operation and everything the
-// model needs; the output is unused. Passing a pointer keeps porcupine's
-// interface values free of allocations.
-type regOp struct {
-	kind   uint8
-	known  bool  // completed ok; false: info, returns at infinity
-	value  int64 // read: value read; write: value written; cas: new value
-	expect int64 // cas: old value
-	call   int   // index into history.clients
-}
-
 // zero is the initial state of every register.
 var zero int64
 
 // registerModel is a register with read, write and compare-and-set, one
-// per key. States are *int64 pointing at the value of the op that wrote it,
-// so a step never allocates.
+// per key. The input of an operation is its *rop (the output is unused);
+// states are *int64 pointing at the value of the rop that wrote it, so a
+// step never allocates. An operation that is not ok is info: it returns at
+// infinity and an info cas may have found another value and done nothing.
 var registerModel = porcupine.Model{
 	Init: func() interface{} { return &zero },
 	Step: func(state, input, _ interface{}) (bool, interface{}) {
-		s, op := state.(*int64), input.(*regOp)
+		s, op := state.(*int64), input.(*rop)
 		switch op.kind {
 		case opRead:
 			return op.value == *s, state
@@ -52,14 +43,13 @@ var registerModel = porcupine.Model{
 			if *s == op.expect {
 				return true, &op.value
 			}
-			// An info cas may have found another value and done nothing.
-			return !op.known, state
+			return !op.ok(), state
 		}
 	},
 	Equal: func(a, b interface{}) bool { return *a.(*int64) == *b.(*int64) },
 	Hash:  func(s interface{}) uint64 { return uint64(*s.(*int64)) },
 	DescribeOperation: func(input, _ interface{}) string {
-		op := input.(*regOp)
+		op := input.(*rop)
 		var s string
 		switch op.kind {
 		case opRead:
@@ -69,7 +59,7 @@ var registerModel = porcupine.Model{
 		default:
 			s = fmt.Sprintf("cas(%d → %d)", op.expect, op.value)
 		}
-		if !op.known {
+		if !op.ok() {
 			s += " (info)"
 		}
 		return s
@@ -81,85 +71,44 @@ var registerModel = porcupine.Model{
 const maxEvidenceKeys = 10
 
 // CheckLinearizable checks the register operations in ops with porcupine,
-// one register per key. timeout bounds the whole search (0: none); when it
-// runs out before every key is decided the verdict is Unknown, never Valid.
-func CheckLinearizable(ctx context.Context, ops []results.Op, timeout time.Duration) Check {
+// one register per key. opts.Timeout bounds the whole search (0: none);
+// when it runs out before every key is decided the verdict is Unknown, never
+// Valid. Keys are searched in parallel (GOMAXPROCS at a time).
+func CheckLinearizable(ctx context.Context, ops []results.Op, opts Options) Check {
 	h := index(ops)
-	return checkLinearizable(ctx, h, indexRegister(h), timeout)
+	return checkLinearizable(ctx, h, indexRegister(h), opts.Timeout)
 }
 
-// keyHistory is one key's porcupine operations.
-type keyHistory struct {
-	key string
-	ops []porcupine.Operation
-}
-
-// registerOperations turns the register history into porcupine operations,
-// grouped by key: fail operations and reads without a result are dropped,
-// info operations return at infinity, and info writes whose value nobody
-// observed are left out (values are unique, so such a write can always be
-// linearized last; "observed" counts the expected value of an info cas, whose
-// own write may need it). It returns the number left out.
-func registerOperations(h *history, ri *regIndex) ([]keyHistory, int) {
-	n := 0
-	for _, calls := range ri.byKey {
-		n += len(calls)
-	}
+// keyOperations turns the history of register key k into porcupine
+// operations, appended to buf[:0]: fail operations and reads without a
+// result are dropped, info operations return at infinity, and info writes
+// whose value nobody observed are left out (values are unique, so such a
+// write can always be linearized last; "observed" counts the expected value
+// of an info cas, whose own write may need it). It also returns the number
+// left out.
+func keyOperations(h *history, ri *regIndex, k int, buf []porcupine.Operation) ([]porcupine.Operation, int) {
 	inf := h.end + 1
-	regs := make([]regOp, 0, n)
-	pops := make([]porcupine.Operation, 0, n)
-	out := make([]keyHistory, 0, len(ri.keys))
+	out := buf[:0]
 	pruned := 0
-	for k, calls := range ri.byKey {
-		first := len(pops)
-		for _, ci := range calls {
-			c := h.clients[ci]
-			inv := &h.ops[c.inv]
-			t := h.typ(c)
-			if t == results.Fail {
-				continue
-			}
-			v, hasV := h.regValue(c)
-			op := regOp{known: t == results.OK, value: v, call: ci}
-			switch inv.F {
-			case results.FRead:
-				if !op.known || !hasV {
-					continue
-				}
-				op.kind = opRead
-			case results.FWrite:
-				op.kind = opWrite
-			case results.FCAS:
-				op.kind = opCAS
-				if inv.Expect == nil {
-					continue
-				}
-				op.expect = *inv.Expect
-			default:
-				continue
-			}
-			if op.kind != opRead && !hasV {
-				continue
-			}
-			if vi := ri.vals.get(v); !op.known && vi.seen == never && !vi.expected {
+	ops := ri.byKey[k]
+	for i := range ops {
+		op := &ops[i]
+		if op.typ == tFail || !op.hasValue || (op.kind == opCAS && !op.hasExpect) {
+			continue
+		}
+		ret := inf
+		switch {
+		case op.ok():
+			ret = op.compT
+		case op.kind == opRead:
+			continue // a read without a result says nothing
+		default:
+			if vi := ri.vals.get(op.value); vi.seen == never && !vi.expected {
 				pruned++
 				continue
 			}
-			ret := inf
-			if op.known {
-				ret = h.ops[c.comp].Time
-			}
-			regs = append(regs, op)
-			pops = append(pops, porcupine.Operation{
-				ClientId: int(inv.Process),
-				Input:    &regs[len(regs)-1],
-				Call:     inv.Time,
-				Return:   ret,
-			})
 		}
-		if len(pops) > first {
-			out = append(out, keyHistory{key: ri.keys[k], ops: pops[first:len(pops):len(pops)]})
-		}
+		out = append(out, porcupine.Operation{ClientId: int(op.call), Input: op, Call: op.invT, Return: ret})
 	}
 	return out, pruned
 }
@@ -167,12 +116,9 @@ func registerOperations(h *history, ri *regIndex) ([]keyHistory, int) {
 func checkLinearizable(ctx context.Context, h *history, ri *regIndex, timeout time.Duration) Check {
 	start := time.Now()
 	chk := Check{Name: NameLinearizable}
-	keys, pruned := registerOperations(h, ri)
-	res := &LinearizableResult{Keys: len(keys), Pruned: pruned}
-	for _, k := range keys {
-		res.Ops += len(k.ops)
-	}
+	res := &LinearizableResult{}
 	chk.Linearizable = res
+	keys := ri.keys
 
 	var deadline time.Time
 	if timeout > 0 {
@@ -193,12 +139,15 @@ func checkLinearizable(ctx context.Context, h *history, ri *regIndex, timeout ti
 	}
 
 	verdicts := make([]porcupine.CheckResult, len(keys))
+	counts := make([]int, len(keys))
+	prunedBy := make([]int, len(keys))
 	var next int
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	workers := min(runtime.GOMAXPROCS(0), len(keys))
 	for range workers {
 		wg.Go(func() {
+			var buf []porcupine.Operation // porcupine copies what it keeps
 			for {
 				mu.Lock()
 				i := next
@@ -207,27 +156,40 @@ func checkLinearizable(ctx context.Context, h *history, ri *regIndex, timeout ti
 				if i >= len(keys) {
 					return
 				}
+				buf, prunedBy[i] = keyOperations(h, ri, i, buf)
+				counts[i] = len(buf)
+				if len(buf) == 0 {
+					verdicts[i] = porcupine.Ok
+					continue
+				}
 				r, ok := remaining()
 				if !ok {
 					verdicts[i] = porcupine.Unknown
 					continue
 				}
-				verdicts[i] = porcupine.CheckOperationsTimeout(registerModel, keys[i].ops, r)
+				verdicts[i] = porcupine.CheckOperationsTimeout(registerModel, buf, r)
 			}
 		})
 	}
 	wg.Wait()
 
 	var bad []int
+	pruned := 0
 	for i, v := range verdicts {
+		res.Ops += counts[i]
+		pruned += prunedBy[i]
+		if counts[i] > 0 {
+			res.Keys++
+		}
 		switch v {
 		case porcupine.Illegal:
 			bad = append(bad, i)
-			res.BadKeys = append(res.BadKeys, keys[i].key)
+			res.BadKeys = append(res.BadKeys, keys[i])
 		case porcupine.Unknown:
-			res.TimedOut = append(res.TimedOut, keys[i].key)
+			res.TimedOut = append(res.TimedOut, keys[i])
 		}
 	}
+	res.Pruned = pruned
 	for n, i := range bad {
 		if n >= maxEvidenceKeys {
 			break
@@ -236,12 +198,13 @@ func checkLinearizable(ctx context.Context, h *history, ri *regIndex, timeout ti
 		if !ok {
 			break
 		}
-		ev, vis := explainKey(h, keys[i], r, n == 0)
+		ops, _ := keyOperations(h, ri, i, nil)
+		ev, vis := explainKey(h, ops, r, n == 0)
 		if len(ev) > 0 {
 			if res.Evidence == nil {
 				res.Evidence = map[string][]OpRef{}
 			}
-			res.Evidence[keys[i].key] = ev
+			res.Evidence[keys[i]] = ev
 		}
 		if n == 0 {
 			res.Visualization = vis
@@ -252,24 +215,24 @@ func checkLinearizable(ctx context.Context, h *history, ri *regIndex, timeout ti
 	case len(res.BadKeys) > 0:
 		chk.Verdict = Invalid
 		chk.Summary = fmt.Sprintf("not linearizable: %d of %d keys have no legal order (%s); %d operations checked, %d unobserved info writes left out",
-			len(res.BadKeys), len(keys), listShort(res.BadKeys, 5), res.Ops, pruned)
+			len(res.BadKeys), res.Keys, listShort(res.BadKeys, 5), res.Ops, pruned)
 		if len(res.TimedOut) > 0 {
 			chk.Summary += fmt.Sprintf("; %d keys undecided within the time limit", len(res.TimedOut))
 		}
 	case len(res.TimedOut) > 0:
 		chk.Verdict = Unknown
 		chk.Error = fmt.Sprintf("the search did not finish within the time limit (%v) for %d of %d keys (%s)",
-			timeout, len(res.TimedOut), len(keys), listShort(res.TimedOut, 5))
+			timeout, len(res.TimedOut), res.Keys, listShort(res.TimedOut, 5))
 		if ctx.Err() != nil {
-			chk.Error = fmt.Sprintf("stopped before deciding %d of %d keys: %v", len(res.TimedOut), len(keys), ctx.Err())
+			chk.Error = fmt.Sprintf("stopped before deciding %d of %d keys: %v", len(res.TimedOut), res.Keys, ctx.Err())
 		}
 		chk.Summary = "unknown: " + chk.Error
-	case len(keys) == 0:
+	case res.Keys == 0:
 		chk.Verdict = Valid
 		chk.Summary = "no register operation to check"
 	default:
 		chk.Verdict = Valid
-		chk.Summary = fmt.Sprintf("linearizable: %d operations on %d keys (%d unobserved info writes left out)", res.Ops, len(keys), pruned)
+		chk.Summary = fmt.Sprintf("linearizable: %d operations on %d keys (%d unobserved info writes left out)", res.Ops, res.Keys, pruned)
 	}
 	chk.ElapsedNS = time.Since(start).Nanoseconds()
 	return chk
@@ -279,19 +242,17 @@ func checkLinearizable(ctx context.Context, h *history, ri *regIndex, timeout ti
 // linearizations to name the operations that could not be placed, and, if
 // visualize, renders porcupine's HTML with the nemesis windows as
 // annotations.
-func explainKey(h *history, k keyHistory, timeout time.Duration, visualize bool) ([]OpRef, string) {
-	ops := make([]porcupine.Operation, len(k.ops))
-	copy(ops, k.ops)
-	clients := map[int]int{}
+func explainKey(h *history, ops []porcupine.Operation, timeout time.Duration, visualize bool) ([]OpRef, string) {
+	clients := map[results.Process]int{}
 	for i := range ops {
-		id, ok := clients[ops[i].ClientId]
+		p := h.ops[h.clients[ops[i].Input.(*rop).call].inv].Process
+		id, ok := clients[p]
 		if !ok {
 			id = len(clients)
-			clients[ops[i].ClientId] = id
+			clients[p] = id
 		}
 		ops[i].ClientId = id // porcupine's visualization wants dense ids
-		op := ops[i].Input.(*regOp)
-		c := h.clients[op.call]
+		c := h.clients[ops[i].Input.(*rop).call]
 		ops[i].Metadata = fmt.Sprintf("#%d process %d on %s", h.ops[c.inv].Index, h.ops[c.inv].Process, h.completion(c).Node)
 	}
 	verdict, info := porcupine.CheckOperationsVerbose(registerModel, ops, timeout)
@@ -321,10 +282,10 @@ func explainKey(h *history, k keyHistory, timeout time.Duration, visualize bool)
 		if len(longest) > 0 {
 			// The last placed operation: the state the frontier could not
 			// follow.
-			evidence = append(evidence, h.ref(h.clients[ops[longest[len(longest)-1]].Input.(*regOp).call]))
+			evidence = append(evidence, h.ref(h.clients[ops[longest[len(longest)-1]].Input.(*rop).call]))
 		}
 		for _, id := range unplaced[:min(len(unplaced), 5)] {
-			evidence = append(evidence, h.ref(h.clients[ops[id].Input.(*regOp).call]))
+			evidence = append(evidence, h.ref(h.clients[ops[id].Input.(*rop).call]))
 		}
 	}
 	if !visualize {

@@ -13,7 +13,7 @@ const never = math.MaxInt64
 
 // valInfo is what the history says about one register value.
 type valInfo struct {
-	writer int   // index into history.clients of the write or cas that wrote it; -1 if none
+	writer int   // index into regIndex.flat of the write or cas that wrote it; -1 if none
 	seen   int64 // earliest completion of an ok read or ok cas that observed it; never if none
 	// expected: an info cas expected it. Such a cas is kept by the
 	// linearizability check if its own value was observed, and then needs
@@ -93,93 +93,76 @@ func (x *valIndex) observe(v int64, t int64) {
 // regIndex is the register workload's view of a history.
 type regIndex struct {
 	keys  []string // in natural order (k2 before k10)
-	byKey [][]int  // per key: indices into history.clients, invoke order
+	byKey [][]rop  // per key, in invoke order; sub-slices of flat
+	flat  []rop
 	vals  *valIndex
 }
 
+// at returns the operation at flat position i of the byKey array (valInfo.writer).
+func (ri *regIndex) at(i int) *rop { return &ri.flat[i] }
+
 func isRegister(op *results.Op) bool { return op.Workload == results.WorkloadRegister }
 
-// regValue is the value a register operation carries: what a write or cas
-// wrote (from the invoke) or what a read returned (from the completion).
-func (h *history) regValue(c call) (int64, bool) {
-	inv := &h.ops[c.inv]
-	if inv.F == results.FRead {
-		if c.comp >= 0 && h.ops[c.comp].Value != nil {
-			return *h.ops[c.comp].Value, true
-		}
-		return 0, false
-	}
-	if inv.Value != nil {
-		return *inv.Value, true
-	}
-	if c.comp >= 0 && h.ops[c.comp].Value != nil {
-		return *h.ops[c.comp].Value, true
-	}
-	return 0, false
-}
-
+// indexRegister groups the register operations by key (a counting sort,
+// keys in natural order) and indexes their values.
 func indexRegister(h *history) *regIndex {
 	ri := &regIndex{}
-	keyOf := map[string]int{}
+	order := make([]int32, len(h.regKeys))
+	for i := range order {
+		order[i] = int32(i)
+	}
+	sort.Slice(order, func(a, b int) bool { return naturalLess(h.regKeys[order[a]], h.regKeys[order[b]]) })
+	rank := make([]int32, len(order))
+	for r, k := range order {
+		rank[k] = int32(r)
+		ri.keys = append(ri.keys, h.regKeys[k])
+	}
+	count := make([]int, len(order)+1)
 	var maxV int64
-	n := 0
-	for ci, c := range h.clients {
-		inv := &h.ops[c.inv]
-		if !isRegister(inv) {
+	for i := range h.rops {
+		r := &h.rops[i]
+		count[rank[r.key]+1]++
+		maxV = max(maxV, r.value, r.expect)
+	}
+	for k := 1; k < len(count); k++ {
+		count[k] += count[k-1]
+	}
+	ri.flat = make([]rop, len(h.rops))
+	pos := append([]int(nil), count[:len(order)]...)
+	for i := range h.rops {
+		k := rank[h.rops[i].key]
+		ri.flat[pos[k]] = h.rops[i]
+		ri.flat[pos[k]].key = k
+		pos[k]++
+	}
+	h.rops = nil // grouped copy from here on
+	ri.byKey = make([][]rop, len(order))
+	for k := range order {
+		ri.byKey[k] = ri.flat[count[k]:count[k+1]:count[k+1]]
+	}
+	ri.vals = newValIndex(maxV, len(h.rops))
+	for i := range ri.flat {
+		r := &ri.flat[i]
+		if !r.hasValue {
 			continue
 		}
-		k, ok := keyOf[inv.Key]
-		if !ok {
-			k = len(ri.keys)
-			keyOf[inv.Key] = k
-			ri.keys = append(ri.keys, inv.Key)
-			ri.byKey = append(ri.byKey, nil)
-		}
-		ri.byKey[k] = append(ri.byKey[k], ci)
-		if v, ok := h.regValue(c); ok && v > maxV {
-			maxV = v
-		}
-		n++
-	}
-	ri.vals = newValIndex(maxV, n)
-	for _, calls := range ri.byKey {
-		for _, ci := range calls {
-			c := h.clients[ci]
-			inv := &h.ops[c.inv]
-			v, ok := h.regValue(c)
-			if !ok {
-				continue
+		switch r.kind {
+		case opWrite, opCAS:
+			ri.vals.setWriter(r.value, i)
+			if r.kind == opCAS && r.hasExpect {
+				switch r.typ {
+				case tOK:
+					ri.vals.observe(r.expect, r.compT)
+				case tInfo:
+					ri.vals.expect(r.expect)
+				}
 			}
-			okDone := h.typ(c) == results.OK
-			switch inv.F {
-			case results.FWrite, results.FCAS:
-				ri.vals.setWriter(v, ci)
-				if inv.F == results.FCAS && inv.Expect != nil {
-					switch h.typ(c) {
-					case results.OK:
-						ri.vals.observe(*inv.Expect, h.ops[c.comp].Time)
-					case results.Info:
-						ri.vals.expect(*inv.Expect)
-					}
-				}
-			case results.FRead:
-				if okDone {
-					ri.vals.observe(v, h.ops[c.comp].Time)
-				}
+		case opRead:
+			if r.ok() {
+				ri.vals.observe(r.value, r.compT)
 			}
 		}
 	}
-	// Natural key order, carrying byKey along.
-	order := make([]int, len(ri.keys))
-	for i := range order {
-		order[i] = i
-	}
-	sort.Slice(order, func(a, b int) bool { return naturalLess(ri.keys[order[a]], ri.keys[order[b]]) })
-	keys, byKey := make([]string, len(order)), make([][]int, len(order))
-	for i, o := range order {
-		keys[i], byKey[i] = ri.keys[o], ri.byKey[o]
-	}
-	ri.keys, ri.byKey = keys, byKey
 	return ri
 }
 
@@ -187,7 +170,7 @@ func indexRegister(h *history) *regIndex {
 // database: the acknowledgement of its write, or the first observation of it,
 // whichever came first. The initial value 0 existed from the start. ok is
 // false when no write produced v (an unexpected value).
-func (ri *regIndex) eff(h *history, v int64) (t int64, ok bool) {
+func (ri *regIndex) eff(v int64) (t int64, ok bool) {
 	if v == 0 {
 		return math.MinInt64, true
 	}
@@ -196,8 +179,8 @@ func (ri *regIndex) eff(h *history, v int64) (t int64, ok bool) {
 		return 0, false
 	}
 	t = vi.seen
-	if c := h.clients[vi.writer]; h.typ(c) == results.OK && h.ops[c.comp].Time < t {
-		t = h.ops[c.comp].Time
+	if w := ri.at(vi.writer); w.ok() && w.compT < t {
+		t = w.compT
 	}
 	return t, true
 }

@@ -143,6 +143,11 @@ type LinearizableResult struct {
 type RPOResult struct {
 	Acknowledged int     `json:"acknowledged"` // ok writes checked
 	Lost         []OpRef `json:"lost,omitempty"`
+	// LostCount, UnexpectedCount and VanishedCount are the full counts;
+	// the lists hold the first 100 of each, in history order.
+	LostCount       int `json:"lost_count"`
+	UnexpectedCount int `json:"unexpected_count"`
+	VanishedCount   int `json:"vanished_count"`
 	// LostWithWarning are lost writes that were acknowledged with
 	// "canceling wait for synchronous replication" (counted in Lost too).
 	LostWithWarning []OpRef `json:"lost_with_warning,omitempty"`
@@ -182,6 +187,11 @@ type NodeLSN struct {
 	Node string `json:"node"`
 	Role string `json:"role"`
 	LSN  string `json:"lsn,omitempty"`
+	// ReplayLSN is a standby's replay position (LSN is then its receive
+	// position); Timeline is the node's timeline.
+	ReplayLSN string `json:"replay_lsn,omitempty"`
+	Timeline  int    `json:"timeline,omitempty"`
+	Error     string `json:"error,omitempty"`
 }
 
 // StaleRead is one read that returned a value older than a write
@@ -214,6 +224,11 @@ type BankResult struct {
 	BadReadCount  int        `json:"bad_read_count"`
 	Transfers     int        `json:"transfers"` // ok transfers
 	LostTransfers []OpRef    `json:"lost_transfers,omitempty"`
+	// FinalBalances and ExpectedBalances are set when the final balances
+	// on the primary differ from the initial ones plus the transfers in
+	// the final transfer log.
+	FinalBalances    []int64 `json:"final_balances,omitempty"`
+	ExpectedBalances []int64 `json:"expected_balances,omitempty"`
 }
 
 // BadTotal is a bank read whose balances do not sum to the total.

@@ -1,0 +1,217 @@
+package checker
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/strongcheck/strongcheck/results"
+)
+
+// Nemesis fault kinds the availability check knows by name.
+const (
+	kindKillPrimary = "kill-primary"
+	kindFailover    = "failover"
+)
+
+// CheckAvailability counts client outcomes and ok latencies inside each
+// fault window (by invoke time) and outside all of them, the longest time
+// in each window without an acknowledged write, and the RTO of every kill
+// of the primary. It is informational: valid unless there is no client
+// operation at all (unknown).
+func CheckAvailability(ctx context.Context, ops []results.Op) Check {
+	return checkAvailability(ctx, index(ops))
+}
+
+// outcomeAcc accumulates Outcomes.
+type outcomeAcc struct {
+	o   Outcomes
+	lat []int64
+}
+
+func (a *outcomeAcc) add(t results.Type, lat int64) {
+	switch t {
+	case results.OK:
+		a.o.OK++
+		a.lat = append(a.lat, lat)
+	case results.Fail:
+		a.o.Fail++
+	default:
+		a.o.Info++
+	}
+}
+
+func (a *outcomeAcc) done() Outcomes {
+	if n := len(a.lat); n > 0 {
+		// Selection instead of a sort: linear in the number of operations.
+		q := func(p float64) int64 { return nth(a.lat, min(n-1, int(p*float64(n)))) }
+		a.o.P50, a.o.P95, a.o.P99, a.o.Max = q(0.50), q(0.95), q(0.99), slices.Max(a.lat)
+	}
+	return a.o
+}
+
+// nth returns the k-th smallest element of s (reordering s), in expected
+// linear time.
+func nth(s []int64, k int) int64 {
+	lo, hi := 0, len(s)-1
+	for lo < hi {
+		// Median of three as the pivot, then a three-way partition.
+		mid := lo + (hi-lo)/2
+		a, b, c := s[lo], s[mid], s[hi]
+		pivot := max(min(a, b), min(max(a, b), c))
+		lt, i, gt := lo, lo, hi
+		for i <= gt {
+			switch {
+			case s[i] < pivot:
+				s[lt], s[i] = s[i], s[lt]
+				lt++
+				i++
+			case s[i] > pivot:
+				s[i], s[gt] = s[gt], s[i]
+				gt--
+			default:
+				i++
+			}
+		}
+		switch {
+		case k < lt:
+			hi = lt - 1
+		case k > gt:
+			lo = gt + 1
+		default:
+			return pivot
+		}
+	}
+	return s[k]
+}
+
+func checkAvailability(ctx context.Context, h *history) Check {
+	start := time.Now()
+	chk := Check{Name: NameAvailability}
+	res := &AvailabilityResult{}
+	chk.Availability = res
+
+	stops := make([]int64, len(h.windows))
+	for i, w := range h.windows {
+		stops[i] = w.stop
+		if stops[i] < 0 {
+			stops[i] = h.end
+		}
+	}
+	all := outcomeAcc{lat: make([]int64, 0, len(h.clients))}
+	outside := outcomeAcc{lat: make([]int64, 0, len(h.clients))}
+	inWin := make([]outcomeAcc, len(h.windows))
+	for _, c := range h.clients {
+		t := c.typ
+		var lat int64
+		if c.comp >= 0 {
+			lat = c.compT - c.invT
+		}
+		all.add(t, lat)
+		in := false
+		for w := h.latestWindow(c.invT); w >= 0; w-- {
+			if c.invT <= stops[w] {
+				inWin[w].add(t, lat)
+				in = true
+			}
+		}
+		if !in {
+			outside.add(t, lat)
+		}
+	}
+	if ctx.Err() != nil {
+		chk.Verdict, chk.Error = Unknown, fmt.Sprintf("stopped: %v", ctx.Err())
+		chk.Summary = "unknown: " + chk.Error
+		return chk
+	}
+	res.All, res.Outside = all.done(), outside.done()
+
+	wcomp, winv := h.wcomp, h.winv
+	for i, w := range h.windows {
+		win := Window{ID: w.id, Kind: w.kind, Targets: w.targets, StartNS: w.start, StopNS: w.stop, Ops: inWin[i].done()}
+		// Longest stretch of [start, stop] without an acknowledged write.
+		prev := w.start
+		j := sort.Search(len(wcomp), func(k int) bool { return wcomp[k] >= w.start })
+		for ; j < len(wcomp) && wcomp[j] <= stops[i]; j++ {
+			win.WriteGapNS = max(win.WriteGapNS, wcomp[j]-prev)
+			prev = wcomp[j]
+		}
+		win.WriteGapNS = max(win.WriteGapNS, stops[i]-prev)
+		res.Windows = append(res.Windows, win)
+	}
+	res.Failovers = h.rtos(wcomp, winv)
+
+	if len(h.clients) == 0 {
+		chk.Verdict = Unknown
+		chk.Error = "no client operation in the history"
+		chk.Summary = "unknown: " + chk.Error
+	} else {
+		chk.Verdict = Valid
+		chk.Summary = fmt.Sprintf("%d ok, %d fail, %d info; ok latency p50 %s, p99 %s; %d fault windows",
+			res.All.OK, res.All.Fail, res.All.Info, fmtNS(res.All.P50), fmtNS(res.All.P99), len(res.Windows))
+		for _, r := range res.Failovers {
+			chk.Summary += fmt.Sprintf("; kill of %s: ", r.Old)
+			if r.PromotedNS >= 0 {
+				chk.Summary += fmt.Sprintf("%s promoted after %s", r.New, fmtNS(r.ToPromotionNS))
+			} else {
+				chk.Summary += "no promotion recorded"
+			}
+			if r.FirstWriteNS >= 0 {
+				chk.Summary += fmt.Sprintf(", first write after %s", fmtNS(r.ToFirstWriteNS))
+			} else {
+				chk.Summary += ", no acknowledged write after it"
+			}
+		}
+	}
+	chk.ElapsedNS = time.Since(start).Nanoseconds()
+	return chk
+}
+
+// rtos measures each kill of the primary: kill = completion of the
+// kill-primary start; promotion = completion of the next failover step
+// naming a primary; first write = the first acknowledged client write
+// completed after the promotion (after the kill if none) and invoked after
+// the kill. wcomp and winv are the acknowledged writes' completion and
+// invoke times in completion order.
+func (h *history) rtos(wcomp, winv []int64) []RTO {
+	var out []RTO
+	for i, c := range h.nemesis {
+		f := h.completion(c).Fault
+		if f == nil || f.Phase != results.PhaseStart || (f.Kind != kindKillPrimary && h.ops[c.inv].F != kindKillPrimary) {
+			continue
+		}
+		r := RTO{FaultID: f.ID, KillNS: h.opEnd(c), PromotedNS: -1, FirstWriteNS: -1, ToPromotionNS: -1, ToFirstWriteNS: -1}
+		if len(f.Targets) > 0 {
+			r.Old = f.Targets[0]
+		}
+		for _, n := range h.nemesis[i+1:] {
+			g := h.completion(n).Fault
+			if g == nil {
+				continue
+			}
+			if g.Phase == results.PhaseStart && (g.Kind == kindKillPrimary || h.ops[n.inv].F == kindKillPrimary) {
+				break // the next kill
+			}
+			if g.Phase == results.PhaseStep && (g.Kind == kindFailover || h.ops[n.inv].F == kindFailover) && g.Primary != "" {
+				r.PromotedNS, r.New = h.opEnd(n), g.Primary
+				r.ToPromotionNS = r.PromotedNS - r.KillNS
+				break
+			}
+		}
+		after := r.KillNS
+		if r.PromotedNS >= 0 {
+			after = r.PromotedNS
+		}
+		for j := sort.Search(len(wcomp), func(k int) bool { return wcomp[k] > after }); j < len(wcomp); j++ {
+			if winv[j] > r.KillNS {
+				r.FirstWriteNS = wcomp[j]
+				r.ToFirstWriteNS = r.FirstWriteNS - r.KillNS
+				break
+			}
+		}
+		out = append(out, r)
+	}
+	return out
+}

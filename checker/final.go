@@ -1,0 +1,95 @@
+package checker
+
+import (
+	"sort"
+
+	"github.com/strongcheck/strongcheck/results"
+)
+
+// finalRead is one ok final read of the settle step.
+type finalRead struct {
+	c  call
+	op *results.Op // the completion, which carries the values
+}
+
+// finalState is every final read of one workload, by node.
+type finalState map[string][]finalRead
+
+// finals collects the ok final reads by workload and node.
+func (h *history) finals() map[string]finalState {
+	out := map[string]finalState{}
+	for _, c := range h.harness {
+		inv := &h.ops[c.inv]
+		if inv.F != results.FFinal || h.typ(c) != results.OK {
+			continue
+		}
+		comp := &h.ops[c.comp]
+		wl := inv.Workload
+		if wl == "" {
+			wl = comp.Workload
+		}
+		node := comp.Node
+		if node == "" {
+			node = inv.Node
+		}
+		if out[wl] == nil {
+			out[wl] = finalState{}
+		}
+		out[wl][node] = append(out[wl][node], finalRead{c: c, op: comp})
+	}
+	return out
+}
+
+// finalPrimary names the node that was primary at the end of the history:
+// the override if given, else the latest primary the nemesis recorded (a
+// failover step's Primary or a node state with role primary), else the node
+// of the last acknowledged client write (writes go to the primary).
+func (h *history) finalPrimary(override string) string {
+	if override != "" {
+		return override
+	}
+	for i := len(h.ops) - 1; i >= 0; i-- {
+		op := &h.ops[i]
+		if op.Process == results.NemesisProcess && op.Fault != nil {
+			if op.Fault.Primary != "" {
+				return op.Fault.Primary
+			}
+			for _, n := range op.Fault.Nodes {
+				if n.Role == "primary" {
+					return n.Node
+				}
+			}
+		}
+	}
+	for i := len(h.ops) - 1; i >= 0; i-- {
+		op := &h.ops[i]
+		if op.Process.IsClient() && op.Type == results.OK && isWrite(op.F) && op.Node != "" {
+			return op.Node
+		}
+	}
+	return ""
+}
+
+// pickFinal chooses the final reads that stand for the cluster's final
+// state: those of the primary, or, if the primary has none, of the only
+// node that has some. It returns "" when it cannot choose.
+func pickFinal(fs finalState, primary string) string {
+	if _, ok := fs[primary]; ok {
+		return primary
+	}
+	if len(fs) == 1 {
+		for n := range fs {
+			return n
+		}
+	}
+	return ""
+}
+
+func sortedNodes(fs finalState) []string {
+	nodes := make([]string, 0, len(fs))
+	for n := range fs {
+		nodes = append(nodes, n)
+	}
+	sort.Strings(nodes)
+	return nodes
+}

@@ -1,0 +1,465 @@
+package checker
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/strongcheck/strongcheck/results"
+)
+
+// syncWaitWarning is how PostgreSQL words a commit acknowledged after its
+// wait for the synchronous standbys was cancelled.
+const syncWaitWarning = "canceling wait for synchronous replication"
+
+// ackedWithWarning reports whether a completion carried the sync-wait warning.
+func ackedWithWarning(op *results.Op) bool {
+	return strings.Contains(strings.ToLower(op.Warning), syncWaitWarning)
+}
+
+// CheckRPO checks that every acknowledged write (register writes and cas,
+// set adds, bank transfers) is in the final state of the cluster: the final
+// reads on the node that was primary at the end (opts.FinalPrimary, or what
+// the nemesis recorded). Without final reads it cannot judge lost writes and
+// says Unknown, unless it proved an anomaly anyway (an unexpected value).
+func CheckRPO(ctx context.Context, ops []results.Op, opts Options) Check {
+	h := index(ops)
+	return checkRPO(ctx, h, indexRegister(h), opts)
+}
+
+// rpoAcc gathers the findings of every workload.
+type rpoAcc struct {
+	h                          *history
+	res                        *RPOResult
+	lost, unexpected, vanished []call
+	unjudged                   []string // why a part could not be judged
+}
+
+func (a *rpoAcc) ack(warned bool) {
+	a.res.Acknowledged++
+	if warned {
+		a.res.AckedWithWarning++
+	}
+}
+
+func checkRPO(ctx context.Context, h *history, ri *regIndex, opts Options) Check {
+	start := time.Now()
+	chk := Check{Name: NameRPO}
+	a := &rpoAcc{h: h, res: &RPOResult{}}
+	chk.RPO = a.res
+	finals := h.finals()
+	primary := h.finalPrimary(opts.FinalPrimary)
+	present := h.workloads()
+	if present[results.WorkloadRegister] {
+		a.register(ri, finals[results.WorkloadRegister], primary)
+	}
+	if present[results.WorkloadSet] && ctx.Err() == nil {
+		a.set(finals[results.WorkloadSet], primary)
+	}
+	if present[results.WorkloadBank] && ctx.Err() == nil {
+		a.bank(finals[results.WorkloadBank], primary)
+	}
+	if ctx.Err() != nil {
+		a.unjudged = append(a.unjudged, fmt.Sprintf("stopped: %v", ctx.Err()))
+	}
+	res := a.res
+	byOrder := func(cs []call) []call {
+		slices.SortFunc(cs, func(x, y call) int { return x.inv - y.inv })
+		return cs
+	}
+	res.LostCount, res.UnexpectedCount, res.VanishedCount = len(a.lost), len(a.unexpected), len(a.vanished)
+	for _, c := range byOrder(a.lost) {
+		if len(res.Lost) < maxListed {
+			res.Lost = append(res.Lost, h.ref(c))
+		}
+		if c.warned && len(res.LostWithWarning) < maxListed {
+			res.LostWithWarning = append(res.LostWithWarning, h.ref(c))
+		}
+	}
+	for _, c := range byOrder(a.unexpected)[:min(len(a.unexpected), maxListed)] {
+		res.Unexpected = append(res.Unexpected, h.ref(c))
+	}
+	for _, c := range byOrder(a.vanished)[:min(len(a.vanished), maxListed)] {
+		res.Vanished = append(res.Vanished, h.ref(c))
+	}
+	res.Evidence = h.lostEvidence(a.lost)
+	slices.Sort(res.FinalNodes)
+	res.FinalNodes = slices.Compact(res.FinalNodes)
+	slices.Sort(res.Divergent)
+	res.Divergent = slices.Compact(res.Divergent)
+
+	var found []string
+	if res.LostCount > 0 {
+		s := fmt.Sprintf("%d of %d acknowledged writes are missing from the final state", res.LostCount, res.Acknowledged)
+		if n := len(res.LostWithWarning); n > 0 {
+			s += fmt.Sprintf(" (%d of them acknowledged with the sync-wait warning)", n)
+		}
+		found = append(found, s)
+	}
+	if res.VanishedCount > 0 {
+		found = append(found, fmt.Sprintf("%d reads saw a value that is absent from the final state", res.VanishedCount))
+	}
+	if res.UnexpectedCount > 0 {
+		found = append(found, fmt.Sprintf("%d reads returned a value no write produced", res.UnexpectedCount))
+	}
+	if len(res.Divergent) > 0 {
+		found = append(found, fmt.Sprintf("the final state of %s differs from the primary's", strings.Join(res.Divergent, ", ")))
+	}
+	switch {
+	case len(found) > 0:
+		chk.Verdict = Invalid
+		chk.Summary = strings.Join(found, "; ")
+		if len(a.unjudged) > 0 {
+			chk.Summary += "; not judged: " + strings.Join(a.unjudged, "; ")
+		}
+	case len(a.unjudged) > 0:
+		chk.Verdict = Unknown
+		chk.Error = strings.Join(a.unjudged, "; ")
+		chk.Summary = fmt.Sprintf("unknown: %s (%d acknowledged writes not judged)", chk.Error, res.Acknowledged)
+	default:
+		chk.Verdict = Valid
+		chk.Summary = fmt.Sprintf("all %d acknowledged writes are in the final state on %s (%d acknowledged with the sync-wait warning; %d info writes recovered)",
+			res.Acknowledged, strings.Join(res.FinalNodes, ", "), res.AckedWithWarning, res.Recovered)
+	}
+	chk.ElapsedNS = time.Since(start).Nanoseconds()
+	return chk
+}
+
+// workloads names the client workloads present in the history.
+func (h *history) workloads() map[string]bool {
+	out := map[string]bool{}
+	last := ""
+	for _, c := range h.clients {
+		if wl := h.ops[c.inv].Workload; wl != last {
+			out[wl], last = true, wl
+		}
+	}
+	for _, c := range h.harness {
+		if wl := h.ops[c.inv].Workload; wl != "" && wl != results.WorkloadNemesis {
+			out[wl] = true
+		}
+	}
+	return out
+}
+
+// register: an acknowledged write is lost when the final value of its key
+// was certainly older than it (written or read before the write was
+// invoked): the final state went back behind it.
+func (a *rpoAcc) register(ri *regIndex, fs finalState, primary string) {
+	h := a.h
+	for _, ops := range ri.byKey {
+		for i := range ops {
+			op := &ops[i]
+			switch {
+			case !op.ok():
+			case op.kind != opRead:
+				a.ack(op.warned)
+			case op.hasValue:
+				if _, known := ri.eff(op.value); !known {
+					a.unexpected = append(a.unexpected, h.clients[op.call])
+				}
+			}
+		}
+	}
+	node := pickFinal(fs, primary)
+	if node == "" {
+		if len(fs) == 0 {
+			a.unjudged = append(a.unjudged, "register: no final reads (the run did not settle), so lost writes cannot be judged")
+		} else {
+			a.unjudged = append(a.unjudged, fmt.Sprintf("register: no final reads on the primary %q", primary))
+		}
+		return
+	}
+	a.res.FinalNodes = append(a.res.FinalNodes, node)
+	final := map[string]finalRead{}
+	for _, f := range fs[node] {
+		if f.op.Value != nil {
+			final[h.ops[f.c.inv].Key] = f
+		}
+	}
+	for _, other := range sortedNodes(fs) {
+		if other == node {
+			continue
+		}
+		for _, f := range fs[other] {
+			p, ok := final[h.ops[f.c.inv].Key]
+			if f.op.Value != nil && (!ok || *p.op.Value != *f.op.Value) {
+				a.res.Divergent = append(a.res.Divergent, other)
+				break
+			}
+		}
+	}
+	missing := 0
+	for k, key := range ri.keys {
+		f, ok := final[key]
+		if !ok {
+			missing++
+			continue
+		}
+		fv := *f.op.Value
+		existed, known := ri.eff(fv)
+		if !known {
+			a.unexpected = append(a.unexpected, f.c)
+			continue
+		}
+		ops := ri.byKey[k]
+		for i := range ops {
+			op := &ops[i]
+			if !op.hasValue {
+				continue
+			}
+			switch {
+			case op.kind == opRead && op.ok():
+				// A read of a value certainly newer than the final one:
+				// the value it saw was lost later.
+				if vi := ri.vals.get(op.value); op.value != fv && vi.writer >= 0 && ri.at(vi.writer).invT > existed {
+					a.vanished = append(a.vanished, h.clients[op.call])
+				}
+			case op.kind == opRead:
+			case op.ok():
+				if op.invT > existed && op.value != fv {
+					a.lost = append(a.lost, h.clients[op.call])
+				}
+			case op.typ == tInfo && op.value == fv:
+				a.res.Recovered++
+			}
+		}
+	}
+	if missing > 0 {
+		a.unjudged = append(a.unjudged, fmt.Sprintf("register: %d keys have no final read on %s", missing, node))
+	}
+}
+
+// set: every acknowledged add must be in the final set.
+func (a *rpoAcc) set(fs finalState, primary string) {
+	h := a.h
+	adds := map[int64]call{}
+	for _, c := range h.clients {
+		inv := &h.ops[c.inv]
+		if inv.Workload != results.WorkloadSet || inv.F != results.FAdd || inv.Value == nil {
+			continue
+		}
+		adds[*inv.Value] = c
+		if h.typ(c) == results.OK {
+			a.ack(c.warned)
+		}
+	}
+	// Elements read by clients: the first read of each.
+	firstRead := map[int64]call{}
+	for _, c := range h.clients {
+		inv := &h.ops[c.inv]
+		if inv.Workload != results.WorkloadSet || inv.F != results.FRead || h.typ(c) != results.OK {
+			continue
+		}
+		unexpected := false
+		for _, e := range h.ops[c.comp].Values {
+			if _, ok := firstRead[e]; !ok {
+				firstRead[e] = c
+			}
+			if _, ok := adds[e]; !ok {
+				unexpected = true
+			}
+		}
+		if unexpected {
+			a.unexpected = append(a.unexpected, c)
+		}
+	}
+	node := pickFinal(fs, primary)
+	if node == "" {
+		if len(fs) == 0 {
+			a.unjudged = append(a.unjudged, "set: no final read (the run did not settle), so lost adds cannot be judged")
+		} else {
+			a.unjudged = append(a.unjudged, fmt.Sprintf("set: no final read on the primary %q", primary))
+		}
+		return
+	}
+	a.res.FinalNodes = append(a.res.FinalNodes, node)
+	f := fs[node][len(fs[node])-1]
+	final := make(map[int64]struct{}, len(f.op.Values))
+	unexpected := false
+	for _, e := range f.op.Values {
+		final[e] = struct{}{}
+		if _, ok := adds[e]; !ok {
+			unexpected = true
+		}
+	}
+	if unexpected {
+		a.unexpected = append(a.unexpected, f.c)
+	}
+	for _, other := range sortedNodes(fs) {
+		if other == node {
+			continue
+		}
+		o := fs[other][len(fs[other])-1].op.Values
+		if len(o) != len(final) {
+			a.res.Divergent = append(a.res.Divergent, other)
+			continue
+		}
+		for _, e := range o {
+			if _, ok := final[e]; !ok {
+				a.res.Divergent = append(a.res.Divergent, other)
+				break
+			}
+		}
+	}
+	for e, c := range adds {
+		_, in := final[e]
+		switch h.typ(c) {
+		case results.OK:
+			if !in {
+				a.lost = append(a.lost, c)
+			}
+		case results.Info:
+			if in {
+				a.res.Recovered++
+			}
+		}
+	}
+	for e, c := range firstRead {
+		if _, in := final[e]; !in {
+			if _, added := adds[e]; added {
+				a.vanished = append(a.vanished, c)
+			}
+		}
+	}
+}
+
+// bank: every acknowledged transfer must be in the final transfer log.
+func (a *rpoAcc) bank(fs finalState, primary string) {
+	h := a.h
+	transfers := bankTransfers(h)
+	for _, c := range transfers {
+		if h.typ(c) == results.OK {
+			a.ack(c.warned)
+		}
+	}
+	node := pickFinal(fs, primary)
+	if node == "" {
+		if len(fs) == 0 {
+			a.unjudged = append(a.unjudged, "bank: no final read (the run did not settle), so lost transfers cannot be judged")
+		} else {
+			a.unjudged = append(a.unjudged, fmt.Sprintf("bank: no final read on the primary %q", primary))
+		}
+		return
+	}
+	a.res.FinalNodes = append(a.res.FinalNodes, node)
+	f := fs[node][len(fs[node])-1]
+	ids := make(map[int64]struct{}, len(f.op.IDs))
+	for _, id := range f.op.IDs {
+		ids[id] = struct{}{}
+		if _, ok := transfers[id]; !ok {
+			a.unexpected = append(a.unexpected, f.c)
+			break
+		}
+	}
+	for _, other := range sortedNodes(fs) {
+		if other == node {
+			continue
+		}
+		o := fs[other][len(fs[other])-1].op
+		if !slices.Equal(o.Values, f.op.Values) || len(o.IDs) != len(ids) {
+			a.res.Divergent = append(a.res.Divergent, other)
+			continue
+		}
+		for _, id := range o.IDs {
+			if _, ok := ids[id]; !ok {
+				a.res.Divergent = append(a.res.Divergent, other)
+				break
+			}
+		}
+	}
+	for id, c := range transfers {
+		_, in := ids[id]
+		switch h.typ(c) {
+		case results.OK:
+			if !in {
+				a.lost = append(a.lost, c)
+			}
+		case results.Info:
+			if in {
+				a.res.Recovered++
+			}
+		}
+	}
+}
+
+// bankTransfers maps transfer ids to their operations.
+func bankTransfers(h *history) map[int64]call {
+	out := map[int64]call{}
+	for _, c := range h.clients {
+		inv := &h.ops[c.inv]
+		if inv.Workload == results.WorkloadBank && inv.F == results.FTransfer && inv.Transfer != nil {
+			out[inv.Transfer.ID] = c
+		}
+	}
+	return out
+}
+
+// lostEvidence is, for each fault window in which a lost write was
+// acknowledged (the latest window started before the acknowledgement), what
+// the nemesis recorded closest before that acknowledgement.
+func (h *history) lostEvidence(lost []call) map[int]FaultEvidence {
+	if len(lost) == 0 || len(h.windows) == 0 {
+		return nil
+	}
+	first := map[int]int64{} // window index -> earliest ack of a lost write in it
+	for _, c := range lost {
+		t := h.opEnd(c)
+		if w := h.latestWindow(t); w >= 0 {
+			if old, ok := first[w]; !ok || t < old {
+				first[w] = t
+			}
+		}
+	}
+	out := map[int]FaultEvidence{}
+	for w, t := range first {
+		out[h.windows[w].id] = h.faultEvidence(w, t)
+	}
+	return out
+}
+
+// faultEvidence describes window w with the state recorded closest before t
+// (or the first recorded after it when none was before).
+func (h *history) faultEvidence(w int, t int64) FaultEvidence {
+	win := h.windows[w]
+	ev := FaultEvidence{ID: win.id, Kind: win.kind, StartNS: win.start, StopNS: win.stop, Targets: win.targets}
+	rec := -1
+	for _, i := range win.recs {
+		if h.ops[i].Time <= t || rec < 0 {
+			rec = i
+		}
+	}
+	// The primary after the latest step of the window before t.
+	for _, c := range h.nemesis {
+		op := h.completion(c)
+		if op.Fault != nil && op.Fault.ID == win.id && op.Fault.Primary != "" && (ev.Primary == "" || op.Time <= t) {
+			ev.Primary = op.Fault.Primary
+		}
+		if op.Fault != nil && op.Fault.ID == win.id && op.Fault.Detail != "" && ev.Detail == "" {
+			ev.Detail = op.Fault.Detail
+		}
+	}
+	if rec < 0 {
+		return ev
+	}
+	f := h.ops[rec].Fault
+	for _, n := range f.Nodes {
+		nl := NodeLSN{Node: n.Node, Role: n.Role, Timeline: n.Timeline, Error: n.Error}
+		if n.CurrentLSN != "" {
+			nl.LSN = n.CurrentLSN
+		} else {
+			nl.LSN, nl.ReplayLSN = n.ReceiveLSN, n.ReplayLSN
+		}
+		ev.Nodes = append(ev.Nodes, nl)
+	}
+	for _, r := range f.Replication {
+		s := fmt.Sprintf("%s=%s/%s", r.Name, r.State, r.SyncState)
+		if r.ReplyAgeMS > 0 {
+			s += fmt.Sprintf(" (last reply %d ms ago)", r.ReplyAgeMS)
+		}
+		ev.SyncStates = append(ev.SyncStates, s)
+	}
+	return ev
+}

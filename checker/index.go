@@ -120,8 +120,8 @@ type history struct {
 	nemesis []call // nemesis operations, in invoke order
 	harness []call // harness operations (init, final reads), in invoke order
 	windows []window
-	starts  []int64 // windows[i].start, sorted ascending (windows are kept in that order)
-	end     int64   // the latest time in the history
+	starts  []int64  // windows[i].start, sorted ascending (windows are kept in that order)
+	end     int64    // the latest time in the history
 	rops    []rop    // register operations, in invoke order
 	regKeys []string // register keys, in order of first appearance
 	nodes   []string // nodes named by register completions (rop.node)

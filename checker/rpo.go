@@ -398,8 +398,9 @@ func bankTransfers(h *history) map[int64]call {
 }
 
 // lostEvidence is, for each fault window in which a lost write was
-// acknowledged (the latest window started before the acknowledgement), what
-// the nemesis recorded closest before that acknowledgement.
+// acknowledged (the latest window started before the acknowledgement, or the
+// first window when none had started), what the nemesis recorded closest
+// before that acknowledgement.
 func (h *history) lostEvidence(lost []call) map[int]FaultEvidence {
 	if len(lost) == 0 || len(h.windows) == 0 {
 		return nil
@@ -407,7 +408,9 @@ func (h *history) lostEvidence(lost []call) map[int]FaultEvidence {
 	first := map[int]int64{} // window index -> earliest ack of a lost write in it
 	for _, c := range lost {
 		t := h.opEnd(c)
-		if w := h.latestWindow(t); w >= 0 {
+		// Without a window before the acknowledgement, the first one after
+		// it (the fault that lost the write) explains it best.
+		if w := max(h.latestWindow(t), 0); w < len(h.windows) {
 			if old, ok := first[w]; !ok || t < old {
 				first[w] = t
 			}

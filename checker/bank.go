@@ -63,9 +63,9 @@ func checkBank(ctx context.Context, h *history, opts Options) Check {
 			continue
 		}
 		switch {
-		case inv.F == results.FRead && h.typ(c) == results.OK:
+		case inv.F == results.FRead && c.typ == results.OK:
 			checkRead(c, h.ops[c.comp].Values)
-		case inv.F == results.FTransfer && h.typ(c) == results.OK:
+		case inv.F == results.FTransfer && c.typ == results.OK:
 			res.Transfers++
 		}
 	}
@@ -99,7 +99,7 @@ func checkBank(ctx context.Context, h *history, opts Options) Check {
 		for _, c := range h.clients { // history order, for the listing
 			inv := &h.ops[c.inv]
 			if inv.Workload == results.WorkloadBank && inv.F == results.FTransfer && inv.Transfer != nil &&
-				h.typ(c) == results.OK && !in[inv.Transfer.ID] {
+				c.typ == results.OK && !in[inv.Transfer.ID] {
 				lost++
 				if len(res.LostTransfers) < maxListed {
 					res.LostTransfers = append(res.LostTransfers, h.ref(c))

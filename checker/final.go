@@ -20,7 +20,7 @@ func (h *history) finals() map[string]finalState {
 	out := map[string]finalState{}
 	for _, c := range h.harness {
 		inv := &h.ops[c.inv]
-		if inv.F != results.FFinal || h.typ(c) != results.OK {
+		if inv.F != results.FFinal || c.typ != results.OK {
 			continue
 		}
 		comp := &h.ops[c.comp]

@@ -291,9 +291,6 @@ func (h *history) collectWindows() {
 	}
 }
 
-// typ is the outcome of c: the completion's type, or Info when there is none.
-func (h *history) typ(c call) results.Type { return c.typ }
-
 // opEnd is the completion time of c, or its invoke time when it has none.
 func (h *history) opEnd(c call) int64 {
 	if c.comp < 0 {

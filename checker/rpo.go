@@ -242,7 +242,7 @@ func (a *rpoAcc) set(fs finalState, primary string) {
 			continue
 		}
 		adds[*inv.Value] = c
-		if h.typ(c) == results.OK {
+		if c.typ == results.OK {
 			a.ack(c.warned)
 		}
 	}
@@ -250,7 +250,7 @@ func (a *rpoAcc) set(fs finalState, primary string) {
 	firstRead := map[int64]call{}
 	for _, c := range h.clients {
 		inv := &h.ops[c.inv]
-		if inv.Workload != results.WorkloadSet || inv.F != results.FRead || h.typ(c) != results.OK {
+		if inv.Workload != results.WorkloadSet || inv.F != results.FRead || c.typ != results.OK {
 			continue
 		}
 		unexpected := false
@@ -306,7 +306,7 @@ func (a *rpoAcc) set(fs finalState, primary string) {
 	}
 	for e, c := range adds {
 		_, in := final[e]
-		switch h.typ(c) {
+		switch c.typ {
 		case results.OK:
 			if !in {
 				a.lost = append(a.lost, c)
@@ -331,7 +331,7 @@ func (a *rpoAcc) bank(fs finalState, primary string) {
 	h := a.h
 	transfers := bankTransfers(h)
 	for _, c := range transfers {
-		if h.typ(c) == results.OK {
+		if c.typ == results.OK {
 			a.ack(c.warned)
 		}
 	}
@@ -372,7 +372,7 @@ func (a *rpoAcc) bank(fs finalState, primary string) {
 	}
 	for id, c := range transfers {
 		_, in := ids[id]
-		switch h.typ(c) {
+		switch c.typ {
 		case results.OK:
 			if !in {
 				a.lost = append(a.lost, c)

@@ -53,7 +53,12 @@ func genHistory(n int, durationS float64, faults []fault) *results.History {
 			emitted := false
 			if fi < len(faults) && int64(faults[fi].startS*1e9) <= t {
 				f := faults[fi]
-				add(results.Op{Time: int64(f.startS * 1e9), Process: results.NemesisProcess, Type: results.Info, F: "start", Workload: results.WorkloadNemesis,
+				// The nemesis records each step as an invoke and a
+				// completion that both carry the fault.
+				at := int64(f.startS * 1e9)
+				add(results.Op{Time: at, Process: results.NemesisProcess, Type: results.Invoke, F: f.kind, Workload: results.WorkloadNemesis,
+					Fault: &results.Fault{ID: f.id, Kind: f.kind, Phase: results.PhaseStart, Targets: f.targets}})
+				add(results.Op{Time: at + 20e6, Latency: 20e6, Process: results.NemesisProcess, Type: results.OK, F: f.kind, Workload: results.WorkloadNemesis,
 					Fault: &results.Fault{ID: f.id, Kind: f.kind, Phase: results.PhaseStart, Targets: f.targets, Primary: "n1",
 						Nodes: []results.NodeState{{Node: "n1", Role: "primary", CurrentLSN: "0/3000060"}, {Node: "n2", Role: "standby", ReplayLSN: "0/3000060"}}}})
 				open = append(open, f)
@@ -63,8 +68,11 @@ func genHistory(n int, durationS float64, faults []fault) *results.History {
 			for j := 0; j < len(open); j++ {
 				if int64(open[j].stopS*1e9) <= t {
 					f := open[j]
-					add(results.Op{Time: int64(f.stopS * 1e9), Process: results.NemesisProcess, Type: results.Info, F: "stop", Workload: results.WorkloadNemesis,
-						Fault: &results.Fault{ID: f.id, Kind: f.kind, Phase: results.PhaseStop, Primary: "n2", Durations: map[string]int64{"promote": 120e6}}})
+					at := int64(f.stopS * 1e9)
+					add(results.Op{Time: at - 30e6, Process: results.NemesisProcess, Type: results.Invoke, F: "heal", Workload: results.WorkloadNemesis,
+						Fault: &results.Fault{ID: f.id, Kind: f.kind, Phase: results.PhaseStop, Targets: f.targets}})
+					add(results.Op{Time: at, Latency: 30e6, Process: results.NemesisProcess, Type: results.OK, F: "heal", Workload: results.WorkloadNemesis,
+						Fault: &results.Fault{ID: f.id, Kind: f.kind, Phase: results.PhaseStop, Targets: f.targets, Primary: "n2", Durations: map[string]int64{"promote": 120e6}}})
 					open = append(open[:j], open[j+1:]...)
 					j--
 					emitted = true
@@ -157,17 +165,17 @@ func fixtureResult() *checker.Result {
 					Visualization: "<html><body>porcupine visualization of r3</body></html>",
 					Evidence:      map[string][]checker.OpRef{"r3": {ref(1500, "read", "r3", 7, "n2", "ok", 4.2, "")}}}},
 			{Name: checker.NameRPO, Verdict: checker.Invalid, Summary: "2 of 3000 acknowledged writes lost, 1 acknowledged with the sync-cancel warning.", ElapsedNS: 15e6,
-				RPO: &checker.RPOResult{Acknowledged: 3000, Lost: []checker.OpRef{lost, ref(2011, "add", "set", 421, "n1", "ok", 3.1, "")},
+				RPO: &checker.RPOResult{Acknowledged: 3000, LostCount: 2, Lost: []checker.OpRef{lost, ref(2011, "add", "set", 421, "n1", "ok", 3.1, "")},
 					LostWithWarning: []checker.OpRef{lost}, AckedWithWarning: 4, Recovered: 3, FinalNodes: []string{"n2", "n3"}, Divergent: []string{"n1"},
 					Evidence: map[int]checker.FaultEvidence{1: {ID: 1, Kind: "kill-primary", StartNS: 3e9, StopNS: 5e9, Targets: []string{"n1"}, Primary: "n2",
-						Nodes: []checker.NodeLSN{{Node: "n2", Role: "standby", LSN: "0/3000060"}}, SyncStates: []string{"n2=streaming/quorum", "n3=streaming/quorum"}}}}},
+						Nodes: []checker.NodeLSN{{Node: "n1", Role: "primary", LSN: "0/3000100", Timeline: 1}, {Node: "n2", Role: "standby", LSN: "0/3000060", ReplayLSN: "0/3000028", Timeline: 1}}, SyncStates: []string{"n2=streaming/quorum", "n3=streaming/quorum"}}}}},
 			{Name: checker.NameStaleRead, Verdict: checker.Invalid, Summary: "12 of 4000 reads on standbys were stale, by up to 3.2 ms.", ElapsedNS: 9e6,
 				StaleRead: &checker.StaleReadResult{Reads: 4000, ByNode: map[string]int{"n1": 1400, "n2": 1300, "n3": 1300}, StaleByNode: map[string]int{"n2": 7, "n3": 5},
 					Stale:      []checker.StaleRead{{Read: ref(900, "read", "r1", 4, "n3", "ok", 1.5, ""), Newer: ref(880, "write", "r1", 5, "n1", "ok", 1.49, ""), StaleNS: 310e3}},
 					StaleCount: 12, MaxStaleNS: 3200e3, P50StaleNS: 300e3}},
 			{Name: checker.NameBank, Verdict: checker.Invalid, Summary: "1 of 500 reads saw a total of 990, want 1000.", ElapsedNS: 2e6,
 				Bank: &checker.BankResult{Accounts: 5, Total: 1000, Reads: 500, BadReads: []checker.BadTotal{{Read: ref(3001, "read", "", 0, "n2", "ok", 6.5, ""), Balances: []int64{200, 190, 200, 200, 200}, Sum: 990}},
-					BadReadCount: 1, Transfers: 700}},
+					BadReadCount: 1, Transfers: 700, FinalBalances: []int64{200, 190, 200, 200, 200}, ExpectedBalances: []int64{200, 200, 200, 200, 200}}},
 			{Name: checker.NameAvailability, Verdict: checker.Valid, Summary: "2 fault windows; failover n1 -> n2 took 0.19 s to the first write.", ElapsedNS: 3e6,
 				Availability: &checker.AvailabilityResult{
 					Windows: []checker.Window{

@@ -34,6 +34,7 @@ var funcs = template.FuncMap{
 	"since":   fmtSince,
 	"utc":     func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05.000 UTC") },
 	"lsns":    fmtNodeLSNs,
+	"count":   fullCount,
 }
 
 var pageTmpl = template.Must(template.New("report.html.tmpl").Funcs(funcs).ParseFS(templateFS, "templates/report.html.tmpl"))
@@ -75,7 +76,7 @@ type view struct {
 	LagFigures   []figure
 	LagNote      string
 	Faults       []faultRow
-	Nemesis      []results.Op
+	Nemesis      []nemesisStep
 	NemesisMore  int
 	Porcupine    map[string]string // key -> file name, for keys with a visualization on disk
 	Files        []fileLink
@@ -379,9 +380,22 @@ func fmtNodeLSNs(ns []checker.NodeLSN) string {
 	parts := make([]string, len(ns))
 	for i, n := range ns {
 		parts[i] = n.Node + " " + n.Role
+		if n.Timeline > 0 {
+			parts[i] += fmt.Sprintf(" tl%d", n.Timeline)
+		}
 		if n.LSN != "" {
 			parts[i] += " @" + n.LSN
+		}
+		if n.ReplayLSN != "" {
+			parts[i] += " replay " + n.ReplayLSN
+		}
+		if n.Error != "" {
+			parts[i] += " (" + n.Error + ")"
 		}
 	}
 	return strings.Join(parts, "; ")
 }
+
+// fullCount is a list's full count: the result's count field when set (the
+// lists hold only the first 100), else the list's length.
+func fullCount(count, listed int) int { return max(count, listed) }

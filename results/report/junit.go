@@ -191,6 +191,9 @@ func junitEvidence(c checker.Check) string {
 			refs("key "+k, c.Linearizable.Evidence[k])
 		}
 	case c.RPO != nil:
+		if n := fullCount(c.RPO.LostCount, len(c.RPO.Lost)); n > len(c.RPO.Lost) {
+			lines = append(lines, fmt.Sprintf("%d lost writes; the first %d:", n, len(c.RPO.Lost)))
+		}
 		refs("lost writes", c.RPO.Lost)
 		refs("reads of values no write produced", c.RPO.Unexpected)
 		if len(c.RPO.Divergent) > 0 {
@@ -206,6 +209,9 @@ func junitEvidence(c checker.Check) string {
 			lines = append(lines, fmt.Sprintf("  %s: sum %d, want %d", ref(bt.Read), bt.Sum, c.Bank.Total))
 		}
 		refs("lost transfers", c.Bank.LostTransfers)
+		if len(c.Bank.FinalBalances) > 0 {
+			lines = append(lines, fmt.Sprintf("final balances %s, expected %s", fmtInts(c.Bank.FinalBalances), fmtInts(c.Bank.ExpectedBalances)))
+		}
 	}
 	return strings.Join(lines, "\n")
 }

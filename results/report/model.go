@@ -3,6 +3,7 @@ package report
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/strongcheck/strongcheck/checker"
@@ -61,15 +62,61 @@ type timeline struct {
 	completions []completion
 	counts      [nOutcomes]int
 	windows     []window
-	nemesis     []results.Op
+	nemesis     []nemesisStep
 	durationNS  int64
 	nodes       []string
+	// openSteps are nemesis invokes not yet completed, by process, f,
+	// fault id and phase.
+	openSteps map[string]results.Op
+}
+
+// nemesisStep is one nemesis or harness step: its completion (which holds
+// what the step saw), or its invoke when it never completed.
+type nemesisStep struct {
+	Op      results.Op
+	StartNS int64
+	Open    bool
+}
+
+// addNemesis records a nemesis step. Fault windows follow the checker's
+// rule: a window opens at the invoke of its first start step and closes at
+// the completion of its last stop step.
+func (tl *timeline) addNemesis(op *results.Op, windows map[int]int) {
+	key := op.Process.String() + "/" + op.F
+	if f := op.Fault; f != nil {
+		key += "/" + strconv.Itoa(f.ID) + "/" + f.Phase
+		switch f.Phase {
+		case results.PhaseStart:
+			if _, ok := windows[f.ID]; !ok {
+				kind := f.Kind
+				if kind == "" {
+					kind = op.F
+				}
+				windows[f.ID] = len(tl.windows)
+				tl.windows = append(tl.windows, window{ID: f.ID, Kind: kind, Targets: f.Targets, StartNS: op.Time, StopNS: -1})
+			}
+		case results.PhaseStop:
+			if j, ok := windows[f.ID]; ok {
+				tl.windows[j].StopNS = op.Time
+			}
+		}
+	}
+	if op.Type == results.Invoke {
+		tl.openSteps[key] = *op
+		return
+	}
+	start := op.Time - op.Latency
+	if inv, ok := tl.openSteps[key]; ok {
+		delete(tl.openSteps, key)
+		start = inv.Time
+	}
+	tl.nemesis = append(tl.nemesis, nemesisStep{Op: *op, StartNS: start})
 }
 
 // buildTimeline walks the history once. Completions without an invoke are
 // still counted; their latency is taken from the op when it has one.
 func buildTimeline(h *results.History) *timeline {
-	tl := &timeline{}
+	tl := &timeline{openSteps: map[string]results.Op{}}
 	open := map[results.Process]int64{}
 	nodes := map[string]bool{}
 	windows := map[int]int{} // fault id -> index in tl.windows
@@ -82,18 +129,7 @@ func buildTimeline(h *results.History) *timeline {
 			nodes[op.Node] = true
 		}
 		if op.Process == results.NemesisProcess || op.Fault != nil {
-			tl.nemesis = append(tl.nemesis, *op)
-			if f := op.Fault; f != nil {
-				switch f.Phase {
-				case results.PhaseStart:
-					windows[f.ID] = len(tl.windows)
-					tl.windows = append(tl.windows, window{ID: f.ID, Kind: f.Kind, Targets: f.Targets, StartNS: op.Time, StopNS: -1})
-				case results.PhaseStop:
-					if j, ok := windows[f.ID]; ok && tl.windows[j].StopNS < 0 {
-						tl.windows[j].StopNS = op.Time
-					}
-				}
-			}
+			tl.addNemesis(op, windows)
 			continue
 		}
 		if !op.Process.IsClient() {
@@ -120,6 +156,12 @@ func buildTimeline(h *results.History) *timeline {
 		tl.counts[out]++
 		tl.completions = append(tl.completions, c)
 	}
+	// Steps still open when the history ended: the run was killed during
+	// them.
+	for _, inv := range tl.openSteps {
+		tl.nemesis = append(tl.nemesis, nemesisStep{Op: inv, StartNS: inv.Time, Open: true})
+	}
+	sort.SliceStable(tl.nemesis, func(a, b int) bool { return tl.nemesis[a].StartNS < tl.nemesis[b].StartNS })
 	for n := range nodes {
 		tl.nodes = append(tl.nodes, n)
 	}

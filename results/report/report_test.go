@@ -52,6 +52,8 @@ func TestWriteAllStoredRun(t *testing.T) {
 		`190.0 ms`, // RTO
 		`Replication lag: bytes the standby has not replayed`,
 		`Stale reads on the standbys: synchronous_commit = on`,
+		`n2 standby tl1 @0/3000060 replay 0/3000028`, // LSNs at the fault
+		`Final balances on the primary <span class="mono">[200 190 200 200 200]</span>`,
 	} {
 		if !strings.Contains(html, want) {
 			t.Errorf("report.html lacks %q", want)
@@ -179,6 +181,24 @@ func TestBadInputIsShownNotFatal(t *testing.T) {
 				t.Error(err)
 			}
 		})
+	}
+}
+
+func TestCappedListsSayTheirFullCount(t *testing.T) {
+	res := fixtureResult()
+	res.Checks[1].RPO.LostCount = 250 // the list holds 2 of them
+	res.Checks[1].RPO.UnexpectedCount = 0
+	html, err := HTML(&Input{Result: res})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"3,000 acknowledged writes checked; 250 lost", "Lost writes: acknowledged, missing from the final state (the first 2 of 250)"} {
+		if !strings.Contains(string(html), want) {
+			t.Errorf("report lacks %q", want)
+		}
+	}
+	if sum := string(Summary(&Input{Result: res})); !strings.Contains(sum, "Lost writes (first 2 of 250)") {
+		t.Errorf("summary does not give the full count:\n%s", sum)
 	}
 }
 

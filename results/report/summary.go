@@ -136,9 +136,10 @@ func summaryCheck(b *bytes.Buffer, c checker.Check) {
 	case c.RPO != nil:
 		r := c.RPO
 		table([]string{"acknowledged", "lost", "lost with warning", "acked with warning", "recovered info", "unexpected", "vanished", "divergent"},
-			[][]string{{fmtNum(int64(r.Acknowledged)), fmt.Sprint(len(r.Lost)), fmt.Sprint(len(r.LostWithWarning)), fmt.Sprint(r.AckedWithWarning), fmt.Sprint(r.Recovered), fmt.Sprint(len(r.Unexpected)), fmt.Sprint(len(r.Vanished)), listOrNone(r.Divergent)}})
-		refs("Lost writes", r.Lost, len(r.Lost))
-		refs("Reads of values no write produced", r.Unexpected, len(r.Unexpected))
+			[][]string{{fmtNum(int64(r.Acknowledged)), fmtNum(int64(fullCount(r.LostCount, len(r.Lost)))), fmt.Sprint(len(r.LostWithWarning)), fmt.Sprint(r.AckedWithWarning), fmt.Sprint(r.Recovered),
+				fmtNum(int64(fullCount(r.UnexpectedCount, len(r.Unexpected)))), fmtNum(int64(fullCount(r.VanishedCount, len(r.Vanished)))), listOrNone(r.Divergent)}})
+		refs("Lost writes", r.Lost, fullCount(r.LostCount, len(r.Lost)))
+		refs("Reads of values no write produced", r.Unexpected, fullCount(r.UnexpectedCount, len(r.Unexpected)))
 	case c.StaleRead != nil:
 		s := c.StaleRead
 		nodes := make([]string, 0, len(s.ByNode))
@@ -174,6 +175,9 @@ func summaryCheck(b *bytes.Buffer, c checker.Check) {
 			table([]string{"read", "node", "invoked", "sum", "since fault"}, rows)
 		}
 		refs("Lost transfers", k.LostTransfers, len(k.LostTransfers))
+		if len(k.FinalBalances) > 0 {
+			p("Final balances on the primary %s differ from the initial ones plus the surviving transfers %s.\n\n", fmtInts(k.FinalBalances), fmtInts(k.ExpectedBalances))
+		}
 	case c.Availability != nil:
 		a := c.Availability
 		rows := [][]string{
@@ -227,7 +231,7 @@ func verdictEmoji(v checker.Verdict) string {
 	return "⛔"
 }
 
-var mdReplacer = strings.NewReplacer("\\", "\\\\", "|", "\\|", "<", "&lt;", ">", "&gt;", "*", "\\*", "_", "\\_", "`", "\\`", "\r", " ", "\n", " ")
+var mdReplacer = strings.NewReplacer("\\", "\\\\", "|", "\\|", "<", "&lt;", "*", "\\*", "_", "\\_", "`", "\\`", "\r", " ", "\n", " ")
 
 // mdEscape makes s plain text in markdown (and in a table cell).
 func mdEscape(s string) string { return mdReplacer.Replace(s) }

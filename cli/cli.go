@@ -45,11 +45,16 @@ func usageErr(format string, args ...any) error {
 func Run(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	args, err := expandScenario(args)
+	if err != nil {
+		fmt.Fprintf(stderr, "strongcheck: %v\n", err)
+		return exitCode(err)
+	}
 	root := newRoot(stdout, stderr)
 	root.SetArgs(args[1:])
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	err := root.ExecuteContext(ctx)
+	err = root.ExecuteContext(ctx)
 	if err == nil {
 		return 0
 	}
@@ -101,7 +106,7 @@ Exit codes: 0 valid, 1 invalid (an anomaly was found), 2 unknown (a check could 
 		return fmt.Errorf("%w: %v (see %s --help)", errFlags, err, c.CommandPath())
 	})
 	root.AddCommand(newTestCmd(stdout, stderr), newCheckCmd(stdout, stderr), newReportCmd(stdout, stderr),
-		newClusterCmd(stdout, stderr), newServeCmd(stdout, stderr))
+		newClusterCmd(stdout, stderr), newServeCmd(stdout, stderr), newScenariosCmd(stdout), newZooCmd(stdout, stderr))
 	for _, c := range root.Commands() {
 		c.SilenceUsage = true
 	}

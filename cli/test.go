@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
 	"github.com/strongcheck/strongcheck/checker"
@@ -42,10 +43,11 @@ type testFlags struct {
 	keys         int
 	writesOnly   bool
 	backend      string
+	scenario     string // expanded before parsing: see expandScenario
 }
 
 func newTestCmd(stdout, stderr io.Writer) *cobra.Command {
-	f := &testFlags{}
+	var f *testFlags
 	cmd := &cobra.Command{
 		Use:   "test",
 		Short: "Run a test: cluster up, clients and faults, settle, check, report",
@@ -62,7 +64,14 @@ whatever its LSN: an operator's mistake), external (something else promotes).`,
 			return runTest(cmd.Context(), f, cmd.Flags().Changed("seed"), stdout, stderr)
 		},
 	}
-	fl := cmd.Flags()
+	f = addTestFlags(cmd.Flags())
+	return cmd
+}
+
+// addTestFlags registers `strongcheck test`'s flags on fl and returns where
+// their values land once fl is parsed.
+func addTestFlags(fl *pflag.FlagSet) *testFlags {
+	f := &testFlags{}
 	fl.StringVar(&f.name, "name", "", "test name in the store (default: the workloads, e.g. register-set)")
 	fl.StringVar(&f.workloads, "workload", "register,set", "workloads, comma list: register, set, bank")
 	fl.DurationVar(&f.timeLimit, "time-limit", 60*time.Second, "how long the clients run")
@@ -83,7 +92,8 @@ whatever its LSN: an operator's mistake), external (something else promotes).`,
 	fl.IntVar(&f.keys, "keys", 10, "register workload: number of keys")
 	fl.BoolVar(&f.writesOnly, "writes-only", false, "workloads do writes only (for throughput measurements)")
 	fl.StringVar(&f.backend, "backend", "local", "cluster backend: local")
-	return cmd
+	fl.StringVar(&f.scenario, "scenario", "", "run a scenario of the zoo (see `strongcheck scenarios`); later flags override its own")
+	return f
 }
 
 func faultHelp() string {

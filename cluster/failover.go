@@ -19,8 +19,16 @@ type FailoverResult struct {
 	Candidates []results.NodeState // the standbys' state when the choice was made
 	Sync       string              // synchronous_standby_names set on New
 	Followers  []string            // standbys re-pointed at New
-	Durations  map[string]time.Duration
+	// Rewound are standbys that could not follow New (they had WAL New
+	// never received: their timeline forked before its promotion) and were
+	// rewound with pg_rewind, discarding that WAL.
+	Rewound   []string
+	Durations map[string]time.Duration
 }
+
+// FollowTimeout is how long Failover waits for a re-pointed standby to
+// stream from the new primary before it rewinds it.
+var FollowTimeout = 5 * time.Second
 
 // RejoinResult is what RejoinOld did, for the history.
 type RejoinResult struct {
@@ -30,13 +38,26 @@ type RejoinResult struct {
 	Durations map[string]time.Duration
 }
 
-// Failover replaces the lost primary old: it promotes the standby with the
-// highest received LSN (or force, when not empty, whatever its LSN: an
-// operator's mistake to reproduce), sets the new primary's sync list to the
-// original quorum capped by the standbys that remain (so RPO stays 0 with
-// them), and re-points every other reachable standby at it. The old primary
-// is left alone: call RejoinOld once it may come back.
+// Failover replaces the lost primary old: Promote, then Repoint. The old
+// primary is left alone: call RejoinOld once it may come back.
 func Failover(ctx context.Context, c Cluster, old, force string) (FailoverResult, error) {
+	res, err := Promote(ctx, c, old, force)
+	if err != nil {
+		return res, err
+	}
+	t := time.Now()
+	res.Followers, res.Rewound, err = Repoint(ctx, c, old, res.New)
+	res.Durations["follow"] = time.Since(t)
+	res.Durations["total"] += res.Durations["follow"]
+	return res, err
+}
+
+// Promote promotes the standby with the highest received LSN (or force,
+// when not empty, whatever its LSN: an operator's mistake to reproduce) in
+// place of the lost primary old, and sets its sync list to the original
+// quorum capped by the standbys that remain, so RPO stays 0 with them. The
+// new primary takes writes when Promote returns.
+func Promote(ctx context.Context, c Cluster, old, force string) (FailoverResult, error) {
 	res := FailoverResult{Old: old, Durations: map[string]time.Duration{}}
 	t0 := time.Now()
 	var best string
@@ -66,42 +87,64 @@ func Failover(ctx context.Context, c Cluster, old, force string) (FailoverResult
 	}
 	res.New = best
 	t1 := time.Now()
-	if err := Promote(ctx, c, best); err != nil {
+	if err := PromoteNode(ctx, c, best); err != nil {
 		return res, fmt.Errorf("failover from %s: %w", old, err)
 	}
 	res.Durations["promote"] = time.Since(t1)
-
-	var remaining []string
-	for _, n := range c.Nodes() {
-		if n != old && n != best {
-			remaining = append(remaining, n)
-		}
-	}
-	res.Sync = SyncFor(c.Spec().SyncStandbyNames(), remaining)
+	res.Sync = SyncFor(c.Spec().SyncStandbyNames(), others(c.Nodes(), old, best))
 	t2 := time.Now()
 	if err := SetSyncStandbys(ctx, c, best, res.Sync); err != nil {
 		return res, fmt.Errorf("failover from %s: set sync list on %s: %w", old, best, err)
 	}
 	res.Durations["sync"] = time.Since(t2)
+	res.Durations["total"] = time.Since(t0)
+	return res, nil
+}
 
-	t3 := time.Now()
+// Repoint points every reachable standby but old at primary. A standby that
+// cannot follow within FollowTimeout (its timeline forked before primary's
+// promotion: it had WAL primary never received) is rewound with pg_rewind,
+// which discards that WAL.
+func Repoint(ctx context.Context, c Cluster, old, primary string) (followers, rewound []string, err error) {
 	var errs []string
-	for _, n := range remaining {
+	for _, n := range others(c.Nodes(), old, primary) {
 		if c.Status(n) != Unknown {
 			continue // down or paused: the settle step re-points it
 		}
-		if err := c.Follow(ctx, n, best); err != nil {
+		if err := c.Follow(ctx, n, primary); err != nil {
 			errs = append(errs, fmt.Sprintf("%s: %v", n, err))
 			continue
 		}
-		res.Followers = append(res.Followers, n)
+		wctx, cancel := context.WithTimeout(ctx, FollowTimeout)
+		werr := WaitStreaming(wctx, c, primary, []string{n}, false)
+		cancel()
+		if werr != nil {
+			if rerr := c.Rejoin(ctx, n, primary); rerr != nil {
+				errs = append(errs, fmt.Sprintf("%s cannot follow (%v) and rewind failed: %v", n, werr, rerr))
+				continue
+			}
+			rewound = append(rewound, n)
+		}
+		followers = append(followers, n)
 	}
-	res.Durations["follow"] = time.Since(t3)
-	res.Durations["total"] = time.Since(t0)
 	if len(errs) > 0 {
-		return res, fmt.Errorf("failover from %s to %s: re-point: %s", old, best, strings.Join(errs, "; "))
+		return followers, rewound, fmt.Errorf("re-point at %s: %s", primary, strings.Join(errs, "; "))
 	}
-	return res, nil
+	return followers, rewound, nil
+}
+
+func others(nodes []string, except ...string) []string {
+	var out []string
+	for _, n := range nodes {
+		skip := false
+		for _, e := range except {
+			skip = skip || n == e
+		}
+		if !skip {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // RejoinOld brings a former primary back as a standby of primary with

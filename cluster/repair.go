@@ -74,16 +74,8 @@ func Repair(ctx context.Context, c Cluster, hint string) (RepairResult, error) {
 			standbys = append(standbys, n)
 		}
 	}
-	streaming := map[string]bool{}
-	if rs, err := Replication(ctx, c, primary); err == nil {
-		for _, r := range rs {
-			if r.State == "streaming" {
-				streaming[r.Name] = true
-			}
-		}
-	}
 	for _, n := range standbys {
-		if streaming[n] {
+		if c.Status(n) != Down && Follows(ctx, c, primary, n) {
 			continue
 		}
 		if c.Status(n) != Down {

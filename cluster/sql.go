@@ -107,9 +107,9 @@ func Replication(ctx context.Context, c Cluster, primary string) ([]results.Repl
 	return out, err
 }
 
-// Promote promotes standby node and waits (up to 60 s) until it accepts
-// writes.
-func Promote(ctx context.Context, c Cluster, node string) error {
+// PromoteNode promotes standby node and waits (up to 60 s) until it
+// accepts writes.
+func PromoteNode(ctx context.Context, c Cluster, node string) error {
 	return withConn(ctx, c.ConnString(node, true), func(ctx context.Context, conn *pgx.Conn) error {
 		var ok bool
 		if err := conn.QueryRow(ctx, `SELECT pg_promote(true, 60)`).Scan(&ok); err != nil {
@@ -150,29 +150,20 @@ func Checkpoint(ctx context.Context, c Cluster, node string) error {
 }
 
 // WaitStreaming waits until primary's pg_stat_replication shows every one of
-// standbys streaming (and, when syncNeeded, as sync or quorum), polling every
-// 20 ms until ctx ends.
+// standbys streaming (and, when syncNeeded, as sync or quorum) and each of
+// them has received WAL of the primary's timeline, polling every 20 ms until
+// ctx ends. The timeline matters: a standby whose history forked before the
+// primary's promotion reconnects in a loop and shows as streaming for
+// moments while it replays nothing.
 func WaitStreaming(ctx context.Context, c Cluster, primary string, standbys []string, syncNeeded bool) error {
 	var last []results.ReplicationState
 	var lastErr error
 	for {
-		rs, err := Replication(ctx, c, primary)
-		if err == nil {
-			last = rs
-			ok := 0
-			for _, want := range standbys {
-				for _, r := range rs {
-					if r.Name == want && r.State == "streaming" && (!syncNeeded || r.SyncState == "sync" || r.SyncState == "quorum") {
-						ok++
-						break
-					}
-				}
-			}
-			if ok == len(standbys) {
-				return nil
-			}
+		ok, rs, err := streamingNow(ctx, c, primary, standbys, syncNeeded)
+		if ok {
+			return nil
 		}
-		lastErr = err
+		last, lastErr = rs, err
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("wait for %s to stream from %s: %w (last pg_stat_replication %s, last error %v)",
@@ -180,6 +171,47 @@ func WaitStreaming(ctx context.Context, c Cluster, primary string, standbys []st
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+}
+
+// streamingNow checks once what WaitStreaming waits for.
+func streamingNow(ctx context.Context, c Cluster, primary string, standbys []string, syncNeeded bool) (bool, []results.ReplicationState, error) {
+	rs, err := Replication(ctx, c, primary)
+	if err != nil {
+		return false, nil, err
+	}
+	for _, want := range standbys {
+		found := false
+		for _, r := range rs {
+			if r.Name == want && r.State == "streaming" && (!syncNeeded || r.SyncState == "sync" || r.SyncState == "quorum") {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false, rs, nil
+		}
+	}
+	ps, err := QueryState(ctx, c.ConnString(primary, true))
+	if err != nil {
+		return false, rs, err
+	}
+	for _, s := range standbys {
+		st, err := QueryState(ctx, c.ConnString(s, true))
+		if err != nil {
+			return false, rs, err
+		}
+		if st.Timeline != ps.Timeline {
+			return false, rs, fmt.Errorf("%s receives timeline %d, %s is on %d", s, st.Timeline, primary, ps.Timeline)
+		}
+	}
+	return true, rs, nil
+}
+
+// Follows reports whether standby streams from primary on its timeline
+// right now.
+func Follows(ctx context.Context, c Cluster, primary, standby string) bool {
+	ok, _, _ := streamingNow(ctx, c, primary, []string{standby}, false)
+	return ok
 }
 
 func describeRepl(rs []results.ReplicationState) string {

@@ -338,6 +338,9 @@ func (r *runner) do(ctx context.Context, w workload.Workload, conns map[string]*
 		if err != nil {
 			op.Type = results.Fail // never sent: certainly did not happen
 			op.Error = err.Error()
+			// A node that is down refuses at once: back off a little so a
+			// worker does not spin on it and flood the history.
+			time.Sleep(connectBackoff)
 			return op
 		}
 		conns[node] = c
@@ -348,6 +351,9 @@ func (r *runner) do(ctx context.Context, w workload.Workload, conns map[string]*
 	}
 	return res
 }
+
+// connectBackoff is the pause after a failed connection attempt.
+const connectBackoff = 20 * time.Millisecond
 
 // target picks the node of an operation: writes go to the primary as the
 // harness knows it; reads where --read-from says.

@@ -98,6 +98,9 @@ var ErrHistory = errors.New("nemesis: cannot record")
 // be brought back to health between faults.
 func (n *Nemesis) Run(ctx context.Context, start time.Time) error {
 	for _, st := range n.plan {
+		if ctx.Err() != nil {
+			break // the health wait ran past the time limit: no new fault
+		}
 		wait := time.Until(start.Add(st.At))
 		if wait > 0 {
 			select {
@@ -199,7 +202,7 @@ func durs(m map[string]time.Duration) map[string]int64 {
 // strike runs one step: open the window, hold it, heal it, and wait until
 // the cluster is healthy again before the next step.
 func (n *Nemesis) strike(ctx context.Context, st Step) error {
-	primary, standbys := n.roles(ctx)
+	primary, standbys := n.roles(context.WithoutCancel(ctx))
 	w := n.open(st.Fault.Kind)
 	n.setNow(fmt.Sprintf("%s (window %d)", st.Fault, w.id))
 	if primary == "" {
@@ -259,13 +262,13 @@ func (n *Nemesis) killPrimary(ctx context.Context, w *window, st Step, primary s
 		if n.cfg.Failover.Mode == FailoverPromote {
 			force = n.cfg.Failover.Node
 			if force == "lagging" {
-				force = n.leastAdvanced(ctx, primary, standbys)
+				force = n.leastAdvanced(context.WithoutCancel(ctx), primary, standbys)
 			}
 		}
 		if err := n.record(ctx, w, "failover", results.PhaseStep, []string{primary}, func(f *results.Fault) error {
-			res, err := cluster.Failover(context.WithoutCancel(ctx), n.c, primary, force)
+			res, err := cluster.Promote(context.WithoutCancel(ctx), n.c, primary, force)
 			f.Primary, f.Durations = res.New, durs(res.Durations)
-			f.Detail = fmt.Sprintf("promoted %s (forced: %v); sync list %q; re-pointed %s", res.New, res.Forced, res.Sync, strings.Join(res.Followers, ", "))
+			f.Detail = fmt.Sprintf("promoted %s (forced: %v); sync list %q", res.New, res.Forced, res.Sync)
 			if res.New != "" && err == nil {
 				newPrimary = res.New
 				n.topo.SetPrimary(res.New)
@@ -273,6 +276,19 @@ func (n *Nemesis) killPrimary(ctx context.Context, w *window, st Step, primary s
 			return err
 		}); err != nil {
 			return err
+		}
+		if newPrimary != "" {
+			if err := n.record(ctx, w, "repoint", results.PhaseStep, nil, func(f *results.Fault) error {
+				followers, rewound, err := cluster.Repoint(context.WithoutCancel(ctx), n.c, primary, newPrimary)
+				f.Primary, f.Targets = newPrimary, followers
+				f.Detail = fmt.Sprintf("re-pointed %s at %s", strings.Join(followers, ", "), newPrimary)
+				if len(rewound) > 0 {
+					f.Detail += fmt.Sprintf("; %s could not follow (it had WAL %s never received) and was rewound", strings.Join(rewound, ", "), newPrimary)
+				}
+				return err
+			}); err != nil {
+				return err
+			}
 		}
 	case FailoverExternal:
 		if err := n.record(ctx, w, "await-primary", results.PhaseStep, nil, func(f *results.Fault) error {

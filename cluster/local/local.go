@@ -619,6 +619,13 @@ func (c *Cluster) Rejoin(ctx context.Context, node, primary string) error {
 			return fmt.Errorf("rejoin %s: stop: %w", node, err)
 		}
 	}
+	// pg_rewind finishes crash recovery of a target that was not shut down
+	// cleanly in single-user mode, which refuses to run in standby mode.
+	for _, sig := range []string{"standby.signal", "recovery.signal"} {
+		if err := os.Remove(filepath.Join(c.dataDir(node), sig)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("rejoin %s: %w", node, err)
+		}
+	}
 	src := fmt.Sprintf("host=%s port=%d user=postgres dbname=postgres passfile=%s connect_timeout=5", c.net.ipOf[primary], Port, c.passfile())
 	out, err := c.runAsPostgres(ctx, c.bin.Path("pg_rewind"), "-D", c.dataDir(node), "--source-server="+src)
 	if err != nil {

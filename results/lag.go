@@ -22,7 +22,7 @@ type LagSample struct {
 	Node string `json:"node"`
 	// Primary is the node the sample was taken on.
 	Primary string `json:"primary,omitempty"`
-	// LagBytes is pg_current_wal_lsn() - replay_lsn.
+	// LagBytes is pg_current_wal_lsn() - replay_lsn; -1 when unknown.
 	LagBytes int64 `json:"lag_bytes"`
 	// ReplayLagNS is pg_stat_replication.replay_lag; -1 when NULL.
 	ReplayLagNS int64 `json:"replay_lag_ns"`

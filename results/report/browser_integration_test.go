@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"image"
 	"image/color"
 	"image/png"
 	"net/http/httptest"
@@ -20,7 +19,7 @@ import (
 	"github.com/strongcheck/strongcheck/results"
 )
 
-// ArtifactsEnv names a folder where integration tests keep what a person
+// artifactsEnv names a folder where integration tests keep what a person
 // may want to look at afterwards (screenshots).
 const artifactsEnv = "STRONGCHECK_ARTIFACTS"
 
@@ -77,6 +76,19 @@ func (b browser) open(t *testing.T, url, screenshot string) (dom string, problem
 	return dom, problems, took
 }
 
+// printPDF prints url to a PDF file, as a reader printing the report would.
+func (b browser) printPDF(t *testing.T, url, pdf string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, b.bin, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+		"--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
+		"--user-data-dir="+b.profile, "--no-pdf-header-footer", "--print-to-pdf="+pdf, url)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("print to pdf: %v\n%s", err, out)
+	}
+}
+
 // countColor counts the screenshot's pixels within 40 of c on each channel.
 func countColor(t *testing.T, path string, c color.NRGBA) int {
 	t.Helper()
@@ -102,8 +114,6 @@ func countColor(t *testing.T, path string, c color.NRGBA) int {
 	}
 	return n
 }
-
-var _ image.Image // image is used through png.Decode
 
 func TestIntegrationBrowserReportAndServe(t *testing.T) {
 	bin := findChromium()
@@ -161,6 +171,11 @@ func TestIntegrationBrowserReportAndServe(t *testing.T) {
 			blue := countColor(t, shot, color.NRGBA{R: 0x1f, G: 0x77, B: 0xb4})
 			if red < 5000 || blue < 200 {
 				t.Errorf("screenshot shows %d verdict-red and %d ok-blue pixels: banner or plot not drawn", red, blue)
+			}
+			pdf := filepath.Join(artifacts, tc.name+".pdf")
+			b.printPDF(t, "file://"+tc.run.ReportHTML(), pdf)
+			if head := readFile(t, pdf); !strings.HasPrefix(head, "%PDF") || len(head) < 20000 {
+				t.Errorf("printed report: %d bytes, PDF header %v", len(head), strings.HasPrefix(head, "%PDF"))
 			}
 			st, _ := os.Stat(tc.run.ReportHTML())
 			t.Logf("%s: %.2f MB, headless load incl. browser start %v, screenshot %s", tc.name, float64(st.Size())/1e6, took.Round(time.Millisecond), shot)

@@ -319,7 +319,7 @@ func lagFigures(samples []results.LagSample, ws []window, durationNS int64) ([]f
 	}
 	all := []series{{
 		title: "Replication lag: bytes the standby has not replayed", ylabel: "KiB behind the primary",
-		value: func(s results.LagSample) (float64, bool) { return float64(s.LagBytes) / 1024, true },
+		value: func(s results.LagSample) (float64, bool) { return float64(s.LagBytes) / 1024, s.LagBytes >= 0 },
 	}}
 	if hasReplay {
 		all = append(all, series{

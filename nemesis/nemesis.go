@@ -534,7 +534,12 @@ func CancelSyncWaiters(ctx context.Context, c cluster.Cluster, primary string) (
 		return nil, err
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	rows, err := conn.Query(ctx, `SELECT pid FROM pg_stat_activity WHERE wait_event = 'SyncRep' AND pg_cancel_backend(pid) ORDER BY pid`)
+	// OFFSET 0 keeps the planner from folding the filter into the call:
+	// pg_cancel_backend must only ever see the waiters (not, say, this
+	// very backend).
+	rows, err := conn.Query(ctx, `SELECT pid FROM (SELECT pid FROM pg_stat_activity
+		WHERE wait_event = 'SyncRep' AND pid <> pg_backend_pid() OFFSET 0) w
+		WHERE pg_cancel_backend(pid) ORDER BY pid`)
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,231 @@
+package harness
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/strongcheck/strongcheck/checker"
+	"github.com/strongcheck/strongcheck/cluster"
+	"github.com/strongcheck/strongcheck/cluster/local"
+	"github.com/strongcheck/strongcheck/nemesis"
+	"github.com/strongcheck/strongcheck/results"
+)
+
+func needLocal(t testing.TB) {
+	t.Helper()
+	if err := local.Preflight(); err != nil {
+		t.Skipf("local backend unavailable: %v", err)
+	}
+	if _, err := local.FindBinaries(); err != nil {
+		t.Skipf("local backend unavailable: %v", err)
+	}
+}
+
+func backend() Backend {
+	return Backend{Name: "local", Up: func(ctx context.Context, spec cluster.Spec, dir string) (cluster.Cluster, error) {
+		return local.Up(ctx, local.Options{Dir: dir, Subnet: local.AutoSubnet, Spec: spec})
+	}}
+}
+
+func storeDir(t testing.TB) results.Store {
+	dir, err := os.MkdirTemp("", "sc-harness-")
+	require.NoError(t, err)
+	require.NoError(t, os.Chmod(dir, 0o755))
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return results.Store{Root: dir}
+}
+
+func run(t *testing.T, tt Test) (Outcome, *results.History) {
+	t.Helper()
+	needLocal(t)
+	tt.Store = storeDir(t)
+	if tt.Seed == 0 {
+		tt.Seed = 1
+	}
+	out, err := Run(context.Background(), tt, backend())
+	require.NoError(t, err)
+	require.NoError(t, out.Err)
+	require.NotNil(t, out.Result)
+	h, err := results.ReadFile(out.Run.History())
+	require.NoError(t, err)
+	return out, h
+}
+
+func nemesisOps(h *results.History, f string) []results.Op {
+	var out []results.Op
+	for _, op := range h.Ops {
+		if op.Process == results.NemesisProcess && op.F == f && op.Type != results.Invoke {
+			out = append(out, op)
+		}
+	}
+	return out
+}
+
+// A healthy cluster with remote_apply (so standby reads are fresh), all
+// three workloads, reads on every node: valid, and the store has it all.
+func TestIntegrationHealthyRunAllWorkloads(t *testing.T) {
+	out, h := run(t, Test{Name: "healthy", Workloads: []string{"register", "set", "bank"}, TimeLimit: 8 * time.Second,
+		Concurrency: 6, Spec: cluster.Spec{Settings: cluster.Settings{"synchronous_commit": "remote_apply"}}})
+	served := map[string]int{}
+	for _, op := range h.Ops {
+		if op.Type == results.OK && op.F == results.FRead && op.Process.IsClient() {
+			served[op.Node]++
+		}
+	}
+	for _, n := range []string{"n1", "n2", "n3"} {
+		assert.Greater(t, served[n], 10, "reads served by %s", n)
+	}
+	for _, c := range out.Result.Checks {
+		if c.Name != checker.NameLinearizable {
+			assert.Equal(t, checker.Valid, c.Verdict, "%s: %s", c.Name, c.Summary)
+		}
+	}
+	info, err := results.ReadTestInfo(out.Run.TestJSON())
+	require.NoError(t, err)
+	assert.Equal(t, int64(1), info.Seed)
+	assert.Equal(t, "remote_apply", info.Settings["synchronous_commit"])
+	assert.NotEmpty(t, info.PostgresVersion+info.Backend)
+	for _, p := range []string{out.Run.ResultsJSON(), out.Run.ReportHTML(), out.Run.SummaryMD(), out.Run.JUnitXML(), out.Run.NodeLog("n1")} {
+		_, err := os.Stat(p)
+		assert.NoError(t, err, p)
+	}
+	finals := 0
+	for _, op := range h.Ops {
+		if op.F == results.FFinal && op.Type == results.OK {
+			finals++
+		}
+	}
+	assert.Equal(t, 3*(10+1+1), finals, "final reads: every key, the set and the bank on every node")
+}
+
+// kill-primary with auto failover: a new primary, all nodes streaming at
+// the end, no acknowledged write lost.
+func TestIntegrationKillPrimaryAuto(t *testing.T) {
+	out, h := run(t, Test{Name: "kill", Workloads: []string{"set"}, TimeLimit: 10 * time.Second, Concurrency: 6,
+		ReadFrom: ReadPrimary, Faults: []nemesis.Fault{{Kind: nemesis.KillPrimary}}, Interval: 8 * time.Second})
+	fo := nemesisOps(h, "failover")
+	require.NotEmpty(t, fo, "a failover step is recorded")
+	assert.Equal(t, results.OK, fo[0].Type, fo[0].Error)
+	assert.NotEqual(t, "n1", fo[0].Fault.Primary)
+	rj := nemesisOps(h, "rejoin")
+	require.NotEmpty(t, rj)
+	assert.Equal(t, results.OK, rj[0].Type, rj[0].Error)
+	settle := nemesisOps(h, "settle")
+	require.Len(t, settle, 1)
+	assert.Equal(t, results.OK, settle[0].Type, settle[0].Error)
+	roles := map[string]int{}
+	for _, s := range settle[0].Fault.Nodes {
+		roles[s.Role]++
+	}
+	assert.Equal(t, map[string]int{"primary": 1, "standby": 2}, roles)
+	rpo := out.Result.Find(checker.NameRPO)
+	require.NotNil(t, rpo)
+	assert.Equal(t, checker.Valid, rpo.Verdict, rpo.Summary)
+	av := out.Result.Find(checker.NameAvailability)
+	require.NotNil(t, av)
+	require.NotEmpty(t, av.Availability.Failovers)
+	f := av.Availability.Failovers[0]
+	assert.Greater(t, f.ToPromotionNS, int64(0))
+	assert.Greater(t, f.ToFirstWriteNS, int64(0), "writes resumed after the failover")
+	t.Logf("kill to promotion %v, to first write %v", time.Duration(f.ToPromotionNS), time.Duration(f.ToFirstWriteNS))
+}
+
+// A standby partition under ANY 2: writes stop for the window and resume
+// after the heal.
+func TestIntegrationPartitionStandbyStopsWrites(t *testing.T) {
+	out, _ := run(t, Test{Name: "part", Workloads: []string{"set"}, TimeLimit: 9 * time.Second, Concurrency: 4,
+		ReadFrom: ReadPrimary, OpTimeout: 20 * time.Second,
+		Faults: []nemesis.Fault{{Kind: nemesis.Partition, Target: "standby"}}, Interval: 8 * time.Second})
+	av := out.Result.Find(checker.NameAvailability)
+	require.NotNil(t, av)
+	require.NotEmpty(t, av.Availability.Windows)
+	w := av.Availability.Windows[0]
+	assert.Equal(t, nemesis.Partition, w.Kind)
+	span := w.StopNS - w.StartNS
+	assert.Greater(t, w.WriteGapNS, span*8/10, "no write is acknowledged while a standby is cut off (gap %v of %v)",
+		time.Duration(w.WriteGapNS), time.Duration(span))
+	var after int64
+	for _, o := range []checker.Outcomes{av.Availability.Outside} {
+		after += int64(o.OK)
+	}
+	assert.Greater(t, after, int64(100), "writes before and after the window")
+	assert.Equal(t, checker.Valid, out.Result.Find(checker.NameRPO).Verdict)
+}
+
+// A run killed with SIGKILL mid-way leaves a history the reader accepts
+// and the checker judges (rpo unknown: no final reads), and the next run's
+// sweep removes its cluster.
+func TestIntegrationKilledRunLeavesReadableHistory(t *testing.T) {
+	if root := os.Getenv("SC_KILLED_RUN_STORE"); root != "" {
+		_, _ = Run(context.Background(), Test{Name: "killed", Workloads: []string{"register", "set"}, TimeLimit: time.Minute,
+			Concurrency: 4, Seed: 3, Store: results.Store{Root: root}}, backend())
+		return
+	}
+	needLocal(t)
+	store := storeDir(t)
+	cmd := exec.Command(os.Args[0], "-test.run=^TestIntegrationKilledRunLeavesReadableHistory$")
+	cmd.Env = append(os.Environ(), "SC_KILLED_RUN_STORE="+store.Dir())
+	require.NoError(t, cmd.Start())
+	hist := ""
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		if run, err := store.Latest("killed"); err == nil {
+			if fi, err := os.Stat(run.History()); err == nil && fi.Size() > 200_000 {
+				hist = run.History()
+				break
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	require.NotEmpty(t, hist, "the child run wrote a history")
+	require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
+	_ = cmd.Wait()
+	h, err := results.ReadFile(hist)
+	require.NoError(t, err, "a killed run's history is readable")
+	assert.Greater(t, len(h.Ops), 1000)
+	res := checker.CheckHistory(context.Background(), h, checker.Options{})
+	rpo := res.Find(checker.NameRPO)
+	require.NotNil(t, rpo)
+	assert.Equal(t, checker.Unknown, rpo.Verdict, "no final reads: lost writes cannot be judged")
+	assert.NotEqual(t, checker.Valid, res.Verdict, "a killed run is never a pass")
+	removed, err := local.Sweep()
+	require.NoError(t, err)
+	assert.Len(t, removed, 1, "the killed run's cluster is swept")
+	out, _ := exec.Command("pgrep", "-f", "-a", "postgres -D "+store.Dir()).Output()
+	assert.Empty(t, strings.TrimSpace(string(out)), "no server of the killed run is left")
+}
+
+func TestValidateRejectsBadInput(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		mod  func(*Test)
+		want string
+	}{
+		{"unknown workload", func(t *Test) { t.Workloads = []string{"queue"} }, "unknown workload"},
+		{"zero concurrency", func(t *Test) { t.Concurrency = -1 }, "concurrency"},
+		{"bad read-from", func(t *Test) { t.ReadFrom = "replicas" }, "read-from"},
+		{"negative time", func(t *Test) { t.TimeLimit = -time.Second }, "time limit"},
+		{"bad node name", func(t *Test) { t.Spec.Nodes = []string{"n1", "N 2"} }, "node name"},
+		{"bad test name", func(t *Test) { t.Name = "../x" }, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tt := Test{}
+			tt.Defaults()
+			tc.mod(&tt)
+			_, err := Run(context.Background(), tt, Backend{Name: "none", Up: func(context.Context, cluster.Spec, string) (cluster.Cluster, error) {
+				t.Fatal("the cluster must not start on bad input")
+				return nil, nil
+			}})
+			require.ErrorIs(t, err, ErrUsage)
+			assert.Contains(t, err.Error(), tc.want)
+		})
+	}
+}

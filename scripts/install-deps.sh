@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs what strongcheck's local backend and tests need, when missing:
+# PostgreSQL server binaries, nftables, iproute2, util-linux (nsenter), and
+# Chromium for the report's browser test (STRONGCHECK_NO_BROWSER=1 skips it).
+# Debian/Ubuntu only; says plainly what is missing elsewhere.
+set -euo pipefail
+
+have_pg() {
+  local d
+  if d=$(pg_config --bindir 2>/dev/null) && [ -x "$d/postgres" ] && [ -x "$d/pg_rewind" ]; then return 0; fi
+  for d in /usr/lib/postgresql/*/bin; do [ -x "$d/postgres" ] && [ -x "$d/pg_rewind" ] && return 0; done
+  return 1
+}
+
+missing=()
+have_pg || missing+=(postgresql-15)
+command -v nft >/dev/null 2>&1 || missing+=(nftables)
+command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+command -v nsenter >/dev/null 2>&1 || missing+=(util-linux)
+command -v pgbench >/dev/null 2>&1 || have_pg || true
+if [ "${STRONGCHECK_NO_BROWSER:-0}" != 1 ] && ! command -v chromium >/dev/null 2>&1; then
+  missing+=(chromium)
+fi
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+echo "strongcheck: installing ${missing[*]}" >&2
+if [ "$(id -u)" != 0 ]; then
+  echo "strongcheck: missing ${missing[*]} and not root: install them (sudo apt-get install ${missing[*]}) or run as root" >&2
+  exit 1
+fi
+if ! command -v apt-get >/dev/null 2>&1; then
+  echo "strongcheck: missing ${missing[*]} and no apt-get: install PostgreSQL server binaries (with pg_rewind), nftables, iproute2 and util-linux by hand" >&2
+  exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq >/dev/null
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# The Debian package starts a cluster of its own on port 5432; strongcheck
+# does not use it (its nodes run in their own namespaces).
+echo "strongcheck: installed ${missing[*]}" >&2

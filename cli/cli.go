@@ -16,6 +16,7 @@ import (
 
 	"github.com/strongcheck/strongcheck/checker"
 	"github.com/strongcheck/strongcheck/cluster"
+	"github.com/strongcheck/strongcheck/cluster/k8s"
 	"github.com/strongcheck/strongcheck/cluster/local"
 	"github.com/strongcheck/strongcheck/harness"
 	"github.com/strongcheck/strongcheck/nemesis"
@@ -77,6 +78,8 @@ func exitCode(err error) int {
 	case errors.Is(err, harness.ErrUsage), errors.Is(err, cluster.ErrSpec), errors.Is(err, nemesis.ErrConfig),
 		errors.Is(err, results.ErrCorrupt), errors.Is(err, errFlags):
 		return checker.ExitUsage
+	case errors.Is(err, k8s.ErrKubernetes), errors.Is(err, k8s.ErrMissingTool):
+		return checker.ExitHarness
 	case errors.Is(err, local.ErrNotRoot), errors.Is(err, local.ErrNoBinaries), errors.Is(err, local.ErrNoTool),
 		errors.Is(err, local.ErrSubnetInUse), errors.Is(err, local.ErrAlreadyUp), errors.Is(err, local.ErrNotTraversable):
 		// The machine, not the arguments: infrastructure.
@@ -106,7 +109,7 @@ Exit codes: 0 valid, 1 invalid (an anomaly was found), 2 unknown (a check could 
 		return fmt.Errorf("%w: %v (see %s --help)", errFlags, err, c.CommandPath())
 	})
 	root.AddCommand(newTestCmd(stdout, stderr), newCheckCmd(stdout, stderr), newReportCmd(stdout, stderr),
-		newClusterCmd(stdout, stderr), newServeCmd(stdout, stderr), newScenariosCmd(stdout), newZooCmd(stdout, stderr))
+		newClusterCmd(stdout, stderr), newServeCmd(stdout, stderr), newScenariosCmd(stdout), newZooCmd(stdout, stderr), newKindCmd(stdout, stderr))
 	for _, c := range root.Commands() {
 		c.SilenceUsage = true
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/strongcheck/strongcheck/cluster"
+	"github.com/strongcheck/strongcheck/cluster/k8s"
 	"github.com/strongcheck/strongcheck/cluster/local"
 )
 
@@ -66,11 +67,25 @@ func newClusterCmd(stdout, stderr io.Writer) *cobra.Command {
 		},
 	}
 	status.Flags().BoolVar(&showPasswords, "show-passwords", false, "print connection strings with their passwords")
+	var backend string
+	var kopts k8s.Options
+	var allNamespaces bool
 	down := &cobra.Command{
 		Use:   "down",
 		Short: "Stop the cluster and remove its servers, namespaces and data (logs stay)",
 		Args:  exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if backend == "k8s" {
+				removed, err := k8s.Down(cmd.Context(), kopts, allNamespaces)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(stdout, "removed %d strongcheck object(s): %s\n", len(removed), strings.Join(removed, ", "))
+				return nil
+			}
+			if backend != "local" {
+				return usageErr("--backend %q: want local or k8s", backend)
+			}
 			if err := local.Preflight(); err != nil {
 				return err
 			}
@@ -81,6 +96,9 @@ func newClusterCmd(stdout, stderr io.Writer) *cobra.Command {
 			return nil
 		},
 	}
+	down.Flags().StringVar(&backend, "backend", "local", "local, or k8s: delete everything labelled as strongcheck's (also after a crash)")
+	down.Flags().BoolVar(&allNamespaces, "all-namespaces", false, "k8s: look in every namespace")
+	kopts.AddFlags(down.Flags())
 	cmd.AddCommand(up, status, down)
 	return cmd
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/strongcheck/strongcheck/checker"
 	"github.com/strongcheck/strongcheck/cluster"
+	"github.com/strongcheck/strongcheck/cluster/k8s"
 	"github.com/strongcheck/strongcheck/cluster/local"
 	"github.com/strongcheck/strongcheck/harness"
 	"github.com/strongcheck/strongcheck/nemesis"
@@ -44,6 +45,7 @@ type testFlags struct {
 	writesOnly   bool
 	backend      string
 	scenario     string // expanded before parsing: see expandScenario
+	k8s          k8s.Options
 }
 
 func newTestCmd(stdout, stderr io.Writer) *cobra.Command {
@@ -91,7 +93,8 @@ func addTestFlags(fl *pflag.FlagSet) *testFlags {
 	fl.StringVar(&f.subnet, "subnet", local.AutoSubnet, "local backend: IPv4 subnet of the cluster's bridge, or auto")
 	fl.IntVar(&f.keys, "keys", 10, "register workload: number of keys")
 	fl.BoolVar(&f.writesOnly, "writes-only", false, "workloads do writes only (for throughput measurements)")
-	fl.StringVar(&f.backend, "backend", "local", "cluster backend: local")
+	fl.StringVar(&f.backend, "backend", "local", "cluster backend: local, or k8s (Kubernetes through client-go; kind for laptops)")
+	f.k8s.AddFlags(fl)
 	fl.StringVar(&f.scenario, "scenario", "", "run a scenario of the zoo (see `strongcheck scenarios`); later flags override its own")
 	return f
 }
@@ -150,8 +153,8 @@ func parseTest(f *testFlags, seedSet bool) (harness.Test, error) {
 	if f.testCount < 1 {
 		return t, usageErr("--test-count %d: must be at least 1", f.testCount)
 	}
-	if f.backend != "local" {
-		return t, usageErr("--backend %q: this build knows local", f.backend)
+	if f.backend != "local" && f.backend != "k8s" {
+		return t, usageErr("--backend %q: want local or k8s", f.backend)
 	}
 	if seedSet {
 		t.Seed = f.seed
@@ -184,6 +187,18 @@ func localBackend(subnet string, logf func(string, ...any)) harness.Backend {
 	}
 }
 
+// k8sBackend builds clusters on Kubernetes with cluster/k8s.
+func k8sBackend(opts k8s.Options) harness.Backend {
+	return harness.Backend{
+		Name: "k8s",
+		Up: func(ctx context.Context, spec cluster.Spec, _ string) (cluster.Cluster, error) {
+			o := opts
+			o.Spec = spec
+			return k8s.Up(ctx, o)
+		},
+	}
+}
+
 // preflightLocal checks the machine before a run starts, so that a missing
 // binary is an error with an install hint rather than a failed run.
 func preflightLocal() error {
@@ -199,8 +214,16 @@ func runTest(ctx context.Context, f *testFlags, seedSet bool, stdout, stderr io.
 	if err != nil {
 		return err
 	}
-	if err := preflightLocal(); err != nil {
-		return err
+	switch f.backend {
+	case "local":
+		if err := preflightLocal(); err != nil {
+			return err
+		}
+	case "k8s":
+		// No run folder for a cluster that cannot be reached.
+		if _, _, err := k8s.Connect(ctx, f.k8s); err != nil {
+			return err
+		}
 	}
 	if err := os.MkdirAll(f.store, 0o755); err != nil {
 		return usageErr("--store %s: %v", f.store, err)
@@ -229,6 +252,9 @@ func runTest(ctx context.Context, f *testFlags, seedSet bool, stdout, stderr io.
 			t.Seed++
 		}
 		be := localBackend(f.subnet, nil)
+		if f.backend == "k8s" {
+			be = k8sBackend(f.k8s)
+		}
 		out, err := harness.Run(ctx, t, be)
 		if err != nil {
 			return err

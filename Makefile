@@ -42,7 +42,7 @@ lint:
 # porcupine. Figures are ratios against references measured in the same run.
 bench: deps build
 	$(GO) test -run '^$$' -bench . -benchtime 5x -count 1 ./cluster/local/
-	$(GO) test -run '^TestBenchThroughputVsPgbench$$' -count 1 -v ./harness/ | grep -E 'pgbench|ratio|ops|---'
+	STRONGCHECK_BENCH=1 $(GO) test -run '^TestBenchThroughputVsPgbench$$' -count 1 -v ./harness/ | grep -E 'pgbench|ratio|---'
 	$(GO) test -run '^TestSpeed1M$$' -count 1 -v ./checker/ | grep -vE '^=== RUN'
 
 # The default test of the seed guide's promise (60 s, kill-primary and

@@ -109,6 +109,24 @@ func faultHelp() string {
 
 // parseTest turns flags into a harness.Test; every error is the user's.
 func parseTest(f *testFlags, seedSet bool) (harness.Test, error) {
+	// Zero means "default" inside harness.Test; on the command line it is
+	// a mistake, caught here before Defaults could hide it.
+	switch {
+	case f.concurrency < 1:
+		return harness.Test{}, usageErr("--concurrency %d: must be at least 1", f.concurrency)
+	case f.timeLimit <= 0:
+		return harness.Test{}, usageErr("--time-limit %v: must be positive", f.timeLimit)
+	case f.opTimeout <= 0:
+		return harness.Test{}, usageErr("--op-timeout %v: must be positive", f.opTimeout)
+	case f.interval <= 0:
+		return harness.Test{}, usageErr("--nemesis-interval %v: must be positive", f.interval)
+	case f.checkTimeout <= 0:
+		return harness.Test{}, usageErr("--check-timeout %v: must be positive", f.checkTimeout)
+	case f.rate < 0:
+		return harness.Test{}, usageErr("--rate %v: must be >= 0", f.rate)
+	case f.keys < 1:
+		return harness.Test{}, usageErr("--keys %d: must be at least 1", f.keys)
+	}
 	t := harness.Test{
 		Name: f.name, TimeLimit: f.timeLimit, Concurrency: f.concurrency, Rate: f.rate, ReadFrom: f.readFrom,
 		OpTimeout: f.opTimeout, Interval: f.interval, CheckTimeout: f.checkTimeout, Version: Version,

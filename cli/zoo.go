@@ -89,11 +89,16 @@ type zooRow struct {
 func newZooCmd(stdout, stderr io.Writer) *cobra.Command {
 	var runs int
 	var only, store string
+	var timeLimit time.Duration
+	var firstSeed int64
 	cmd := &cobra.Command{
 		Use:   "zoo",
 		Short: "Run every scenario N times and print how often each found what it must",
 		Args:  exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if firstSeed == 0 {
+				return usageErr("--seed 0 is reserved; give another")
+			}
 			if runs < 1 {
 				return usageErr("--runs %d: must be at least 1", runs)
 			}
@@ -117,7 +122,7 @@ func newZooCmd(stdout, stderr io.Writer) *cobra.Command {
 				row := &zooRow{s: s}
 				rows = append(rows, row)
 				for i := 0; i < runs; i++ {
-					t, err := scenarioTest(s, store, int64(i+1))
+					t, err := scenarioTest(s, store, firstSeed+int64(i), timeLimit)
 					if err != nil {
 						return err
 					}
@@ -156,14 +161,19 @@ func newZooCmd(stdout, stderr io.Writer) *cobra.Command {
 	cmd.Flags().IntVar(&runs, "runs", 20, "runs per scenario")
 	cmd.Flags().StringVar(&only, "scenario", "", "only these scenarios (comma list)")
 	cmd.Flags().StringVar(&store, "store", "./store", "store folder")
+	cmd.Flags().Int64Var(&firstSeed, "seed", 1, "seed of the first run; run i uses seed+i")
+	cmd.Flags().DurationVar(&timeLimit, "time-limit", 0, "override every scenario's time limit (e.g. shorter in CI)")
 	return cmd
 }
 
 // scenarioTest builds the harness.Test of a scenario, seeded per run.
-func scenarioTest(s scenario.Scenario, store string, seed int64) (harness.Test, error) {
+func scenarioTest(s scenario.Scenario, store string, seed int64, timeLimit time.Duration) (harness.Test, error) {
 	fl := pflag.NewFlagSet("test", pflag.ContinueOnError)
 	f := addTestFlags(fl)
 	args := append(append([]string(nil), s.Args...), "--name", s.Name, "--store", store, "--seed", fmt.Sprint(seed))
+	if timeLimit > 0 {
+		args = append(args, "--time-limit", timeLimit.String())
+	}
 	if err := fl.Parse(args); err != nil {
 		return harness.Test{}, fmt.Errorf("%w: scenario %s: %v", errFlags, s.Name, err)
 	}

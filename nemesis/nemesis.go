@@ -228,8 +228,10 @@ func (n *Nemesis) strike(ctx context.Context, st Step) error {
 	if err != nil {
 		return err
 	}
-	n.setNow("healthy-wait")
-	return n.waitHealthy(ctx, w)
+	n.setNow("waiting for the cluster to be healthy")
+	err = n.waitHealthy(ctx, w)
+	n.setNow("quiet")
+	return err
 }
 
 // hold waits out the window (shortened if ctx ends: the heal still runs).

@@ -187,6 +187,11 @@ func latencyFigure(tl *timeline) (figure, error) {
 	}
 	if total == 0 {
 		p.Y.Min, p.Y.Max = minMS, 1
+	} else {
+		// Pin the log axis to the data, widened: with every point at one
+		// latency gonum would pad the range below zero, which a log
+		// scale cannot draw.
+		p.Y.Min, p.Y.Max = loY/2, hiY*2
 	}
 	p.Add(labels)
 	f, err := render(p, drawn > maxSVGPoints)

@@ -45,6 +45,7 @@ type testFlags struct {
 	writesOnly   bool
 	backend      string
 	scenario     string // expanded before parsing: see expandScenario
+	linkRate     string
 	k8s          k8s.Options
 }
 
@@ -92,6 +93,7 @@ func addTestFlags(fl *pflag.FlagSet) *testFlags {
 	fl.DurationVar(&f.checkTimeout, "check-timeout", 60*time.Second, "time limit of the linearizability search per key (then: unknown)")
 	fl.StringVar(&f.subnet, "subnet", local.AutoSubnet, "local backend: IPv4 subnet of the cluster's bridge, or auto")
 	fl.IntVar(&f.keys, "keys", 10, "register workload: number of keys")
+	fl.StringVar(&f.linkRate, "link-rate", "", "bandwidth of the links between nodes, e.g. 1mbit (a WAN between regions); empty: unlimited")
 	fl.BoolVar(&f.writesOnly, "writes-only", false, "workloads do writes only (for throughput measurements)")
 	fl.StringVar(&f.backend, "backend", "local", "cluster backend: local, or k8s (Kubernetes through client-go; kind for laptops)")
 	f.k8s.AddFlags(fl)
@@ -150,6 +152,7 @@ func parseTest(f *testFlags, seedSet bool) (harness.Test, error) {
 		}
 	}
 	t.Spec.Settings = cluster.Settings{}
+	t.Spec.LinkRate = f.linkRate
 	for _, kv := range f.pgConf {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok || strings.TrimSpace(k) == "" {

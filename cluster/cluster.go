@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -123,6 +124,11 @@ type Spec struct {
 	// Settings override DefaultSettings (and synchronous_standby_names,
 	// which defaults to ANY n-1 of the standbys) for every node.
 	Settings Settings
+	// LinkRate limits the bandwidth of the links between nodes (the
+	// replication streams), e.g. "1mbit", as a WAN between regions would;
+	// traffic between the harness and the nodes is not limited. Empty:
+	// unlimited. A backend that cannot shape traffic rejects it.
+	LinkRate string
 }
 
 // DefaultNodes are the node names when none are given.
@@ -226,8 +232,13 @@ func (s Spec) Validate() error {
 			return fmt.Errorf("%w: setting name %q", ErrSpec, k)
 		}
 	}
+	if s.LinkRate != "" && !linkRateRe.MatchString(s.LinkRate) {
+		return fmt.Errorf("%w: link rate %q: want a number and kbit, mbit or gbit, e.g. 1mbit", ErrSpec, s.LinkRate)
+	}
 	return nil
 }
+
+var linkRateRe = regexp.MustCompile(`^[1-9][0-9]*(kbit|mbit|gbit)$`)
 
 // ErrSpec is wrapped by errors in a cluster specification (the user's input).
 var ErrSpec = errors.New("invalid cluster spec")

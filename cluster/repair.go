@@ -99,12 +99,12 @@ func Repair(ctx context.Context, c Cluster, hint string) (RepairResult, error) {
 	if err := SetSyncStandbys(ctx, c, primary, res.Sync); err != nil {
 		return res, fmt.Errorf("repair: sync list: %w", err)
 	}
-	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
-	if err := WaitStreaming(wctx, c, primary, standbys, res.Sync != ""); err != nil {
+	// The caller's deadline bounds the catch-up: behind a slow link it
+	// can take a while.
+	if err := WaitStreaming(ctx, c, primary, standbys, res.Sync != ""); err != nil {
 		return res, fmt.Errorf("repair: %w", err)
 	}
-	if err := WaitReplayed(wctx, c, primary, standbys); err != nil {
+	if err := WaitReplayed(ctx, c, primary, standbys); err != nil {
 		return res, fmt.Errorf("repair: %w", err)
 	}
 	return res, nil

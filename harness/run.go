@@ -121,6 +121,7 @@ func (r *runner) execute(ctx context.Context) (err error) {
 		Extra: map[string]string{
 			"rate": fmt.Sprint(r.t.Rate), "read_from": r.t.ReadFrom, "op_timeout": r.t.OpTimeout.String(),
 			"nemesis_interval": r.t.Interval.String(), "check_timeout": r.t.CheckTimeout.String(),
+			"link_rate": r.t.Spec.LinkRate,
 		},
 	}
 	for _, f := range r.t.Faults {
@@ -224,6 +225,17 @@ func (r *runner) setup(ctx context.Context) error {
 				return fmt.Errorf("%w: %v", ErrInfra, err)
 			}
 		}
+	}
+	// The run starts from a replicated state, also with asynchronous
+	// replication: every standby has replayed the set-up.
+	var standbys []string
+	for _, n := range r.c.Nodes() {
+		if n != p {
+			standbys = append(standbys, n)
+		}
+	}
+	if err := cluster.WaitReplayed(sctx, r.c, p, standbys); err != nil {
+		return fmt.Errorf("%w: set-up: %v", ErrInfra, err)
 	}
 	return nil
 }
@@ -458,36 +470,38 @@ func (r *runner) settle(ctx context.Context) error {
 	return r.finalReads(sctx)
 }
 
-// finalReads reads every workload's whole state on every node.
+// finalReads reads every workload's whole state on every node. A read that
+// fails is recorded as a fail with its error (the checker then says what
+// it could not judge); only a history that cannot be written stops it.
 func (r *runner) finalReads(ctx context.Context) error {
 	for _, node := range r.c.Nodes() {
-		conn, err := workload.Connect(ctx, r.c.ConnString(node, true))
-		if err != nil {
-			return fmt.Errorf("%w: final read on %s: %v", ErrInfra, node, err)
-		}
+		conn, cerr := workload.Connect(ctx, r.c.ConnString(node, true))
 		for _, w := range r.wls {
 			inv, err := r.hist.Append(results.Op{Process: results.HarnessProcess, Type: results.Invoke, F: results.FFinal,
 				Workload: w.Name(), Node: node})
 			if err != nil {
-				conn.Close(ctx)
 				return fmt.Errorf("%w: %v", ErrInfra, err)
 			}
-			ops, err := w.Final(ctx, conn)
-			if err != nil {
-				conn.Close(ctx)
-				return fmt.Errorf("%w: final read of %s on %s: %v", ErrInfra, w.Name(), node, err)
+			var ops []results.Op
+			ferr := cerr
+			if ferr == nil {
+				ops, ferr = w.Final(ctx, conn)
+			}
+			if ferr != nil {
+				ops = []results.Op{{Type: results.Fail, F: results.FFinal, Error: ferr.Error()}}
 			}
 			for _, op := range ops {
 				op.Process, op.Node, op.Workload = results.HarnessProcess, node, w.Name()
 				op.Time = r.hist.Now()
 				op.Latency = op.Time - inv.Time
 				if _, err := r.hist.Append(op); err != nil {
-					conn.Close(ctx)
 					return fmt.Errorf("%w: %v", ErrInfra, err)
 				}
 			}
 		}
-		conn.Close(ctx)
+		if conn != nil {
+			conn.Close(ctx)
+		}
 	}
 	return nil
 }

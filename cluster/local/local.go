@@ -162,6 +162,7 @@ func Up(ctx context.Context, opts Options) (c *Cluster, err error) {
 	if err := c.net.up(ctx, c.nodes); err != nil {
 		return c, fmt.Errorf("network: %w", err)
 	}
+
 	tmpl, err := ensureTemplate(ctx, bin, u)
 	if err != nil {
 		return c, err
@@ -201,6 +202,13 @@ func Up(ctx context.Context, opts Options) (c *Cluster, err error) {
 	syncNeeded := c.spec.SyncStandbyNames() != ""
 	if err := cluster.WaitStreaming(wctx, c, primary, c.nodes[1:], syncNeeded); err != nil {
 		return c, err
+	}
+	// The links are shaped once the standbys stream: the limit is a
+	// condition of the test, not of provisioning.
+	if c.spec.LinkRate != "" {
+		if err := c.net.shape(ctx, c.spec.LinkRate); err != nil {
+			return c, fmt.Errorf("network: link rate: %w", err)
+		}
 	}
 	if err := c.writeState(); err != nil {
 		return c, err

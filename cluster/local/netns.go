@@ -212,3 +212,26 @@ func (n *network) heal(ctx context.Context) error {
 	}
 	return errors.Join(errs...)
 }
+
+// shape limits, in every node's namespace, the bandwidth of traffic to the
+// other nodes to rate (htb with a u32 filter per peer address); traffic to
+// the harness at the bridge address is untouched.
+func (n *network) shape(ctx context.Context, rate string) error {
+	for node, ns := range n.nsOf {
+		var b strings.Builder
+		b.WriteString("qdisc add dev eth0 root handle 1: htb default 1 r2q 1000\n")
+		b.WriteString("class add dev eth0 parent 1: classid 1:1 htb rate 10gbit\n")
+		fmt.Fprintf(&b, "class add dev eth0 parent 1: classid 1:2 htb rate %s\n", rate)
+		for peer, ip := range n.ipOf {
+			if peer != node {
+				fmt.Fprintf(&b, "filter add dev eth0 parent 1: protocol ip prio 1 u32 match ip dst %s/32 flowid 1:2\n", ip)
+			}
+		}
+		cmd := exec.CommandContext(ctx, "ip", "netns", "exec", ns, "tc", "-batch", "-")
+		cmd.Stdin = strings.NewReader(b.String())
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("tc in %s: %w: %s", ns, err, bytes.TrimSpace(out))
+		}
+	}
+	return nil
+}

@@ -117,11 +117,15 @@ func newZooCmd(stdout, stderr io.Writer) *cobra.Command {
 					list = append(list, s)
 				}
 			}
+			// Runs go round the scenarios (run 1 of each, then run 2 ...)
+			// so that a zoo cut short still covers every scenario.
 			var rows []*zooRow
 			for _, s := range list {
-				row := &zooRow{s: s}
-				rows = append(rows, row)
-				for i := 0; i < runs; i++ {
+				rows = append(rows, &zooRow{s: s})
+			}
+			for i := 0; i < runs; i++ {
+				for _, row := range rows {
+					s := row.s
 					t, err := scenarioTest(s, store, firstSeed+int64(i), timeLimit)
 					if err != nil {
 						return err
@@ -147,6 +151,7 @@ func newZooCmd(stdout, stderr io.Writer) *cobra.Command {
 					}
 					fmt.Fprintf(stderr, "%s run %d/%d: %s  %s\n", s.Name, i+1, runs, status, out.Run.Dir)
 					if cmd.Context().Err() != nil {
+						printZoo(stdout, rows)
 						return cmd.Context().Err()
 					}
 				}

@@ -113,6 +113,14 @@ type Cluster interface {
 	Close(ctx context.Context) error
 }
 
+// LinkShaper is implemented by backends that can limit the bandwidth of
+// the links between nodes while a test runs (a WAN's congestion).
+type LinkShaper interface {
+	// ShapeLinks limits traffic between nodes to rate (e.g. "1mbit");
+	// "" removes the limit.
+	ShapeLinks(ctx context.Context, rate string) error
+}
+
 // Settings are postgresql.conf parameters.
 type Settings map[string]string
 

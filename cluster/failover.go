@@ -18,7 +18,11 @@ type FailoverResult struct {
 	Forced     bool                // New was chosen by the caller, not by LSN
 	Candidates []results.NodeState // the standbys' state when the choice was made
 	Sync       string              // synchronous_standby_names set on New
-	Followers  []string            // standbys re-pointed at New
+	// SwitchLSN is where New's history leaves the old primary's: the WAL
+	// it had received when promoted. A standby that received more cannot
+	// follow New.
+	SwitchLSN string
+	Followers []string // standbys re-pointed at New
 	// Rewound are standbys that could not follow New (they had WAL New
 	// never received: their timeline forked before its promotion) and were
 	// rewound with pg_rewind, discarding that WAL.
@@ -26,8 +30,9 @@ type FailoverResult struct {
 	Durations map[string]time.Duration
 }
 
-// FollowTimeout is how long Failover waits for a re-pointed standby to
-// stream from the new primary before it rewinds it.
+// FollowTimeout is how long Repoint waits for a re-pointed standby to
+// stream from the new primary before it rewinds it, when the switch point
+// is unknown.
 var FollowTimeout = 5 * time.Second
 
 // RejoinResult is what RejoinOld did, for the history.
@@ -46,7 +51,7 @@ func Failover(ctx context.Context, c Cluster, old, force string) (FailoverResult
 		return res, err
 	}
 	t := time.Now()
-	res.Followers, res.Rewound, err = Repoint(ctx, c, old, res.New)
+	res.Followers, res.Rewound, err = Repoint(ctx, c, old, res.New, res.SwitchLSN)
 	res.Durations["follow"] = time.Since(t)
 	res.Durations["total"] += res.Durations["follow"]
 	return res, err
@@ -86,6 +91,14 @@ func Promote(ctx context.Context, c Cluster, old, force string) (FailoverResult,
 		return res, fmt.Errorf("failover from %s: no reachable standby to promote (%s)", old, describeStates(res.Candidates))
 	}
 	res.New = best
+	for _, s := range res.Candidates {
+		if s.Node == best {
+			res.SwitchLSN = s.ReceiveLSN
+			if res.SwitchLSN == "" {
+				res.SwitchLSN = s.ReplayLSN
+			}
+		}
+	}
 	t1 := time.Now()
 	if err := PromoteNode(ctx, c, best); err != nil {
 		return res, fmt.Errorf("failover from %s: %w", old, err)
@@ -101,30 +114,49 @@ func Promote(ctx context.Context, c Cluster, old, force string) (FailoverResult,
 	return res, nil
 }
 
-// Repoint points every reachable standby but old at primary. A standby that
-// cannot follow within FollowTimeout (its timeline forked before primary's
-// promotion: it had WAL primary never received) is rewound with pg_rewind,
-// which discards that WAL.
-func Repoint(ctx context.Context, c Cluster, old, primary string) (followers, rewound []string, err error) {
+// Repoint points every reachable standby but old at primary. A standby
+// that had received WAL beyond switchLSN (the WAL primary had when it was
+// promoted) cannot follow it: its timeline forked earlier. It is rewound
+// with pg_rewind, which discards that WAL. Others are re-pointed at once
+// and catch up on their own. With an unknown switchLSN ("") a standby that
+// does not stream within FollowTimeout is rewound.
+func Repoint(ctx context.Context, c Cluster, old, primary, switchLSN string) (followers, rewound []string, err error) {
 	var errs []string
+	sw, swErr := ParseLSN(switchLSN)
 	for _, n := range others(c.Nodes(), old, primary) {
 		if c.Status(n) != Unknown {
 			continue // down or paused: the settle step re-points it
 		}
-		if err := c.Follow(ctx, n, primary); err != nil {
-			errs = append(errs, fmt.Sprintf("%s: %v", n, err))
-			continue
+		ahead := false
+		if swErr == nil {
+			if st, err := QueryState(ctx, c.ConnString(n, true)); err == nil {
+				if lsn, err := ParseLSN(st.ReceiveLSN); err == nil && lsn > sw {
+					ahead = true
+				}
+			}
 		}
-		wctx, cancel := context.WithTimeout(ctx, FollowTimeout)
-		werr := WaitStreaming(wctx, c, primary, []string{n}, false)
-		cancel()
-		if werr != nil {
-			if rerr := c.Rejoin(ctx, n, primary); rerr != nil {
-				errs = append(errs, fmt.Sprintf("%s cannot follow (%v) and rewind failed: %v", n, werr, rerr))
+		if !ahead {
+			if err := c.Follow(ctx, n, primary); err != nil {
+				errs = append(errs, fmt.Sprintf("%s: %v", n, err))
 				continue
 			}
-			rewound = append(rewound, n)
+			if swErr == nil {
+				followers = append(followers, n)
+				continue
+			}
+			wctx, cancel := context.WithTimeout(ctx, FollowTimeout)
+			werr := WaitStreaming(wctx, c, primary, []string{n}, false)
+			cancel()
+			if werr == nil {
+				followers = append(followers, n)
+				continue
+			}
 		}
+		if rerr := c.Rejoin(ctx, n, primary); rerr != nil {
+			errs = append(errs, fmt.Sprintf("%s cannot follow %s and rewind failed: %v", n, primary, rerr))
+			continue
+		}
+		rewound = append(rewound, n)
 		followers = append(followers, n)
 	}
 	if len(errs) > 0 {

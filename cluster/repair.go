@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/strongcheck/strongcheck/results"
 )
 
 // RepairResult says what Repair did.
@@ -75,25 +77,41 @@ func Repair(ctx context.Context, c Cluster, hint string) (RepairResult, error) {
 		}
 	}
 	for _, n := range standbys {
-		if c.Status(n) != Down && Follows(ctx, c, primary, n) {
+		if c.Status(n) == Down {
+			if err := c.Rejoin(ctx, n, primary); err != nil {
+				return res, fmt.Errorf("repair: rejoin %s: %w", n, err)
+			}
+			res.Actions = append(res.Actions, "rejoined "+n)
 			continue
 		}
-		if c.Status(n) != Down {
-			// Up but not streaming from primary: maybe pointed elsewhere.
-			if err := c.Follow(ctx, n, primary); err == nil {
-				wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-				err = WaitStreaming(wctx, c, primary, []string{n}, false)
-				cancel()
-				if err == nil {
-					res.Actions = append(res.Actions, "re-pointed "+n)
-					continue
-				}
+		if Follows(ctx, c, primary, n) {
+			continue
+		}
+		// Up but not streaming from primary: pointed elsewhere, or still
+		// catching up. Re-point it; the wait below tells which.
+		if err := c.Follow(ctx, n, primary); err != nil {
+			return res, fmt.Errorf("repair: re-point %s: %w", n, err)
+		}
+		res.Actions = append(res.Actions, "re-pointed "+n)
+	}
+	// A standby that still does not stream (its timeline forked before
+	// primary's) is rewound, once.
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	err = WaitStreaming(wctx, c, primary, standbys, false)
+	cancel()
+	if err != nil {
+		for _, n := range standbys {
+			if Follows(ctx, c, primary, n) {
+				continue
 			}
+			if rs, rerr := Replication(ctx, c, primary); rerr == nil && catchingUp(rs, n) {
+				continue
+			}
+			if err := c.Rejoin(ctx, n, primary); err != nil {
+				return res, fmt.Errorf("repair: rejoin %s: %w", n, err)
+			}
+			res.Actions = append(res.Actions, "rewound "+n)
 		}
-		if err := c.Rejoin(ctx, n, primary); err != nil {
-			return res, fmt.Errorf("repair: rejoin %s: %w", n, err)
-		}
-		res.Actions = append(res.Actions, "rejoined "+n)
 	}
 	res.Sync = SyncFor(c.Spec().SyncStandbyNames(), standbys)
 	if err := SetSyncStandbys(ctx, c, primary, res.Sync); err != nil {
@@ -108,4 +126,15 @@ func Repair(ctx context.Context, c Cluster, hint string) (RepairResult, error) {
 		return res, fmt.Errorf("repair: %w", err)
 	}
 	return res, nil
+}
+
+// catchingUp reports whether standby streams from the primary in catchup
+// state (behind, but following).
+func catchingUp(rs []results.ReplicationState, standby string) bool {
+	for _, r := range rs {
+		if r.Name == standby && r.State == "catchup" {
+			return true
+		}
+	}
+	return false
 }

@@ -49,6 +49,10 @@ type Nemesis struct {
 	topo Topology
 	plan []Step
 
+	// afterKill, when set, runs right after a kill of the primary and
+	// before the failover (lag-then-kill lifts its limit there).
+	afterKill func(ctx context.Context) error
+
 	mu     sync.Mutex
 	now    string // what is happening, for progress lines
 	nextID int
@@ -222,6 +226,8 @@ func (n *Nemesis) strike(ctx context.Context, st Step) error {
 		err = n.partition(ctx, w, st, primary, standbys)
 	case CancelSyncWait, CrashWhileWaiting, CutThenKill:
 		err = n.cutOff(ctx, w, st, primary, standbys)
+	case LagThenKill:
+		err = n.lagThenKill(ctx, w, st, primary, standbys)
 	default:
 		err = fmt.Errorf("%w: unknown fault %q", ErrConfig, st.Fault.Kind)
 	}
@@ -257,7 +263,12 @@ func (n *Nemesis) killPrimary(ctx context.Context, w *window, st Step, primary s
 	}); err != nil {
 		return err
 	}
-	newPrimary := ""
+	if n.afterKill != nil {
+		if err := n.afterKill(context.WithoutCancel(ctx)); err != nil {
+			return err
+		}
+	}
+	newPrimary, switchLSN := "", ""
 	switch n.cfg.Failover.Mode {
 	case FailoverAuto, FailoverPromote:
 		force := ""
@@ -272,7 +283,7 @@ func (n *Nemesis) killPrimary(ctx context.Context, w *window, st Step, primary s
 			f.Primary, f.Durations = res.New, durs(res.Durations)
 			f.Detail = fmt.Sprintf("promoted %s (forced: %v); sync list %q", res.New, res.Forced, res.Sync)
 			if res.New != "" && err == nil {
-				newPrimary = res.New
+				newPrimary, switchLSN = res.New, res.SwitchLSN
 				n.topo.SetPrimary(res.New)
 			}
 			return err
@@ -281,7 +292,7 @@ func (n *Nemesis) killPrimary(ctx context.Context, w *window, st Step, primary s
 		}
 		if newPrimary != "" {
 			if err := n.record(ctx, w, "repoint", results.PhaseStep, nil, func(f *results.Fault) error {
-				followers, rewound, err := cluster.Repoint(context.WithoutCancel(ctx), n.c, primary, newPrimary)
+				followers, rewound, err := cluster.Repoint(context.WithoutCancel(ctx), n.c, primary, newPrimary, switchLSN)
 				f.Primary, f.Targets = newPrimary, followers
 				f.Detail = fmt.Sprintf("re-pointed %s at %s", strings.Join(followers, ", "), newPrimary)
 				if len(rewound) > 0 {
@@ -328,6 +339,37 @@ func (n *Nemesis) killPrimary(ctx context.Context, w *window, st Step, primary s
 		f.Detail = fmt.Sprintf("rejoined %s to %s with pg_rewind; sync list %q", primary, newPrimary, res.Sync)
 		return err
 	})
+}
+
+// lagThenKill congests the links so that the standbys fall behind, kills
+// the primary while they are behind, lifts the limit and fails over.
+func (n *Nemesis) lagThenKill(ctx context.Context, w *window, st Step, primary string, standbys []string) error {
+	shaper, ok := n.c.(cluster.LinkShaper)
+	if !ok {
+		return n.record(ctx, w, LagThenKill, results.PhaseInfo, nil, func(*results.Fault) error {
+			return fmt.Errorf("backend %s cannot shape links: skipped", n.c.Backend())
+		})
+	}
+	hctx := context.WithoutCancel(ctx)
+	if err := n.record(ctx, w, "congest", results.PhaseStart, standbys, func(f *results.Fault) error {
+		f.Detail = "links between nodes limited to " + LagRate
+		return shaper.ShapeLinks(hctx, LagRate)
+	}); err != nil {
+		return err
+	}
+	hold(ctx, st.Hold/2)
+	sub := st
+	sub.Hold = st.Hold / 2
+	// The kill opens its own window; the limit is lifted right after the
+	// kill, before the failover, so recovery runs at full speed.
+	kw := n.open(KillPrimary)
+	n.afterKill = func(ctx context.Context) error {
+		return n.record(ctx, w, "uncongest", results.PhaseStop, standbys, func(*results.Fault) error {
+			return shaper.ShapeLinks(hctx, "")
+		})
+	}
+	defer func() { n.afterKill = nil }()
+	return n.killPrimary(ctx, kw, sub, primary, standbys, nil, nil)
 }
 
 // leastAdvanced is the standby with the lowest received LSN (the operator's

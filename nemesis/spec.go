@@ -33,7 +33,12 @@ const (
 	CancelSyncWait    = "cancel-sync-wait"
 	CrashWhileWaiting = "crash-while-waiting"
 	CutThenKill       = "cut-then-kill"
+	LagThenKill       = "lag-then-kill"
 )
+
+// LagRate is the bandwidth lag-then-kill leaves the links between nodes
+// while the standbys fall behind.
+const LagRate = "1mbit"
 
 // Kinds lists every fault kind with what it does, for --help and errors.
 var Kinds = []struct{ Name, Help string }{
@@ -45,6 +50,7 @@ var Kinds = []struct{ Name, Help string }{
 	{CancelSyncWait, "cut a standby off, then pg_cancel_backend the commits waiting for it (they become visible, even acknowledged)"},
 	{CrashWhileWaiting, "cut a standby off, then SIGKILL and restart the primary while commits wait for it"},
 	{CutThenKill, "cut a standby off, then kill the primary while it is cut off and fail over (cut-then-kill:cancel cancels the waiting commits first)"},
+	{LagThenKill, "congest the links between nodes (" + LagRate + ") so standbys fall behind, kill the primary, lift the limit and fail over (needs a backend that shapes links: local)"},
 }
 
 // Fault is one parsed --nemesis entry.

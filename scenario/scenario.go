@@ -54,17 +54,20 @@ func args(extra ...string) []string { return append(append([]string(nil), quick.
 // All is the zoo, in the order of the README's track record.
 var All = []Scenario{
 	{
-		Name:    "async-failover",
-		Shows:   "with asynchronous replication a failover loses writes the old primary had acknowledged",
-		Args:    args("--pg-conf", "synchronous_standby_names=", "--workload", "set", "--read-from", "primary", "--nemesis", "kill-primary"),
+		Name:  "async-failover",
+		Shows: "with asynchronous replication over a WAN-like 1 Mbit/s link a failover loses writes the old primary had acknowledged",
+		// On a local veth an asynchronous standby trails by microseconds
+		// and a plain kill loses a write only now and then; the guide's
+		// standbys are in other regions, behind WAN links that congest.
+		Args:    args("--pg-conf", "synchronous_standby_names=", "--workload", "set", "--read-from", "primary", "--nemesis", "lag-then-kill"),
 		Expect:  checker.Invalid,
 		Anomaly: "lost acknowledged writes",
 		Found:   lostWrites,
 	},
 	{
 		Name:    "local-commit-failover",
-		Shows:   "synchronous_commit=local acknowledges before any standby has the commit: a failover loses it",
-		Args:    args("--pg-conf", "synchronous_commit=local", "--workload", "set", "--read-from", "primary", "--nemesis", "kill-primary"),
+		Shows:   "synchronous_commit=local acknowledges before any standby has the commit: a failover while standbys lag loses it",
+		Args:    args("--pg-conf", "synchronous_commit=local", "--workload", "set", "--read-from", "primary", "--nemesis", "lag-then-kill"),
 		Expect:  checker.Invalid,
 		Anomaly: "lost acknowledged writes",
 		Found:   lostWrites,

@@ -607,6 +607,17 @@ func (c *Cluster) Heal(ctx context.Context) error {
 	return c.net.heal(ctx)
 }
 
+// ShapeLinks implements cluster.LinkShaper.
+func (c *Cluster) ShapeLinks(ctx context.Context, rate string) error {
+	if c.attached {
+		return ErrAttached
+	}
+	if err := (cluster.Spec{LinkRate: rate}).Validate(); err != nil {
+		return err
+	}
+	return c.net.shape(ctx, rate)
+}
+
 // Follow implements cluster.Cluster.
 func (c *Cluster) Follow(ctx context.Context, standby, primary string) error {
 	return cluster.AlterSystem(ctx, c.ConnString(standby, true), "primary_conninfo", c.conninfo(standby, primary))

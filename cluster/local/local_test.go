@@ -357,3 +357,27 @@ func assertNoOrphanNamespaces(t *testing.T) {
 		}
 	}
 }
+
+func TestIntegrationShapeLinks(t *testing.T) {
+	c := upCluster(t, cluster.Spec{})
+	ctx := context.Background()
+	qdisc := func(node string) string {
+		out, err := exec.Command("ip", "netns", "exec", c.net.nsOf[node], "tc", "qdisc", "show", "dev", "eth0").CombinedOutput()
+		require.NoError(t, err, string(out))
+		return string(out)
+	}
+	require.NoError(t, c.ShapeLinks(ctx, "1mbit"))
+	for _, n := range c.Nodes() {
+		assert.Contains(t, qdisc(n), "htb", n)
+	}
+	out, err := exec.Command("ip", "netns", "exec", c.net.nsOf["n1"], "tc", "filter", "show", "dev", "eth0").CombinedOutput()
+	require.NoError(t, err)
+	assert.Contains(t, string(out), "flowid 1:2", "peer traffic goes to the limited class")
+	// Writes still commit (both standbys in sync), only slower.
+	require.NoError(t, cluster.Exec(ctx, c, "n1", "CREATE TABLE t (v int)", "INSERT INTO t VALUES (1)"))
+	require.NoError(t, c.ShapeLinks(ctx, ""))
+	for _, n := range c.Nodes() {
+		assert.NotContains(t, qdisc(n), "htb", n)
+	}
+	assert.ErrorIs(t, c.ShapeLinks(ctx, "fast"), cluster.ErrSpec)
+}

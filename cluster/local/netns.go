@@ -218,6 +218,11 @@ func (n *network) heal(ctx context.Context) error {
 // the harness at the bridge address is untouched.
 func (n *network) shape(ctx context.Context, rate string) error {
 	for node, ns := range n.nsOf {
+		// Replace any earlier shaping; a missing qdisc is fine.
+		_ = exec.CommandContext(ctx, "ip", "netns", "exec", ns, "tc", "qdisc", "del", "dev", "eth0", "root").Run()
+		if rate == "" {
+			continue
+		}
 		var b strings.Builder
 		b.WriteString("qdisc add dev eth0 root handle 1: htb default 1 r2q 1000\n")
 		b.WriteString("class add dev eth0 parent 1: classid 1:1 htb rate 10gbit\n")

@@ -147,6 +147,39 @@ func (h *history) workloads() map[string]bool {
 // register: an acknowledged write is lost when the final value of its key
 // was certainly older than it (written or read before the write was
 // invoked): the final state went back behind it.
+// judgeMembers compares the members of a final state (set elements, bank
+// transfer ids) with the writes that would have put them there: an ok
+// write whose member is missing is lost, an info write whose member is
+// present was recovered.
+func (a *rpoAcc) judgeMembers(final map[int64]struct{}, writes map[int64]call) {
+	for m, c := range writes {
+		_, in := final[m]
+		switch c.typ {
+		case results.OK:
+			if !in {
+				a.lost = append(a.lost, c)
+			}
+		case results.Info:
+			if in {
+				a.res.Recovered++
+			}
+		}
+	}
+}
+
+// sameMembers reports whether vals holds exactly the members of set.
+func sameMembers(vals []int64, set map[int64]struct{}) bool {
+	if len(vals) != len(set) {
+		return false
+	}
+	for _, v := range vals {
+		if _, ok := set[v]; !ok {
+			return false
+		}
+	}
+	return true
+}
+
 func (a *rpoAcc) register(ri *regIndex, fs finalState, primary string) {
 	h := a.h
 	for _, ops := range ri.byKey {
@@ -292,31 +325,11 @@ func (a *rpoAcc) set(fs finalState, primary string) {
 		if other == node {
 			continue
 		}
-		o := fs[other][len(fs[other])-1].op.Values
-		if len(o) != len(final) {
+		if !sameMembers(fs[other][len(fs[other])-1].op.Values, final) {
 			a.res.Divergent = append(a.res.Divergent, other)
-			continue
-		}
-		for _, e := range o {
-			if _, ok := final[e]; !ok {
-				a.res.Divergent = append(a.res.Divergent, other)
-				break
-			}
 		}
 	}
-	for e, c := range adds {
-		_, in := final[e]
-		switch c.typ {
-		case results.OK:
-			if !in {
-				a.lost = append(a.lost, c)
-			}
-		case results.Info:
-			if in {
-				a.res.Recovered++
-			}
-		}
-	}
+	a.judgeMembers(final, adds)
 	for e, c := range firstRead {
 		if _, in := final[e]; !in {
 			if _, added := adds[e]; added {
@@ -359,30 +372,11 @@ func (a *rpoAcc) bank(fs finalState, primary string) {
 			continue
 		}
 		o := fs[other][len(fs[other])-1].op
-		if !slices.Equal(o.Values, f.op.Values) || len(o.IDs) != len(ids) {
+		if !slices.Equal(o.Values, f.op.Values) || !sameMembers(o.IDs, ids) {
 			a.res.Divergent = append(a.res.Divergent, other)
-			continue
-		}
-		for _, id := range o.IDs {
-			if _, ok := ids[id]; !ok {
-				a.res.Divergent = append(a.res.Divergent, other)
-				break
-			}
 		}
 	}
-	for id, c := range transfers {
-		_, in := ids[id]
-		switch c.typ {
-		case results.OK:
-			if !in {
-				a.lost = append(a.lost, c)
-			}
-		case results.Info:
-			if in {
-				a.res.Recovered++
-			}
-		}
-	}
+	a.judgeMembers(ids, transfers)
 }
 
 // bankTransfers maps transfer ids to their operations.

@@ -16,11 +16,12 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/strongcheck/strongcheck/cluster/local"
 )
 
 // ErrUnavailable is wrapped by Start's error when this machine cannot run a
@@ -42,28 +43,15 @@ type Server struct {
 	done chan struct{} // closed once the server process was reaped
 }
 
-// BinDir finds the PostgreSQL binaries: `pg_config --bindir`, else the
-// newest /usr/lib/postgresql/*/bin.
+// BinDir finds the PostgreSQL binaries the way the local backend does
+// (local.FindBinaries: STRONGCHECK_PG_BINDIR, pg_config --bindir, the
+// newest /usr/lib/postgresql/*/bin).
 func BinDir() (string, error) {
-	if out, err := exec.Command("pg_config", "--bindir").Output(); err == nil {
-		dir := strings.TrimSpace(string(out))
-		if _, err := os.Stat(filepath.Join(dir, "initdb")); err == nil {
-			return dir, nil
-		}
+	b, err := local.FindBinaries()
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
-	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
-	sort.Slice(dirs, func(i, j int) bool { return version(dirs[i]) > version(dirs[j]) })
-	for _, d := range dirs {
-		if _, err := os.Stat(filepath.Join(d, "initdb")); err == nil {
-			return d, nil
-		}
-	}
-	return "", fmt.Errorf("%w: no initdb (pg_config --bindir, /usr/lib/postgresql/*/bin)", ErrUnavailable)
-}
-
-func version(binDir string) int {
-	n, _ := strconv.Atoi(filepath.Base(filepath.Dir(binDir)))
-	return n
+	return b.Dir, nil
 }
 
 // Start initdb's and starts a server with the given extra settings

@@ -40,6 +40,8 @@ func TestBadArgumentsExit254(t *testing.T) {
 		{[]string{"test", "--scenario", "nope"}, "unknown scenario"},
 		{[]string{"test", "--backend", "cloud"}, "--backend"},
 		{[]string{"test", "--test-count", "0"}, "test-count"},
+		{[]string{"test", "--backend", "k8s", "--nemesis", "lag-then-kill"}, "cannot shape links"},
+		{[]string{"test", "--link-rate", "fast"}, "link rate"},
 		{[]string{"test", "extra"}, "takes 0 argument"},
 		{[]string{"check"}, "takes 1 argument"},
 		{[]string{"check", "/nonexistent/run"}, "/nonexistent/run"},

@@ -177,6 +177,16 @@ func parseTest(f *testFlags, seedSet bool) (harness.Test, error) {
 	if f.backend != "local" && f.backend != "k8s" {
 		return t, usageErr("--backend %q: want local or k8s", f.backend)
 	}
+	if f.backend == "k8s" {
+		for _, fl := range t.Faults {
+			if fl.Kind == nemesis.LagThenKill {
+				return t, usageErr("--nemesis %s: the k8s backend cannot shape links between pods", fl)
+			}
+		}
+		if f.linkRate != "" {
+			return t, usageErr("--link-rate: the k8s backend cannot shape links between pods")
+		}
+	}
 	if seedSet {
 		t.Seed = f.seed
 		if t.Seed == 0 {

@@ -152,7 +152,7 @@ func Repoint(ctx context.Context, c Cluster, old, primary, switchLSN string) (fo
 				continue
 			}
 		}
-		if rerr := c.Rejoin(ctx, n, primary); rerr != nil {
+		if rerr := Rewind(ctx, c, n, primary); rerr != nil {
 			errs = append(errs, fmt.Sprintf("%s cannot follow %s and rewind failed: %v", n, primary, rerr))
 			continue
 		}
@@ -179,21 +179,28 @@ func others(nodes []string, except ...string) []string {
 	return out
 }
 
+// Rewind makes node a standby of primary with the backend's Rejoin
+// (pg_rewind), after a CHECKPOINT on primary: pg_rewind reads the source's
+// timeline from its control file, which a freshly promoted node updates
+// only at its first checkpoint; without it pg_rewind says "no rewind
+// required" and the node stays on the old timeline, unable to follow.
+func Rewind(ctx context.Context, c Cluster, node, primary string) error {
+	if err := Checkpoint(ctx, c, primary); err != nil {
+		return fmt.Errorf("rewind %s: checkpoint on %s: %w", node, primary, err)
+	}
+	return c.Rejoin(ctx, node, primary)
+}
+
 // RejoinOld brings a former primary back as a standby of primary with
 // pg_rewind, waits until it streams, and restores the original sync quorum on
 // primary over all its standbys.
 func RejoinOld(ctx context.Context, c Cluster, node, primary string) (RejoinResult, error) {
 	res := RejoinResult{Node: node, Primary: primary, Durations: map[string]time.Duration{}}
 	t0 := time.Now()
-	if err := Checkpoint(ctx, c, primary); err != nil {
-		return res, fmt.Errorf("rejoin %s: checkpoint on %s: %w", node, primary, err)
-	}
-	res.Durations["checkpoint"] = time.Since(t0)
-	t1 := time.Now()
-	if err := c.Rejoin(ctx, node, primary); err != nil {
+	if err := Rewind(ctx, c, node, primary); err != nil {
 		return res, err
 	}
-	res.Durations["rewind"] = time.Since(t1)
+	res.Durations["rewind"] = time.Since(t0)
 	t2 := time.Now()
 	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()

@@ -78,7 +78,7 @@ func Repair(ctx context.Context, c Cluster, hint string) (RepairResult, error) {
 	}
 	for _, n := range standbys {
 		if c.Status(n) == Down {
-			if err := c.Rejoin(ctx, n, primary); err != nil {
+			if err := Rewind(ctx, c, n, primary); err != nil {
 				return res, fmt.Errorf("repair: rejoin %s: %w", n, err)
 			}
 			res.Actions = append(res.Actions, "rejoined "+n)
@@ -107,7 +107,7 @@ func Repair(ctx context.Context, c Cluster, hint string) (RepairResult, error) {
 			if rs, rerr := Replication(ctx, c, primary); rerr == nil && catchingUp(rs, n) {
 				continue
 			}
-			if err := c.Rejoin(ctx, n, primary); err != nil {
+			if err := Rewind(ctx, c, n, primary); err != nil {
 				return res, fmt.Errorf("repair: rejoin %s: %w", n, err)
 			}
 			res.Actions = append(res.Actions, "rewound "+n)

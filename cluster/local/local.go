@@ -623,8 +623,8 @@ func (c *Cluster) Follow(ctx context.Context, standby, primary string) error {
 	return cluster.AlterSystem(ctx, c.ConnString(standby, true), "primary_conninfo", c.conninfo(standby, primary))
 }
 
-// Rejoin implements cluster.Cluster: stop node cleanly if it runs, pg_rewind
-// it from primary (which also finishes crash recovery of a killed node),
+// Rejoin implements cluster.Cluster: crash node if it runs, pg_rewind it
+// from primary (which first finishes crash recovery of the node's WAL),
 // make it a standby of primary with only primary_conninfo in its
 // postgresql.auto.conf (pg_rewind copied the primary's, sync list included),
 // and start it.
@@ -634,8 +634,13 @@ func (c *Cluster) Rejoin(ctx context.Context, node, primary string) error {
 		return err
 	}
 	if s.running() {
-		if err := s.stop(false, 30*time.Second); err != nil {
-			return fmt.Errorf("rejoin %s: stop: %w", node, err)
+		// Crash it rather than stop it: pg_rewind then first runs crash
+		// recovery of the node's own WAL to its end (single-user mode)
+		// and compares from there, rather than from what the control
+		// file of a node stopped in recovery says. The node's data is
+		// being rewound anyway.
+		if err := s.kill(); err != nil {
+			return fmt.Errorf("rejoin %s: kill: %w", node, err)
 		}
 	}
 	// pg_rewind finishes crash recovery of a target that was not shut down
@@ -647,6 +652,7 @@ func (c *Cluster) Rejoin(ctx context.Context, node, primary string) error {
 	}
 	src := fmt.Sprintf("host=%s port=%d user=postgres dbname=postgres passfile=%s connect_timeout=5", c.net.ipOf[primary], Port, c.passfile())
 	out, err := c.runAsPostgres(ctx, c.bin.Path("pg_rewind"), "-D", c.dataDir(node), "--source-server="+src)
+	c.appendLog(node, fmt.Sprintf("strongcheck: pg_rewind from %s: %v\n%s\n", primary, errOrOK(err), out))
 	if err != nil {
 		return fmt.Errorf("rejoin %s: pg_rewind from %s: %w: %s", node, primary, err, out)
 	}
@@ -662,6 +668,24 @@ func (c *Cluster) Rejoin(ctx context.Context, node, primary string) error {
 		return fmt.Errorf("rejoin %s: %w", node, err)
 	}
 	return nil
+}
+
+// appendLog adds a line of the harness's own to node's server log, so the
+// log shows what was done to the node (e.g. pg_rewind's output).
+func (c *Cluster) appendLog(node, text string) {
+	f, err := os.OpenFile(c.logPath(node), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	_, _ = f.WriteString(text)
+}
+
+func errOrOK(err error) string {
+	if err != nil {
+		return err.Error()
+	}
+	return "ok"
 }
 
 func (c *Cluster) runAsPostgres(ctx context.Context, prog string, args ...string) (string, error) {

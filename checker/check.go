@@ -23,6 +23,12 @@ type Options struct {
 	// shape the notes. A missing synchronous_commit is taken as "on",
 	// PostgreSQL's default.
 	Settings map[string]string
+	// MemoryBudget, when not 0, is the heap (bytes in live objects) the
+	// linearizability search may grow to: keys not begun once the heap
+	// exceeds it are left undecided and the verdict is Unknown, with the
+	// keys it did decide. One key's search is not interrupted (porcupine
+	// takes no context), so the peak can pass the budget by that much.
+	MemoryBudget uint64
 }
 
 // CheckHistory runs every checker that applies to the workloads in h:
@@ -43,7 +49,7 @@ func CheckHistory(ctx context.Context, hist *results.History, opts Options) Resu
 	var ri *regIndex
 	if present[results.WorkloadRegister] {
 		ri = indexRegister(h)
-		res.Checks = append(res.Checks, checkLinearizable(ctx, h, ri, opts.Timeout))
+		res.Checks = append(res.Checks, checkLinearizable(ctx, h, ri, opts.Timeout, opts.MemoryBudget))
 	}
 	if present[results.WorkloadRegister] || present[results.WorkloadSet] || present[results.WorkloadBank] {
 		if ri == nil {

@@ -5,9 +5,11 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"runtime/metrics"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/anishathalye/porcupine"
@@ -76,7 +78,7 @@ const maxEvidenceKeys = 10
 // Valid. Keys are searched in parallel (GOMAXPROCS at a time).
 func CheckLinearizable(ctx context.Context, ops []results.Op, opts Options) Check {
 	h := index(ops)
-	return checkLinearizable(ctx, h, indexRegister(h), opts.Timeout)
+	return checkLinearizable(ctx, h, indexRegister(h), opts.Timeout, opts.MemoryBudget)
 }
 
 // keyOperations turns the history of register key k into porcupine
@@ -113,7 +115,18 @@ func keyOperations(h *history, ri *regIndex, k int, buf []porcupine.Operation) (
 	return out, pruned
 }
 
-func checkLinearizable(ctx context.Context, h *history, ri *regIndex, timeout time.Duration) Check {
+// heapLive is the heap in live objects, in bytes (runtime/metrics, no
+// stop-the-world).
+func heapLive() uint64 {
+	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return s[0].Value.Uint64()
+}
+
+func checkLinearizable(ctx context.Context, h *history, ri *regIndex, timeout time.Duration, budget uint64) Check {
 	start := time.Now()
 	chk := Check{Name: NameLinearizable}
 	res := &LinearizableResult{}
@@ -136,6 +149,18 @@ func checkLinearizable(ctx context.Context, h *history, ri *regIndex, timeout ti
 		}
 		r := time.Until(deadline)
 		return r, r > 0
+	}
+
+	var overBudget atomic.Bool
+	overBudgetNow := func() bool {
+		if budget == 0 {
+			return false
+		}
+		if overBudget.Load() || heapLive() > budget {
+			overBudget.Store(true)
+			return true
+		}
+		return false
 	}
 
 	verdicts := make([]porcupine.CheckResult, len(keys))
@@ -163,7 +188,7 @@ func checkLinearizable(ctx context.Context, h *history, ri *regIndex, timeout ti
 					continue
 				}
 				r, ok := remaining()
-				if !ok {
+				if !ok || overBudgetNow() {
 					verdicts[i] = porcupine.Unknown
 					continue
 				}
@@ -225,6 +250,10 @@ func checkLinearizable(ctx context.Context, h *history, ri *regIndex, timeout ti
 			timeout, len(res.TimedOut), res.Keys, listShort(res.TimedOut, 5))
 		if ctx.Err() != nil {
 			chk.Error = fmt.Sprintf("stopped before deciding %d of %d keys: %v", len(res.TimedOut), res.Keys, ctx.Err())
+		}
+		if overBudget.Load() {
+			chk.Error = fmt.Sprintf("the memory budget (%d MiB) ran out: %d of %d keys undecided (%s); the others were linearizable",
+				budget>>20, len(res.TimedOut), res.Keys, listShort(res.TimedOut, 5))
 		}
 		chk.Summary = "unknown: " + chk.Error
 	case res.Keys == 0:

@@ -16,6 +16,7 @@ import (
 
 func newCheckCmd(stdout, stderr io.Writer) *cobra.Command {
 	var timeout time.Duration
+	var memMiB uint64
 	cmd := &cobra.Command{
 		Use:   "check DIR",
 		Short: "Re-run every checker on a stored run (also a partial one) and rewrite its results",
@@ -35,7 +36,7 @@ func newCheckCmd(stdout, stderr io.Writer) *cobra.Command {
 			if h.Torn {
 				fmt.Fprintf(stderr, "strongcheck: the history ends in a torn line (line %d, a killed run): checked up to it\n", h.TornLine)
 			}
-			opts := checker.Options{Timeout: timeout}
+			opts := checker.Options{Timeout: timeout, MemoryBudget: memMiB << 20}
 			info, ierr := results.ReadTestInfo(run.TestJSON())
 			if ierr == nil {
 				opts.Settings = info.Settings
@@ -52,6 +53,7 @@ func newCheckCmd(stdout, stderr io.Writer) *cobra.Command {
 		},
 	}
 	cmd.Flags().DurationVar(&timeout, "check-timeout", 60*time.Second, "time limit of the linearizability search per key")
+	cmd.Flags().Uint64Var(&memMiB, "check-memory", 4096, "memory budget of the linearizability search in MiB (then: unknown); 0 for none")
 	return cmd
 }
 

@@ -46,6 +46,7 @@ type testFlags struct {
 	backend      string
 	scenario     string // expanded before parsing: see expandScenario
 	linkRate     string
+	checkMemory  uint64
 	k8s          k8s.Options
 }
 
@@ -91,6 +92,7 @@ func addTestFlags(fl *pflag.FlagSet) *testFlags {
 	fl.StringVar(&f.failover, "failover", "auto", "after a kill of the primary: auto, none, promote:NAME, promote:lagging, external")
 	fl.DurationVar(&f.opTimeout, "op-timeout", 5*time.Second, "per-operation timeout (a cancel request is sent when it expires)")
 	fl.DurationVar(&f.checkTimeout, "check-timeout", 60*time.Second, "time limit of the linearizability search per key (then: unknown)")
+	fl.Uint64Var(&f.checkMemory, "check-memory", 4096, "memory budget of the linearizability search in MiB (then: unknown); 0 for none")
 	fl.StringVar(&f.subnet, "subnet", local.AutoSubnet, "local backend: IPv4 subnet of the cluster's bridge, or auto")
 	fl.IntVar(&f.keys, "keys", 10, "register workload: number of keys")
 	fl.StringVar(&f.linkRate, "link-rate", "", "bandwidth of the links between nodes, e.g. 1mbit (a WAN between regions); empty: unlimited")
@@ -132,6 +134,7 @@ func parseTest(f *testFlags, seedSet bool) (harness.Test, error) {
 	t := harness.Test{
 		Name: f.name, TimeLimit: f.timeLimit, Concurrency: f.concurrency, Rate: f.rate, ReadFrom: f.readFrom,
 		OpTimeout: f.opTimeout, Interval: f.interval, CheckTimeout: f.checkTimeout, Version: Version,
+		CheckMemory: f.checkMemory << 20,
 	}
 	t.Options.Keys = f.keys
 	t.Options.WritesOnly = f.writesOnly

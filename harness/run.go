@@ -514,7 +514,7 @@ func (r *runner) check(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("%w: read back history: %v", ErrInfra, err)
 	}
-	res := checker.CheckHistory(ctx, h, checker.Options{Timeout: r.t.CheckTimeout, Settings: r.t.Spec.Effective(), FinalPrimary: r.topo.Primary()})
+	res := checker.CheckHistory(ctx, h, checker.Options{Timeout: r.t.CheckTimeout, Settings: r.t.Spec.Effective(), FinalPrimary: r.topo.Primary(), MemoryBudget: r.t.CheckMemory})
 	r.result = &res
 	if err := report.WriteAll(r.run, r.info, h, &res); err != nil {
 		return fmt.Errorf("%w: write report: %v", ErrInfra, err)

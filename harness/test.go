@@ -62,8 +62,11 @@ type Test struct {
 	Failover  nemesis.Policy
 	// CheckTimeout bounds the linearizability search per key.
 	CheckTimeout time.Duration
-	Spec         cluster.Spec
-	Store        results.Store
+	// CheckMemory bounds the linearizability search's heap (bytes, 0: no
+	// bound): past it the check is unknown (checker.Options.MemoryBudget).
+	CheckMemory uint64
+	Spec        cluster.Spec
+	Store       results.Store
 	// Command is the exact command line, recorded in test.json.
 	Command []string
 	Version string

@@ -55,7 +55,7 @@ func args(extra ...string) []string { return append(append([]string(nil), quick.
 var All = []Scenario{
 	{
 		Name:  "async-failover",
-		Shows: "with asynchronous replication over a WAN-like 1 Mbit/s link a failover loses writes the old primary had acknowledged",
+		Shows: "with asynchronous replication, a failover while the standbys lag behind a congested link loses writes the old primary had acknowledged",
 		// On a local veth an asynchronous standby trails by microseconds
 		// and a plain kill loses a write only now and then; the guide's
 		// standbys are in other regions, behind WAN links that congest.

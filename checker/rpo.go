@@ -147,6 +147,22 @@ func (h *history) workloads() map[string]bool {
 // register: an acknowledged write is lost when the final value of its key
 // was certainly older than it (written or read before the write was
 // invoked): the final state went back behind it.
+// finalNode picks the node whose final read is the workload's final state
+// and records it; when there is none it records why what cannot be judged
+// and returns "".
+func (a *rpoAcc) finalNode(fs finalState, primary, workload, what string) string {
+	node := pickFinal(fs, primary)
+	switch {
+	case node != "":
+		a.res.FinalNodes = append(a.res.FinalNodes, node)
+	case len(fs) == 0:
+		a.unjudged = append(a.unjudged, fmt.Sprintf("%s: no final read (the run did not settle), so lost %s cannot be judged", workload, what))
+	default:
+		a.unjudged = append(a.unjudged, fmt.Sprintf("%s: no final read on the primary %q", workload, primary))
+	}
+	return node
+}
+
 // judgeMembers compares the members of a final state (set elements, bank
 // transfer ids) with the writes that would have put them there: an ok
 // write whose member is missing is lost, an info write whose member is
@@ -299,16 +315,10 @@ func (a *rpoAcc) set(fs finalState, primary string) {
 			a.unexpected = append(a.unexpected, c)
 		}
 	}
-	node := pickFinal(fs, primary)
+	node := a.finalNode(fs, primary, "set", "adds")
 	if node == "" {
-		if len(fs) == 0 {
-			a.unjudged = append(a.unjudged, "set: no final read (the run did not settle), so lost adds cannot be judged")
-		} else {
-			a.unjudged = append(a.unjudged, fmt.Sprintf("set: no final read on the primary %q", primary))
-		}
 		return
 	}
-	a.res.FinalNodes = append(a.res.FinalNodes, node)
 	f := fs[node][len(fs[node])-1]
 	final := make(map[int64]struct{}, len(f.op.Values))
 	unexpected := false
@@ -348,16 +358,10 @@ func (a *rpoAcc) bank(fs finalState, primary string) {
 			a.ack(c.warned)
 		}
 	}
-	node := pickFinal(fs, primary)
+	node := a.finalNode(fs, primary, "bank", "transfers")
 	if node == "" {
-		if len(fs) == 0 {
-			a.unjudged = append(a.unjudged, "bank: no final read (the run did not settle), so lost transfers cannot be judged")
-		} else {
-			a.unjudged = append(a.unjudged, fmt.Sprintf("bank: no final read on the primary %q", primary))
-		}
 		return
 	}
-	a.res.FinalNodes = append(a.res.FinalNodes, node)
 	f := fs[node][len(fs[node])-1]
 	ids := make(map[int64]struct{}, len(f.op.IDs))
 	for _, id := range f.op.IDs {

@@ -1,6 +1,9 @@
 # strongcheck — see README.md. Targets run as root on Debian (the local
 # backend needs network namespaces and nftables); `deps` installs what is
 # missing.
+# pipefail: a failing `go test | grep` must fail the target.
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
 GO ?= go
 BIN := bin/strongcheck
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)

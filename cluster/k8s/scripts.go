@@ -34,8 +34,10 @@ const (
 // whose parent is the supervisor; a stale postmaster.pid left by a SIGKILL
 // prints nothing), children prints the PIDs whose parent is $1 (PostgreSQL
 // makes each child its own process group leader, so a group signal would
-// miss them), and gone waits until every PID in its arguments has exited
-// (the supervisor, PID 1 of the container, reaps them).
+// miss them), gone waits until every PID in its arguments has exited
+// (the supervisor, PID 1 of the container, reaps them), and stopped waits
+// until every PID in its arguments is stopped (SIGSTOP takes effect only
+// when the process is next scheduled, so kill returning is not enough).
 const shellPrelude = `set -u
 ctl=` + ctlDir + `
 export PGDATA=` + pgData + `
@@ -71,6 +73,21 @@ gone() {
 		sleep 0.05
 	done
 	echo "processes still present after 10s:$left" >&2
+	return 1
+}
+stopped() {
+	local i p s left
+	for i in $(seq 1 100); do
+		left=""
+		for p in "$@"; do
+			read -r s < "/proc/$p/stat" 2>/dev/null || continue
+			s=${s##*) }
+			case "${s%% *}" in T|t|Z) ;; *) left="$left $p" ;; esac
+		done
+		[ -z "$left" ] && return 0
+		sleep 0.02
+	done
+	echo "processes not stopped after 2s:$left" >&2
 	return 1
 }
 `
@@ -180,6 +197,7 @@ if [ -z "$pm" ]; then echo "postgres is not running" >&2; exit 3; fi
 kill -STOP "$pm"
 kids=$(children "$pm")
 if [ -n "$kids" ]; then kill -STOP $kids; fi
+stopped "$pm" $kids
 `
 	resumeScript = shellPrelude + `
 pm=$(postmaster)

@@ -1,7 +1,6 @@
 package results
 
 import (
-	"encoding/json"
 	"fmt"
 	"strconv"
 )
@@ -196,4 +195,4 @@ type ReplicationState struct {
 }
 
 // Marshal encodes op as one history line (without the newline).
-func (op *Op) Marshal() ([]byte, error) { return json.Marshal(op) }
+func (op *Op) Marshal() ([]byte, error) { return op.AppendJSON(nil) }

@@ -1,7 +1,6 @@
 package results
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"sync"
@@ -86,12 +85,12 @@ func (w *Writer) Append(op Op) (Op, error) {
 	if op.Time == 0 {
 		op.Time = int64(time.Since(w.start))
 	}
-	b, err := json.Marshal(&op)
+	b, err := op.AppendJSON(w.buf[:0])
 	if err != nil {
 		w.err = fmt.Errorf("history: encode op %d: %w", op.Index, err)
 		return op, w.err
 	}
-	w.buf = append(append(w.buf[:0], b...), '\n')
+	w.buf = append(b, '\n')
 	if _, err := w.f.Write(w.buf); err != nil {
 		w.err = fmt.Errorf("history: write: %w", err)
 		return op, w.err

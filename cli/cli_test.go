@@ -30,6 +30,7 @@ func TestBadArgumentsExit254(t *testing.T) {
 		{[]string{"test", "--workload", "queue"}, "unknown workload"},
 		{[]string{"test", "--time-limit", "soon"}, "invalid argument"},
 		{[]string{"test", "--concurrency", "0"}, "concurrency"},
+		{[]string{"test", "--client-cpus", "-2"}, "client-cpus"},
 		{[]string{"test", "--time-limit", "0s"}, "time-limit"},
 		{[]string{"test", "--rate", "-1"}, "rate"},
 		{[]string{"test", "--nemesis", "meteor"}, "unknown fault"},

@@ -47,6 +47,7 @@ type testFlags struct {
 	scenario     string // expanded before parsing: see expandScenario
 	linkRate     string
 	checkMemory  uint64
+	clientCPUs   int
 	k8s          k8s.Options
 }
 
@@ -96,6 +97,7 @@ func addTestFlags(fl *pflag.FlagSet) *testFlags {
 	fl.StringVar(&f.subnet, "subnet", local.AutoSubnet, "local backend: IPv4 subnet of the cluster's bridge, or auto")
 	fl.IntVar(&f.keys, "keys", 10, "register workload: number of keys")
 	fl.StringVar(&f.linkRate, "link-rate", "", "bandwidth of the links between nodes, e.g. 1mbit (a WAN between regions); empty: unlimited")
+	fl.IntVar(&f.clientCPUs, "client-cpus", 0, "OS threads for the clients' Go code while they run (0: a quarter of the CPUs for the local backend, which shares them with PostgreSQL)")
 	fl.BoolVar(&f.writesOnly, "writes-only", false, "workloads do writes only (for throughput measurements)")
 	fl.StringVar(&f.backend, "backend", "local", "cluster backend: local, or k8s (Kubernetes through client-go; kind for laptops)")
 	f.k8s.AddFlags(fl)
@@ -130,11 +132,13 @@ func parseTest(f *testFlags, seedSet bool) (harness.Test, error) {
 		return harness.Test{}, usageErr("--rate %v: must be >= 0", f.rate)
 	case f.keys < 1:
 		return harness.Test{}, usageErr("--keys %d: must be at least 1", f.keys)
+	case f.clientCPUs < 0:
+		return harness.Test{}, usageErr("--client-cpus %d: must be >= 0 (0: automatic)", f.clientCPUs)
 	}
 	t := harness.Test{
 		Name: f.name, TimeLimit: f.timeLimit, Concurrency: f.concurrency, Rate: f.rate, ReadFrom: f.readFrom,
 		OpTimeout: f.opTimeout, Interval: f.interval, CheckTimeout: f.checkTimeout, Version: Version,
-		CheckMemory: f.checkMemory << 20,
+		CheckMemory: f.checkMemory << 20, ClientCPUs: f.clientCPUs,
 	}
 	t.Options.Keys = f.keys
 	t.Options.WritesOnly = f.writesOnly
@@ -205,7 +209,8 @@ func parseTest(f *testFlags, seedSet bool) (harness.Test, error) {
 // localBackend builds clusters with cluster/local.
 func localBackend(subnet string, logf func(string, ...any)) harness.Backend {
 	return harness.Backend{
-		Name: "local",
+		Name:          "local",
+		SharesMachine: true,
 		Up: func(ctx context.Context, spec cluster.Spec, dir string) (cluster.Cluster, error) {
 			if err := local.Preflight(); err != nil {
 				return nil, err

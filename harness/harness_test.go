@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -30,7 +31,7 @@ func needLocal(t testing.TB) {
 }
 
 func backend() Backend {
-	return Backend{Name: "local", Up: func(ctx context.Context, spec cluster.Spec, dir string) (cluster.Cluster, error) {
+	return Backend{Name: "local", SharesMachine: true, Up: func(ctx context.Context, spec cluster.Spec, dir string) (cluster.Cluster, error) {
 		return local.Up(ctx, local.Options{Dir: dir, Subnet: local.AutoSubnet, Spec: spec})
 	}}
 }
@@ -93,6 +94,14 @@ func TestIntegrationHealthyRunAllWorkloads(t *testing.T) {
 	assert.Equal(t, int64(1), info.Seed)
 	assert.Equal(t, "remote_apply", info.Settings["synchronous_commit"])
 	assert.NotEmpty(t, info.PostgresVersion+info.Backend)
+	// What the harness itself consumed while the clients ran, on the
+	// client thread count chosen for a backend on the same machine.
+	require.NotNil(t, info.Harness)
+	assert.Equal(t, max(1, runtime.NumCPU()/4), info.Harness.GoMaxProcs)
+	assert.InDelta(t, 8*time.Second, time.Duration(info.Harness.DriveNS), float64(2*time.Second))
+	assert.Greater(t, info.Harness.Ops, int64(100))
+	assert.Greater(t, info.Harness.CPUPerOp(), time.Duration(0))
+	assert.Equal(t, runtime.GOMAXPROCS(0), runtime.NumCPU(), "GOMAXPROCS is restored after the client phase")
 	for _, p := range []string{out.Run.ResultsJSON(), out.Run.ReportHTML(), out.Run.SummaryMD(), out.Run.JUnitXML(), out.Run.NodeLog("n1")} {
 		_, err := os.Stat(p)
 		assert.NoError(t, err, p)
@@ -203,6 +212,20 @@ func TestIntegrationKilledRunLeavesReadableHistory(t *testing.T) {
 	assert.Empty(t, strings.TrimSpace(string(out)), "no server of the killed run is left")
 }
 
+func TestClientCPUs(t *testing.T) {
+	if os.Getenv("GOMAXPROCS") != "" {
+		t.Skip("GOMAXPROCS is set: the automatic choice defers to it")
+	}
+	local, remote := Backend{SharesMachine: true}, Backend{}
+	auto := max(1, runtime.NumCPU()/4)
+	assert.Equal(t, auto, (&Test{}).clientCPUs(local))
+	assert.Equal(t, 0, (&Test{}).clientCPUs(remote), "a remote cluster: Go's default")
+	assert.Equal(t, 3, (&Test{ClientCPUs: 3}).clientCPUs(local))
+	assert.Equal(t, 3, (&Test{ClientCPUs: 3}).clientCPUs(remote))
+	t.Setenv("GOMAXPROCS", "2")
+	assert.Equal(t, 0, (&Test{}).clientCPUs(local), "the user's GOMAXPROCS wins over the automatic choice")
+}
+
 func TestValidateRejectsBadInput(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -215,6 +238,7 @@ func TestValidateRejectsBadInput(t *testing.T) {
 		{"negative time", func(t *Test) { t.TimeLimit = -time.Second }, "time limit"},
 		{"bad node name", func(t *Test) { t.Spec.Nodes = []string{"n1", "N 2"} }, "node name"},
 		{"bad test name", func(t *Test) { t.Name = "../x" }, ""},
+		{"negative client CPUs", func(t *Test) { t.ClientCPUs = -1 }, "client CPUs"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tt := Test{}

@@ -175,7 +175,7 @@ func (r *runner) execute(ctx context.Context) (err error) {
 	if err := r.setup(ctx); err != nil {
 		return err
 	}
-	runErr := r.drive(ctx)
+	runErr := r.measuredDrive(ctx)
 	interrupted := ctx.Err() != nil
 	if !interrupted && runErr == nil {
 		if err := r.settle(ctx); err != nil {
@@ -238,6 +238,20 @@ func (r *runner) setup(ctx context.Context) error {
 		return fmt.Errorf("%w: set-up: %v", ErrInfra, err)
 	}
 	return nil
+}
+
+// measuredDrive runs drive on ClientCPUs threads and records what the
+// harness process consumed meanwhile in test.json's harness field.
+func (r *runner) measuredDrive(ctx context.Context) error {
+	if n := r.t.clientCPUs(r.be); n > 0 {
+		prev := runtime.GOMAXPROCS(n)
+		defer runtime.GOMAXPROCS(prev)
+	}
+	cpu0, t0, ops0 := processCPU(), time.Now(), r.completed()
+	err := r.drive(ctx)
+	r.info.Harness = &results.HarnessUse{DriveNS: int64(time.Since(t0)), CPUNS: int64(processCPU() - cpu0),
+		Ops: r.completed() - ops0, GoMaxProcs: runtime.GOMAXPROCS(0)}
+	return err
 }
 
 // drive runs the clients, the nemesis, the lag sampler and the progress
@@ -387,6 +401,8 @@ func (r *runner) target(rng *rand.Rand, write bool) string {
 func (r *runner) sampleLag(ctx context.Context) {
 	tk := time.NewTicker(250 * time.Millisecond)
 	defer tk.Stop()
+	ls := &lagSampler{c: r.c}
+	defer ls.Close()
 	for {
 		select {
 		case <-ctx.Done():
@@ -395,7 +411,7 @@ func (r *runner) sampleLag(ctx context.Context) {
 		}
 		p := r.topo.Primary()
 		sctx, cancel := context.WithTimeout(ctx, time.Second)
-		samples, err := lagSamples(sctx, r.c, p)
+		samples, err := ls.sample(sctx, p)
 		cancel()
 		if err != nil {
 			continue
@@ -407,6 +423,9 @@ func (r *runner) sampleLag(ctx context.Context) {
 		}
 	}
 }
+
+// completed is the number of client operations completed so far.
+func (r *runner) completed() int64 { return r.ok.Load() + r.fail.Load() + r.infoN.Load() }
 
 func (r *runner) progressLine() string {
 	el := time.Since(r.start)

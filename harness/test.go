@@ -11,6 +11,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -39,6 +41,10 @@ type Backend struct {
 	Up   func(ctx context.Context, spec cluster.Spec, dir string) (cluster.Cluster, error)
 	// PostgresVersion, when set, reports the servers' version for test.json.
 	PostgresVersion func(c cluster.Cluster) string
+	// SharesMachine says the cluster runs on the harness's own cores (the
+	// local backend): then every core-second the clients spend is taken
+	// from PostgreSQL, and Test.ClientCPUs' default is small.
+	SharesMachine bool
 }
 
 // Test is one run's configuration.
@@ -75,6 +81,28 @@ type Test struct {
 	Interactive bool
 	// KeepCluster leaves the cluster's data after the run (for debugging).
 	KeepCluster bool
+	// ClientCPUs is how many OS threads may run the harness's Go code at
+	// once (GOMAXPROCS) while the clients run; it is restored afterwards,
+	// for the check. 0 picks it: a quarter of the machine's CPUs (at least
+	// one) when the backend shares the machine, otherwise Go's default.
+	// Clients that wait on the network most of the time spend less CPU on
+	// fewer threads, because the Go scheduler wakes and hands work between
+	// threads less often: on two cores with a local cluster, one thread
+	// costs about 15 % less CPU per operation than two (see
+	// TestBenchThroughputVsPgbench).
+	ClientCPUs int
+}
+
+// clientCPUs is the GOMAXPROCS for the client phase under t and be, or 0
+// to leave it as it is.
+func (t *Test) clientCPUs(be Backend) int {
+	switch {
+	case t.ClientCPUs > 0:
+		return t.ClientCPUs
+	case !be.SharesMachine || os.Getenv("GOMAXPROCS") != "":
+		return 0
+	}
+	return max(1, runtime.NumCPU()/4)
 }
 
 // Defaults fills zero fields with the default test of DESIGN.md.
@@ -133,6 +161,9 @@ func (t *Test) Validate() error {
 	}
 	if t.Concurrency < 1 {
 		errs = append(errs, fmt.Sprintf("concurrency %d must be at least 1", t.Concurrency))
+	}
+	if t.ClientCPUs < 0 {
+		errs = append(errs, fmt.Sprintf("client CPUs %d must be >= 0 (0: automatic)", t.ClientCPUs))
 	}
 	if t.Rate < 0 {
 		errs = append(errs, fmt.Sprintf("rate %v must be >= 0", t.Rate))

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -44,7 +45,9 @@ func clientWritesPerSecond(h *results.History, limit time.Duration) float64 {
 
 var tpsRe = regexp.MustCompile(`tps = ([0-9.]+) \(without initial connection time\)`)
 
-func pgbench(t *testing.T, c *local.Cluster, conc int, dur time.Duration) float64 {
+// pgbench runs pgbench with the register's write statement and returns its
+// transactions per second and its CPU time per transaction.
+func pgbench(t *testing.T, c *local.Cluster, conc int, dur time.Duration) (float64, time.Duration) {
 	bin, err := local.FindBinaries()
 	require.NoError(t, err)
 	script := filepath.Join(t.TempDir(), "write.sql")
@@ -59,13 +62,19 @@ func pgbench(t *testing.T, c *local.Cluster, conc int, dur time.Duration) float6
 	m := tpsRe.FindSubmatch(out)
 	require.NotNil(t, m, string(out))
 	tps, _ := strconv.ParseFloat(string(m[1]), 64)
-	return tps
+	cpu := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+	return tps, time.Duration(float64(cpu) / (tps * dur.Seconds()))
 }
 
-// TestBenchThroughputVsPgbench compares, on one cluster in one run, the
-// register workload's acknowledged writes per second (writes only, history
-// recorded, rate 0) with pgbench running the very same statement at the
-// same concurrency, alternating to cancel drift. The target: at least 90 %.
+// TestBenchThroughputVsPgbench compares, on one cluster, the register
+// workload's acknowledged writes per second (writes only, history recorded,
+// rate 0) with pgbench running the very same statement at the same
+// concurrency. The machine is shared and noisy, and its speed drifts by
+// more than the difference being measured, so the two alternate in short
+// rounds and the verdict is the median of the per-round ratios: each ratio
+// compares measurements a few seconds apart. The target: at least 0.90.
+// It also prints the CPU each client side spends per write, the cost it
+// takes from a cluster on the same cores.
 func TestBenchThroughputVsPgbench(t *testing.T) {
 	if os.Getenv("STRONGCHECK_BENCH") == "" {
 		t.Skip("a benchmark: `make bench` runs it (STRONGCHECK_BENCH=1)")
@@ -79,32 +88,69 @@ func TestBenchThroughputVsPgbench(t *testing.T) {
 	c, err := local.Up(ctx, local.Options{Dir: filepath.Join(dir, "cluster"), Subnet: local.AutoSubnet})
 	require.NoError(t, err)
 	defer c.Close(ctx)
-	be := Backend{Name: "local", Up: func(context.Context, cluster.Spec, string) (cluster.Cluster, error) {
+	be := Backend{Name: "local", SharesMachine: true, Up: func(context.Context, cluster.Spec, string) (cluster.Cluster, error) {
 		return keepOpen{c}, nil
 	}}
-	const conc = 10
-	dur := 10 * time.Second
+	const (
+		conc   = 10
+		rounds = 7
+		dur    = 5 * time.Second
+	)
 	store := results.Store{Root: filepath.Join(dir, "store")}
-	var ours, theirs []float64
-	for round := 0; round < 2; round++ {
+	var ratios, ours, theirs []float64
+	var ourCPU, theirCPU []time.Duration
+	run := func(seed int64, limit time.Duration) Outcome {
 		out, err := Run(ctx, Test{Name: "throughput", Workloads: []string{"register"}, Options: workload.Options{WritesOnly: true},
-			TimeLimit: dur, Concurrency: conc, ReadFrom: ReadPrimary, Seed: int64(round + 1), Store: store}, be)
+			TimeLimit: limit, Concurrency: conc, ReadFrom: ReadPrimary, Seed: seed, Store: store}, be)
 		require.NoError(t, err)
 		require.NoError(t, out.Err)
+		return out
+	}
+	run(0, 2*time.Second) // creates the table pgbench writes to; warms the caches
+	for round := 0; round < rounds; round++ {
+		// Alternate who goes first, so that neither always runs right
+		// after the other's set-up or checkpoint.
+		var tps float64
+		var pcpu time.Duration
+		if round%2 == 0 {
+			tps, pcpu = pgbench(t, c, conc, dur)
+		}
+		out := run(int64(round+1), dur+time.Second)
+		if round%2 == 1 {
+			tps, pcpu = pgbench(t, c, conc, dur)
+		}
 		h, err := results.ReadFile(out.Run.History())
 		require.NoError(t, err)
-		ours = append(ours, clientWritesPerSecond(h, dur))
-		theirs = append(theirs, pgbench(t, c, conc, dur))
-		t.Logf("round %d: strongcheck register writes %.0f/s, pgbench same statement %.0f tps", round+1, ours[round], theirs[round])
+		info, err := results.ReadTestInfo(out.Run.TestJSON())
+		require.NoError(t, err)
+		require.NotNil(t, info.Harness)
+		w := clientWritesPerSecond(h, dur)
+		ours, theirs, ratios = append(ours, w), append(theirs, tps), append(ratios, w/tps)
+		ourCPU, theirCPU = append(ourCPU, info.Harness.CPUPerOp()), append(theirCPU, pcpu)
+		t.Logf("round %d: pgbench %.0f tps (%v CPU/tx), strongcheck %.0f writes/s (%v CPU/op, %.2f cores), ratio %.2f",
+			round+1, tps, pcpu.Round(time.Microsecond), w, info.Harness.CPUPerOp().Round(time.Microsecond), info.Harness.Cores(), w/tps)
 	}
-	mean := func(xs []float64) float64 {
-		s := 0.0
-		for _, x := range xs {
-			s += x
-		}
-		return s / float64(len(xs))
-	}
-	ratio := mean(ours) / mean(theirs)
-	fmt.Printf("throughput: strongcheck %.0f writes/s, pgbench %.0f tps, ratio %.2f (target >= 0.90)\n", mean(ours), mean(theirs), ratio)
+	ratio := median(ratios)
+	fmt.Printf("throughput: strongcheck %.0f writes/s, pgbench %.0f tps (medians of %d alternating %v rounds), "+
+		"ratio %.2f (median of per-round ratios, range %.2f-%.2f; target >= 0.90); CPU per write: strongcheck %v, pgbench %v\n",
+		median(ours), median(theirs), rounds, dur, ratio, slices.Min(ratios), slices.Max(ratios),
+		medianDur(ourCPU).Round(time.Microsecond), medianDur(theirCPU).Round(time.Microsecond))
 	assert.GreaterOrEqual(t, ratio, 0.9, "clients must not be the bottleneck")
+}
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func medianDur(ds []time.Duration) time.Duration {
+	xs := make([]float64, len(ds))
+	for i, d := range ds {
+		xs[i] = float64(d)
+	}
+	return time.Duration(median(xs))
 }

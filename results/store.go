@@ -260,6 +260,41 @@ type TestInfo struct {
 	Host string `json:"host,omitempty"`
 	// Extra holds other settings of the run by name (flags, rates).
 	Extra map[string]string `json:"extra,omitempty"`
+	// Harness is what the harness process itself consumed while the
+	// clients ran; nil for runs that did not get that far.
+	Harness *HarnessUse `json:"harness,omitempty"`
+}
+
+// HarnessUse is the CPU the harness process (clients, history, nemesis,
+// samplers) used during the client phase of a run. On a machine the
+// harness shares with the cluster it is the evidence that the clients were
+// not the bottleneck: every core-second here was not available to
+// PostgreSQL.
+type HarnessUse struct {
+	// DriveNS is the wall-clock length of the client phase.
+	DriveNS int64 `json:"drive_ns"`
+	// CPUNS is the process's user plus system CPU time in that phase.
+	CPUNS int64 `json:"cpu_ns"`
+	// Ops is the number of client operations completed in that phase.
+	Ops int64 `json:"ops"`
+	// GoMaxProcs is the Go scheduler's processor count in that phase.
+	GoMaxProcs int `json:"gomaxprocs"`
+}
+
+// Cores is the average number of cores the harness kept busy.
+func (h *HarnessUse) Cores() float64 {
+	if h == nil || h.DriveNS <= 0 {
+		return 0
+	}
+	return float64(h.CPUNS) / float64(h.DriveNS)
+}
+
+// CPUPerOp is the harness CPU time per completed client operation.
+func (h *HarnessUse) CPUPerOp() time.Duration {
+	if h == nil || h.Ops <= 0 {
+		return 0
+	}
+	return time.Duration(h.CPUNS / h.Ops)
 }
 
 // TimeLimit is TimeLimitNS as a duration.

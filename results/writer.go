@@ -12,7 +12,10 @@ import (
 // at most a torn last line; the file is fsynced every SyncEvery in the
 // background and on Close. A Writer is safe for concurrent use: it assigns the
 // index and (unless set) the time of every operation in the order of the
-// appends, so the file is ordered by index and by time.
+// appends, so the file is ordered by index. Times a caller sets itself (a
+// completion's, taken when the operation returned) may precede by a few
+// microseconds those of lines appended just before: readers must order by
+// Time where real-time order matters, never by line.
 type Writer struct {
 	mu     sync.Mutex
 	f      *os.File

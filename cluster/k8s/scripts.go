@@ -60,36 +60,26 @@ children() {
 		if [ "$2" = "$parent" ]; then echo "${f//[^0-9]/}"; fi
 	done
 }
-gone() {
-	local i p s left
-	for i in $(seq 1 200); do
+await_states() {
+	# await_states STATES SECONDS WHAT PID...: wait until every PID is gone
+	# or in one of STATES (ps letters, e.g. "Z" or "TtZ").
+	local states=$1 secs=$2 what=$3 i p s left
+	shift 3
+	for i in $(seq 1 $((secs * 50))); do
 		left=""
 		for p in "$@"; do
 			read -r s < "/proc/$p/stat" 2>/dev/null || continue
 			s=${s##*) }
-			[ "${s%% *}" = Z ] || left="$left $p"
-		done
-		[ -z "$left" ] && return 0
-		sleep 0.05
-	done
-	echo "processes still present after 10s:$left" >&2
-	return 1
-}
-stopped() {
-	local i p s left
-	for i in $(seq 1 100); do
-		left=""
-		for p in "$@"; do
-			read -r s < "/proc/$p/stat" 2>/dev/null || continue
-			s=${s##*) }
-			case "${s%% *}" in T|t|Z) ;; *) left="$left $p" ;; esac
+			case "$states" in *"${s%% *}"*) ;; *) left="$left $p" ;; esac
 		done
 		[ -z "$left" ] && return 0
 		sleep 0.02
 	done
-	echo "processes not stopped after 2s:$left" >&2
+	echo "processes $what after ${secs}s:$left" >&2
 	return 1
 }
+gone() { await_states Z 10 "still present" "$@"; }
+stopped() { await_states TtZ 2 "not stopped" "$@"; }
 `
 
 // supervisorScript is the postgres container's command (PID 1 of the

@@ -429,7 +429,7 @@ func (r *runner) completed() int64 { return r.ok.Load() + r.fail.Load() + r.info
 
 func (r *runner) progressLine() string {
 	el := time.Since(r.start)
-	total := r.ok.Load() + r.fail.Load() + r.infoN.Load()
+	total := r.completed()
 	rate := float64(total) / el.Seconds()
 	nem := "no faults"
 	if r.nem != nil && len(r.t.Faults) > 0 {

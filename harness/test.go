@@ -89,7 +89,8 @@ type Test struct {
 	// fewer threads, because the Go scheduler wakes and hands work between
 	// threads less often: on two cores with a local cluster, one thread
 	// costs about 15 % less CPU per operation than two (see
-	// TestBenchThroughputVsPgbench).
+	// TestBenchThroughputVsPgbench). GOMAXPROCS is per process: runs that
+	// overlap in one process must not set different values.
 	ClientCPUs int
 }
 

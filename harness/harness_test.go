@@ -73,6 +73,11 @@ func nemesisOps(h *results.History, f string) []results.Op {
 // A healthy cluster with remote_apply (so standby reads are fresh), all
 // three workloads, reads on every node: valid, and the store has it all.
 func TestIntegrationHealthyRunAllWorkloads(t *testing.T) {
+	procsBefore := runtime.GOMAXPROCS(0)
+	wantProcs := (&Test{}).clientCPUs(backend())
+	if wantProcs == 0 {
+		wantProcs = procsBefore
+	}
 	out, h := run(t, Test{Name: "healthy", Workloads: []string{"register", "set", "bank"}, TimeLimit: 8 * time.Second,
 		Concurrency: 6, Spec: cluster.Spec{Settings: cluster.Settings{"synchronous_commit": "remote_apply"}}})
 	served := map[string]int{}
@@ -97,11 +102,11 @@ func TestIntegrationHealthyRunAllWorkloads(t *testing.T) {
 	// What the harness itself consumed while the clients ran, on the
 	// client thread count chosen for a backend on the same machine.
 	require.NotNil(t, info.Harness)
-	assert.Equal(t, max(1, runtime.NumCPU()/4), info.Harness.GoMaxProcs)
+	assert.Equal(t, wantProcs, info.Harness.GoMaxProcs)
 	assert.InDelta(t, 8*time.Second, time.Duration(info.Harness.DriveNS), float64(2*time.Second))
 	assert.Greater(t, info.Harness.Ops, int64(100))
 	assert.Greater(t, info.Harness.CPUPerOp(), time.Duration(0))
-	assert.Equal(t, runtime.GOMAXPROCS(0), runtime.NumCPU(), "GOMAXPROCS is restored after the client phase")
+	assert.Equal(t, procsBefore, runtime.GOMAXPROCS(0), "GOMAXPROCS is restored after the client phase")
 	for _, p := range []string{out.Run.ResultsJSON(), out.Run.ReportHTML(), out.Run.SummaryMD(), out.Run.JUnitXML(), out.Run.NodeLog("n1")} {
 		_, err := os.Stat(p)
 		assert.NoError(t, err, p)

@@ -16,10 +16,11 @@ import (
 // the primary's final balances are the initial ones plus exactly the
 // transfers in that log.
 func CheckBank(ctx context.Context, ops []results.Op, opts Options) Check {
-	return checkBank(ctx, index(ops), opts)
+	h := index(ops)
+	return checkBank(ctx, h, opts, newDocContext(h, h.roleTimeline(), opts.Settings), newAnomalySet(h))
 }
 
-func checkBank(ctx context.Context, h *history, opts Options) Check {
+func checkBank(ctx context.Context, h *history, opts Options, dc *docContext, an *anomalySet) Check {
 	start := time.Now()
 	chk := Check{Name: NameBank}
 	res := &BankResult{}
@@ -55,6 +56,13 @@ func checkBank(ctx context.Context, h *history, opts Options) Check {
 			if len(res.BadReads) < maxListed {
 				res.BadReads = append(res.BadReads, BadTotal{Read: h.ref(c), Balances: values, Sum: sum})
 			}
+			node := h.completion(c).Node
+			role := dc.rt.roleAt(node, c.invT)
+			an.add(instance{kind: KindBankTotal, doc: docBank, node: node, role: role, t: c.invT, key: results.WorkloadBank,
+				example: func() Example {
+					return Example{Key: results.WorkloadBank, Ops: []OpRef{h.ref(c)},
+						Text: fmt.Sprintf("bank read on %s (%s) summed to %d over %d accounts, not %d", node, role, sum, len(values), res.Total)}
+				}})
 		}
 	}
 	for _, c := range h.clients {
@@ -129,6 +137,11 @@ func checkBank(ctx context.Context, h *history, opts Options) Check {
 		}
 		if complete && len(f.op.Values) > 0 && !slices.Equal(expected, f.op.Values) {
 			res.FinalBalances, res.ExpectedBalances = f.op.Values, expected
+			an.add(instance{kind: KindBankTotal, doc: docBank, node: node, role: rolePrimary, t: f.c.invT, key: results.WorkloadBank,
+				example: func() Example {
+					return Example{Key: results.WorkloadBank, Ops: []OpRef{h.ref(f.c)},
+						Text: fmt.Sprintf("final balances on %s are %v, but the initial balances moved by the %d logged transfers give %v", node, f.op.Values, len(f.op.IDs), expected)}
+				}})
 			problems = append(problems, fmt.Sprintf("the final balances on %s are not the initial ones plus the %d logged transfers", node, len(f.op.IDs)))
 		}
 	}

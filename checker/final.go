@@ -41,12 +41,16 @@ func (h *history) finals() map[string]finalState {
 }
 
 // finalPrimary names the node that was primary at the end of the history:
-// the override if given, else the latest primary the nemesis recorded (a
-// failover step's Primary or a node state with role primary), else the node
-// of the last acknowledged client write (writes go to the primary).
+// the override if given, else the primary the role timeline ends with,
+// else the latest primary the nemesis recorded (a failover step's Primary
+// or a node state with role primary), else the node of the last
+// acknowledged client write (writes go to the primary).
 func (h *history) finalPrimary(override string) string {
 	if override != "" {
 		return override
+	}
+	if p := h.roleTimeline().primaryAt(h.end); p != "" {
+		return p
 	}
 	for i := len(h.ops) - 1; i >= 0; i-- {
 		op := &h.ops[i]

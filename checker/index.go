@@ -2,6 +2,7 @@ package checker
 
 import (
 	"sort"
+	"strings"
 
 	"github.com/strongcheck/strongcheck/results"
 )
@@ -15,6 +16,7 @@ type call struct {
 	typ         results.Type // the completion's type; Info when there is none
 	write       bool         // a write, cas, add or transfer
 	warned      bool         // acknowledged with the sync-wait warning
+	cancelled   bool         // info after a timeout: its wait may have been cancelled
 }
 
 func newCall(i int, op *results.Op) call {
@@ -24,6 +26,19 @@ func newCall(i int, op *results.Op) call {
 func (c *call) complete(i int, op *results.Op) {
 	c.comp, c.compT, c.typ = i, op.Time, op.Type
 	c.warned = op.Warning != "" && op.Type == results.OK && ackedWithWarning(op)
+	c.cancelled = maybeCancelled(op)
+}
+
+// maybeCancelled reports an info completion after a timeout or a cancel:
+// the harness sends a cancel request when an operation's time runs out,
+// which ends a commit's wait for the standbys and makes it visible on the
+// primary.
+func maybeCancelled(op *results.Op) bool {
+	if op.Type != results.Info || op.Error == "" {
+		return false
+	}
+	e := strings.ToLower(op.Error)
+	return strings.Contains(e, "timeout") || strings.Contains(e, "deadline") || strings.Contains(e, "cancel")
 }
 
 // orphan is a completion without an invoke (the harness's init entry).
@@ -45,6 +60,8 @@ type rop struct {
 	typ           uint8 // tOK, tFail, tInfo
 	node          uint8 // index into history.nodes of the completion's node
 	warned        bool  // acknowledged with the sync-wait warning
+	cancelled     bool  // info after a timeout (see maybeCancelled)
+	primary       bool  // a read the primary served for its whole span (markPrimaryReads)
 	hasValue      bool
 	hasExpect     bool
 }
@@ -95,6 +112,7 @@ func (h *history) finish(r *rop, op *results.Op) {
 	r.compT, r.typ = op.Time, typeCode(op.Type)
 	r.node = h.nodeIndex(op.Node)
 	r.warned = op.Warning != "" && op.Type == results.OK && ackedWithWarning(op)
+	r.cancelled = maybeCancelled(op)
 	if op.Value != nil && (r.kind == opRead || !r.hasValue) {
 		r.value, r.hasValue = *op.Value, true
 	}
@@ -128,6 +146,8 @@ type history struct {
 	// wcomp and winv are the completion and invoke times of the
 	// acknowledged client writes, in completion order.
 	wcomp, winv []int64
+	// rt is who was primary when, once roleTimeline built it.
+	rt *roleTimeline
 }
 
 // openKey identifies an open non-client operation, so that a completion of
@@ -358,6 +378,9 @@ func (h *history) ref(c call) OpRef {
 		r.SinceFaultNS = r.InvokeNS - h.windows[w].start
 		r.FaultID, r.FaultKind = h.windows[w].id, h.windows[w].kind
 	}
+	if h.rt != nil && r.Node != "" && inv.Process.IsClient() {
+		r.Role = h.rt.roleAt(r.Node, r.InvokeNS)
+	}
 	return r
 }
 
@@ -368,4 +391,30 @@ func isWrite(f string) bool {
 		return true
 	}
 	return false
+}
+
+// nodeNames lists the cluster's nodes: those the nemesis recorded states
+// of, else every node an operation names, sorted.
+func (h *history) nodeNames() []string {
+	seen := map[string]bool{}
+	for _, c := range append(append([]call(nil), h.nemesis...), h.harness...) {
+		if f := h.completion(c).Fault; f != nil {
+			for _, n := range f.Nodes {
+				seen[n.Node] = true
+			}
+		}
+	}
+	if len(seen) == 0 {
+		for i := range h.ops {
+			if n := h.ops[i].Node; n != "" {
+				seen[n] = true
+			}
+		}
+	}
+	out := make([]string, 0, len(seen))
+	for n := range seen {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
 }

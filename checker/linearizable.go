@@ -78,7 +78,34 @@ const maxEvidenceKeys = 10
 // Valid. Keys are searched in parallel (GOMAXPROCS at a time).
 func CheckLinearizable(ctx context.Context, ops []results.Op, opts Options) Check {
 	h := index(ops)
-	return checkLinearizable(ctx, h, indexRegister(h), opts.Timeout, opts.MemoryBudget)
+	return checkLinearizable(ctx, h, indexRegister(h), opts.Timeout, opts.MemoryBudget, scopeAll)
+}
+
+// Scopes of the linearizability check: which reads porcupine judges along
+// with every write.
+const (
+	// scopePrimary: the reads the primary served (for their whole span).
+	// Every model forbids these to be non-linearizable.
+	scopePrimary = "primary"
+	// scopeAll: the reads of every node, which only the linearizable
+	// model requires to fit one order.
+	scopeAll = "all"
+)
+
+// markPrimaryReads flags the register reads that the primary served from
+// invocation to completion.
+func markPrimaryReads(h *history, ri *regIndex, rt *roleTimeline) (standbyReads int) {
+	for i := range ri.flat {
+		r := &ri.flat[i]
+		if r.kind != opRead || !r.ok() {
+			continue
+		}
+		r.primary = rt.primaryThroughout(h.nodes[r.node], r.invT, r.compT)
+		if !r.primary {
+			standbyReads++
+		}
+	}
+	return standbyReads
 }
 
 // keyOperations turns the history of register key k into porcupine
@@ -88,7 +115,7 @@ func CheckLinearizable(ctx context.Context, ops []results.Op, opts Options) Chec
 // write can always be linearized last; "observed" counts the expected value
 // of an info cas, whose own write may need it). It also returns the number
 // left out.
-func keyOperations(h *history, ri *regIndex, k int, buf []porcupine.Operation) ([]porcupine.Operation, int) {
+func keyOperations(h *history, ri *regIndex, k int, scope string, buf []porcupine.Operation) ([]porcupine.Operation, int) {
 	inf := h.end + 1
 	out := buf[:0]
 	pruned := 0
@@ -96,6 +123,9 @@ func keyOperations(h *history, ri *regIndex, k int, buf []porcupine.Operation) (
 	for i := range ops {
 		op := &ops[i]
 		if op.typ == tFail || !op.hasValue || (op.kind == opCAS && !op.hasExpect) {
+			continue
+		}
+		if scope == scopePrimary && op.kind == opRead && !op.primary {
 			continue
 		}
 		ret := inf
@@ -126,10 +156,13 @@ func heapLive() uint64 {
 	return s[0].Value.Uint64()
 }
 
-func checkLinearizable(ctx context.Context, h *history, ri *regIndex, timeout time.Duration, budget uint64) Check {
+func checkLinearizable(ctx context.Context, h *history, ri *regIndex, timeout time.Duration, budget uint64, scope string) Check {
 	start := time.Now()
 	chk := Check{Name: NameLinearizable}
-	res := &LinearizableResult{}
+	if scope == scopeAll {
+		chk.Name = NameLinearizableAll
+	}
+	res := &LinearizableResult{Scope: scope}
 	chk.Linearizable = res
 	keys := ri.keys
 
@@ -181,7 +214,7 @@ func checkLinearizable(ctx context.Context, h *history, ri *regIndex, timeout ti
 				if i >= len(keys) {
 					return
 				}
-				buf, prunedBy[i] = keyOperations(h, ri, i, buf)
+				buf, prunedBy[i] = keyOperations(h, ri, i, scope, buf)
 				counts[i] = len(buf)
 				if len(buf) == 0 {
 					verdicts[i] = porcupine.Ok
@@ -223,7 +256,7 @@ func checkLinearizable(ctx context.Context, h *history, ri *regIndex, timeout ti
 		if !ok {
 			break
 		}
-		ops, _ := keyOperations(h, ri, i, nil)
+		ops, _ := keyOperations(h, ri, i, scope, nil)
 		ev, vis := explainKey(h, ops, r, n == 0)
 		if len(ev) > 0 {
 			if res.Evidence == nil {

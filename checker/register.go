@@ -94,8 +94,10 @@ func (x *valIndex) observe(v int64, t int64) {
 type regIndex struct {
 	keys  []string // in natural order (k2 before k10)
 	byKey [][]rop  // per key, in invoke order; sub-slices of flat
-	flat  []rop
-	vals  *valIndex
+	// offset[k] is where key k's operations start in flat.
+	offset []int32
+	flat   []rop
+	vals   *valIndex
 }
 
 // at returns the operation at flat position i of the byKey array (valInfo.writer).
@@ -137,10 +139,12 @@ func indexRegister(h *history) *regIndex {
 	}
 	h.rops = nil // grouped copy from here on
 	ri.byKey = make([][]rop, len(order))
+	ri.offset = make([]int32, len(order))
 	for k := range order {
 		ri.byKey[k] = ri.flat[count[k]:count[k+1]:count[k+1]]
+		ri.offset[k] = int32(count[k])
 	}
-	ri.vals = newValIndex(maxV, len(h.rops))
+	ri.vals = newValIndex(maxV, len(ri.flat))
 	for i := range ri.flat {
 		r := &ri.flat[i]
 		if !r.hasValue {

@@ -26,15 +26,29 @@ func ackedWithWarning(op *results.Op) bool {
 // says Unknown, unless it proved an anomaly anyway (an unexpected value).
 func CheckRPO(ctx context.Context, ops []results.Op, opts Options) Check {
 	h := index(ops)
-	return checkRPO(ctx, h, indexRegister(h), opts)
+	rt := h.roleTimeline()
+	return checkRPO(ctx, h, indexRegister(h), opts, newDocContext(h, rt, opts.Settings), newAnomalySet(h))
 }
 
 // rpoAcc gathers the findings of every workload.
 type rpoAcc struct {
-	h                          *history
-	res                        *RPOResult
-	lost, unexpected, vanished []call
-	unjudged                   []string // why a part could not be judged
+	h                *history
+	res              *RPOResult
+	lost, unexpected []call
+	// vanished are reads of values the final state lacks, and failed the
+	// fail writes whose effect was read or is in the final state; each
+	// with the write (or the read) that explains it.
+	vanished, failed []callPair
+	unjudged         []string // why a part could not be judged
+	// divergent are the final reads that differ from the primary's.
+	divergent []call
+}
+
+// callPair is an anomalous operation and the one that explains it: a read
+// and the write of what it read, or a failed write and what showed it.
+type callPair struct {
+	op, other call
+	hasOther  bool
 }
 
 func (a *rpoAcc) ack(warned bool) {
@@ -44,7 +58,7 @@ func (a *rpoAcc) ack(warned bool) {
 	}
 }
 
-func checkRPO(ctx context.Context, h *history, ri *regIndex, opts Options) Check {
+func checkRPO(ctx context.Context, h *history, ri *regIndex, opts Options, dc *docContext, an *anomalySet) Check {
 	start := time.Now()
 	chk := Check{Name: NameRPO}
 	a := &rpoAcc{h: h, res: &RPOResult{}}
@@ -81,9 +95,12 @@ func checkRPO(ctx context.Context, h *history, ri *regIndex, opts Options) Check
 	for _, c := range byOrder(a.unexpected)[:min(len(a.unexpected), maxListed)] {
 		res.Unexpected = append(res.Unexpected, h.ref(c))
 	}
-	for _, c := range byOrder(a.vanished)[:min(len(a.vanished), maxListed)] {
-		res.Vanished = append(res.Vanished, h.ref(c))
+	slices.SortFunc(a.vanished, func(x, y callPair) int { return x.op.inv - y.op.inv })
+	for _, p := range a.vanished[:min(len(a.vanished), maxListed)] {
+		res.Vanished = append(res.Vanished, h.ref(p.op))
 	}
+	res.FailedPresentCount = len(a.failed)
+	a.emit(dc, an)
 	res.Evidence = h.lostEvidence(a.lost)
 	slices.Sort(res.FinalNodes)
 	res.FinalNodes = slices.Compact(res.FinalNodes)
@@ -103,6 +120,9 @@ func checkRPO(ctx context.Context, h *history, ri *regIndex, opts Options) Check
 	}
 	if res.UnexpectedCount > 0 {
 		found = append(found, fmt.Sprintf("%d reads returned a value no write produced", res.UnexpectedCount))
+	}
+	if len(a.failed) > 0 {
+		found = append(found, fmt.Sprintf("%d writes recorded as failed took effect", len(a.failed)))
 	}
 	if len(res.Divergent) > 0 {
 		found = append(found, fmt.Sprintf("the final state of %s differs from the primary's", strings.Join(res.Divergent, ", ")))
@@ -236,6 +256,7 @@ func (a *rpoAcc) register(ri *regIndex, fs finalState, primary string) {
 			p, ok := final[h.ops[f.c.inv].Key]
 			if f.op.Value != nil && (!ok || *p.op.Value != *f.op.Value) {
 				a.res.Divergent = append(a.res.Divergent, other)
+				a.divergent = append(a.divergent, f.c)
 				break
 			}
 		}
@@ -264,7 +285,7 @@ func (a *rpoAcc) register(ri *regIndex, fs finalState, primary string) {
 				// A read of a value certainly newer than the final one:
 				// the value it saw was lost later.
 				if vi := ri.vals.get(op.value); op.value != fv && vi.writer >= 0 && ri.at(vi.writer).invT > existed {
-					a.vanished = append(a.vanished, h.clients[op.call])
+					a.vanished = append(a.vanished, callPair{op: h.clients[op.call], other: h.clients[ri.at(vi.writer).call], hasOther: true})
 				}
 			case op.kind == opRead:
 			case op.ok():
@@ -278,6 +299,37 @@ func (a *rpoAcc) register(ri *regIndex, fs finalState, primary string) {
 	}
 	if missing > 0 {
 		a.unjudged = append(a.unjudged, fmt.Sprintf("register: %d keys have no final read on %s", missing, node))
+	}
+	a.registerFailed(ri, final)
+}
+
+// registerFailed finds fail writes and cas whose value was observed (by an
+// ok read, an ok cas expecting it) or is a key's final value.
+func (a *rpoAcc) registerFailed(ri *regIndex, final map[string]finalRead) {
+	h := a.h
+	for k, ops := range ri.byKey {
+		f, hasFinal := final[ri.keys[k]]
+		for i := range ops {
+			w := &ops[i]
+			if w.kind == opRead || w.typ != tFail || !w.hasValue {
+				continue
+			}
+			if hasFinal && *f.op.Value == w.value {
+				a.failed = append(a.failed, callPair{op: h.clients[w.call], other: f.c, hasOther: true})
+				continue
+			}
+			if ri.vals.get(w.value).seen == never {
+				continue
+			}
+			p := callPair{op: h.clients[w.call]}
+			for j := range ops {
+				if r := &ops[j]; r.ok() && ((r.kind == opRead && r.value == w.value) || (r.kind == opCAS && r.expect == w.value)) {
+					p.other, p.hasOther = h.clients[r.call], true
+					break
+				}
+			}
+			a.failed = append(a.failed, p)
+		}
 	}
 }
 
@@ -335,16 +387,27 @@ func (a *rpoAcc) set(fs finalState, primary string) {
 		if other == node {
 			continue
 		}
-		if !sameMembers(fs[other][len(fs[other])-1].op.Values, final) {
+		if o := fs[other][len(fs[other])-1]; !sameMembers(o.op.Values, final) {
 			a.res.Divergent = append(a.res.Divergent, other)
+			a.divergent = append(a.divergent, o.c)
 		}
 	}
 	a.judgeMembers(final, adds)
 	for e, c := range firstRead {
 		if _, in := final[e]; !in {
-			if _, added := adds[e]; added {
-				a.vanished = append(a.vanished, c)
+			if add, added := adds[e]; added {
+				a.vanished = append(a.vanished, callPair{op: c, other: add, hasOther: true})
 			}
+		}
+	}
+	for e, add := range adds {
+		if add.typ != results.Fail {
+			continue
+		}
+		if _, in := final[e]; in {
+			a.failed = append(a.failed, callPair{op: add, other: f.c, hasOther: true})
+		} else if r, read := firstRead[e]; read {
+			a.failed = append(a.failed, callPair{op: add, other: r, hasOther: true})
 		}
 	}
 }
@@ -375,12 +438,18 @@ func (a *rpoAcc) bank(fs finalState, primary string) {
 		if other == node {
 			continue
 		}
-		o := fs[other][len(fs[other])-1].op
-		if !slices.Equal(o.Values, f.op.Values) || !sameMembers(o.IDs, ids) {
+		o := fs[other][len(fs[other])-1]
+		if !slices.Equal(o.op.Values, f.op.Values) || !sameMembers(o.op.IDs, ids) {
 			a.res.Divergent = append(a.res.Divergent, other)
+			a.divergent = append(a.divergent, o.c)
 		}
 	}
 	a.judgeMembers(ids, transfers)
+	for id, c := range transfers {
+		if _, in := ids[id]; in && c.typ == results.Fail {
+			a.failed = append(a.failed, callPair{op: c, other: f.c, hasOther: true})
+		}
+	}
 }
 
 // bankTransfers maps transfer ids to their operations.
@@ -446,15 +515,7 @@ func (h *history) faultEvidence(w int, t int64) FaultEvidence {
 		return ev
 	}
 	f := h.ops[rec].Fault
-	for _, n := range f.Nodes {
-		nl := NodeLSN{Node: n.Node, Role: n.Role, Timeline: n.Timeline, Error: n.Error}
-		if n.CurrentLSN != "" {
-			nl.LSN = n.CurrentLSN
-		} else {
-			nl.LSN, nl.ReplayLSN = n.ReceiveLSN, n.ReplayLSN
-		}
-		ev.Nodes = append(ev.Nodes, nl)
-	}
+	ev.Nodes = nodeLSNs(f)
 	for _, r := range f.Replication {
 		s := fmt.Sprintf("%s=%s/%s", r.Name, r.State, r.SyncState)
 		if r.ReplyAgeMS > 0 {
@@ -463,4 +524,90 @@ func (h *history) faultEvidence(w int, t int64) FaultEvidence {
 		ev.SyncStates = append(ev.SyncStates, s)
 	}
 	return ev
+}
+
+// nodeLSNs is every node's role and LSNs in a nemesis record.
+func nodeLSNs(f *results.Fault) []NodeLSN {
+	var out []NodeLSN
+	for _, n := range f.Nodes {
+		nl := NodeLSN{Node: n.Node, Role: n.Role, Timeline: n.Timeline, Error: n.Error}
+		if n.CurrentLSN != "" {
+			nl.LSN = n.CurrentLSN
+		} else {
+			nl.LSN, nl.ReplayLSN = n.ReceiveLSN, n.ReplayLSN
+		}
+		out = append(out, nl)
+	}
+	return out
+}
+
+// emit adds every finding to an as a named anomaly, judged by dc.
+func (a *rpoAcc) emit(dc *docContext, an *anomalySet) {
+	h := a.h
+	role := func(c call) (string, string) {
+		node := h.completion(c).Node
+		return node, dc.rt.roleAt(node, c.invT)
+	}
+	for _, c := range a.lost {
+		kind, doc := KindLostWrite, dc.lostWrite(c.invT, c.compT, false)
+		if c.warned {
+			kind, doc = KindLostWarned, dc.lostWrite(c.invT, c.compT, true)
+		}
+		node, r := role(c)
+		an.add(instance{kind: kind, doc: doc, node: node, role: r, t: c.compT, key: h.ops[c.inv].Key,
+			example: func() Example {
+				return Example{Key: h.ops[c.inv].Key, Ops: []OpRef{h.ref(c)},
+					Text: fmt.Sprintf("%s acknowledged by %s at %s is not in the final state", describeOp(h, c), node, fmtNS(c.compT))}
+			}})
+	}
+	for _, p := range a.vanished {
+		w := p.other
+		doc := dc.vanished(w.invT, w.compT, w.warned || w.cancelled)
+		node, r := role(p.op)
+		an.add(instance{kind: KindVanished, doc: doc, node: node, role: r, t: p.op.invT, key: h.ops[p.op.inv].Key,
+			example: func() Example {
+				return Example{Key: h.ops[p.op.inv].Key, Ops: []OpRef{h.ref(p.op), h.ref(w)},
+					Text: fmt.Sprintf("read on %s (%s) saw what %s (%s) wrote, which the final state lacks", node, r, describeOp(h, w), w.typ)}
+			}})
+	}
+	for _, p := range a.failed {
+		node, r := role(p.op)
+		an.add(instance{kind: KindFailedPresent, doc: docFailed, node: node, role: r, t: p.op.invT, key: h.ops[p.op.inv].Key,
+			example: func() Example {
+				refs := []OpRef{h.ref(p.op)}
+				if p.hasOther {
+					refs = append(refs, h.ref(p.other))
+				}
+				return Example{Key: h.ops[p.op.inv].Key, Ops: refs,
+					Text: fmt.Sprintf("%s failed with %q, yet its effect was read or is in the final state", describeOp(h, p.op), h.completion(p.op).Error)}
+			}})
+	}
+	for _, c := range a.unexpected {
+		node, r := role(c)
+		an.add(instance{kind: KindUnwritten, doc: docUnwritten, node: node, role: r, t: c.invT, key: h.ops[c.inv].Key,
+			example: func() Example {
+				return Example{Key: h.ops[c.inv].Key, Ops: []OpRef{h.ref(c)}, Text: fmt.Sprintf("read on %s returned a value no write produced", node)}
+			}})
+	}
+	for _, c := range a.divergent {
+		node := h.completion(c).Node
+		an.add(instance{kind: KindDivergent, doc: docDivergent, node: node, role: roleStandby, t: c.invT, key: h.ops[c.inv].Workload,
+			example: func() Example {
+				return Example{Ops: []OpRef{h.ref(c)}, Text: fmt.Sprintf("the final %s read on %s differs from the primary's", h.ops[c.inv].Workload, node)}
+			}})
+	}
+}
+
+// describeOp names a client operation in a few words.
+func describeOp(h *history, c call) string {
+	inv := &h.ops[c.inv]
+	switch {
+	case inv.Transfer != nil:
+		return fmt.Sprintf("transfer %d", inv.Transfer.ID)
+	case inv.Value != nil && inv.Key != "":
+		return fmt.Sprintf("%s of %d to %s", inv.F, *inv.Value, inv.Key)
+	case inv.Value != nil:
+		return fmt.Sprintf("%s of %d", inv.F, *inv.Value)
+	}
+	return inv.F
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -17,6 +18,7 @@ import (
 func newCheckCmd(stdout, stderr io.Writer) *cobra.Command {
 	var timeout time.Duration
 	var memMiB uint64
+	var model string
 	cmd := &cobra.Command{
 		Use:   "check DIR",
 		Short: "Re-run every checker on a stored run (also a partial one) and rewrite its results",
@@ -36,10 +38,16 @@ func newCheckCmd(stdout, stderr io.Writer) *cobra.Command {
 			if h.Torn {
 				fmt.Fprintf(stderr, "strongcheck: the history ends in a torn line (line %d, a killed run): checked up to it\n", h.TornLine)
 			}
-			opts := checker.Options{Timeout: timeout, MemoryBudget: memMiB << 20}
+			opts := checker.Options{Timeout: timeout, MemoryBudget: memMiB << 20, Model: model}
 			info, ierr := results.ReadTestInfo(run.TestJSON())
 			if ierr == nil {
 				opts.Settings = info.Settings
+				if opts.Model == "" {
+					opts.Model = info.Model // the run's own model
+				}
+			}
+			if opts.Model != "" && !checker.ValidModel(opts.Model) {
+				return usageErr("--model %q: want one of %s", opts.Model, strings.Join(checker.Models, ", "))
 			}
 			res := checker.CheckHistory(cmd.Context(), h, opts)
 			if err := report.WriteAll(run, info, h, &res); err != nil {
@@ -54,6 +62,7 @@ func newCheckCmd(stdout, stderr io.Writer) *cobra.Command {
 	}
 	cmd.Flags().DurationVar(&timeout, "check-timeout", 60*time.Second, "time limit of the linearizability search per key")
 	cmd.Flags().Uint64Var(&memMiB, "check-memory", 4096, "memory budget of the linearizability search in MiB (then: unknown); 0 for none")
+	cmd.Flags().StringVar(&model, "model", "", "the model the verdict follows: "+strings.Join(checker.Models, ", ")+" (default: the run's own, else guide)")
 	return cmd
 }
 

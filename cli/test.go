@@ -36,6 +36,8 @@ type testFlags struct {
 	store        string
 	nodes        string
 	nemesis      string
+	sequence     string
+	model        string
 	interval     time.Duration
 	failover     string
 	opTimeout    time.Duration
@@ -61,9 +63,16 @@ and set, reads on every node, kill-primary and partition faults one at a time, a
 
 Faults (--nemesis, comma list, or all):
 ` + faultHelp() + `
-Failover after a kill of the primary (--failover): auto (promote the most advanced standby),
-none (no promotion: measure the outage), promote:NAME or promote:lagging (promote that node
-whatever its LSN: an operator's mistake), external (something else promotes).`,
+Failover after a kill of the primary (--failover): auto (promote the standby that the sync list
+guarantees to hold every acknowledged commit, or none when no such standby can be known), none
+(no promotion: measure the outage), promote:NAME, promote:lagging or promote:most-advanced
+(promote that node whatever it holds: an operator's choice), external (something else promotes).
+
+A fault sequence of your own (--sequence 'partition n3; wait 2s; kill primary; promote n3; heal')
+replaces the seeded nemeses; it runs once, from the first interval on, every step verified:
+` + sequenceHelp() + `
+Models (--model): the verdict and exit code follow one; the report shows them all.
+` + modelHelp(),
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runTest(cmd.Context(), f, cmd.Flags().Changed("seed"), stdout, stderr)
@@ -89,6 +98,8 @@ func addTestFlags(fl *pflag.FlagSet) *testFlags {
 	fl.StringVar(&f.store, "store", "./store", "store folder for the results")
 	fl.StringVar(&f.nodes, "nodes", strings.Join(cluster.DefaultNodes, ","), "node names, the first is the initial primary")
 	fl.StringVar(&f.nemesis, "nemesis", "kill-primary,partition", "faults, comma list (none for no faults, all for every kind)")
+	fl.StringVar(&f.sequence, "sequence", "", "a fault sequence of your own instead of --nemesis: steps separated by ';' (or @FILE, one step per line); see --help")
+	fl.StringVar(&f.model, "model", checker.ModelGuide, "the model the verdict and exit code follow: "+strings.Join(checker.Models, ", ")+" (every model is reported)")
 	fl.DurationVar(&f.interval, "nemesis-interval", 10*time.Second, "one fault per interval")
 	fl.StringVar(&f.failover, "failover", "auto", "after a kill of the primary: auto, none, promote:NAME, promote:lagging, external")
 	fl.DurationVar(&f.opTimeout, "op-timeout", 5*time.Second, "per-operation timeout (a cancel request is sent when it expires)")
@@ -103,6 +114,22 @@ func addTestFlags(fl *pflag.FlagSet) *testFlags {
 	f.k8s.AddFlags(fl)
 	fl.StringVar(&f.scenario, "scenario", "", "run a scenario of the zoo (see `strongcheck scenarios`); later flags override its own")
 	return f
+}
+
+func sequenceHelp() string {
+	var b strings.Builder
+	for _, v := range nemesis.SequenceVerbs {
+		fmt.Fprintf(&b, "  %-28s %s\n", v.Verb, v.Help)
+	}
+	return b.String()
+}
+
+func modelHelp() string {
+	var b strings.Builder
+	for _, m := range checker.Models {
+		fmt.Fprintf(&b, "  %-13s %s\n", m, checker.ModelHelp[m])
+	}
+	return b.String()
 }
 
 func faultHelp() string {
@@ -175,6 +202,16 @@ func parseTest(f *testFlags, seedSet bool) (harness.Test, error) {
 		return t, err
 	}
 	t.Faults = faults
+	if f.sequence != "" {
+		if t.Sequence, err = parseSequenceFlag(f.sequence, t.Spec.NodeNames()); err != nil {
+			return t, err
+		}
+		t.Faults = nil // the sequence replaces the nemeses, the default ones included
+	}
+	if !checker.ValidModel(f.model) {
+		return t, usageErr("--model %q: want one of %s", f.model, strings.Join(checker.Models, ", "))
+	}
+	t.Model = f.model
 	if t.Failover, err = nemesis.ParsePolicy(f.failover, t.Spec.NodeNames()); err != nil {
 		return t, err
 	}
@@ -325,10 +362,20 @@ func runTest(ctx context.Context, f *testFlags, seedSet bool, stdout, stderr io.
 }
 
 func printOutcome(w io.Writer, out harness.Outcome, seed int64) {
-	if out.Result != nil {
-		fmt.Fprintf(w, "verdict: %s (seed %d)\n", strings.ToUpper(string(out.Result.Verdict)), seed)
-		for _, c := range out.Result.Checks {
-			fmt.Fprintf(w, "  %-13s %-8s %s\n", c.Name, c.Verdict, c.Summary)
+	if r := out.Result; r != nil {
+		fmt.Fprintf(w, "verdict: %s under the %s model (seed %d)\n", strings.ToUpper(string(r.Verdict)), r.Model, seed)
+		for _, m := range r.Models {
+			fmt.Fprintf(w, "  model %-13s %-8s %s\n", m.Model, m.Verdict, m.Summary)
+		}
+		for _, a := range r.Anomalies {
+			doc := "not documented: a finding"
+			if a.Documented {
+				doc = "documented"
+			}
+			fmt.Fprintf(w, "  anomaly %-30s %6d  %s\n", a.Kind, a.Count, doc)
+		}
+		for _, c := range r.Checks {
+			fmt.Fprintf(w, "  %-16s %-8s %s\n", c.Name, c.Verdict, c.Summary)
 		}
 		for _, n := range out.Result.Notes {
 			fmt.Fprintf(w, "  note: %s\n", n)
@@ -342,4 +389,16 @@ func printOutcome(w io.Writer, out harness.Outcome, seed int64) {
 
 func outcomeOf(run results.Run, res *checker.Result) harness.Outcome {
 	return harness.Outcome{Run: run, Result: res}
+}
+
+// parseSequenceFlag reads --sequence: the steps themselves, or @FILE.
+func parseSequenceFlag(v string, nodes []string) (nemesis.Sequence, error) {
+	if file, ok := strings.CutPrefix(v, "@"); ok {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return nil, usageErr("--sequence %s: %v", v, err)
+		}
+		v = string(b)
+	}
+	return nemesis.ParseSequence(v, nodes)
 }

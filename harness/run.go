@@ -117,6 +117,7 @@ func (r *runner) execute(ctx context.Context) (err error) {
 		Name: r.t.Name, Command: r.t.Command, Seed: r.t.Seed, StartTime: r.start,
 		StrongcheckVersion: r.t.Version, Backend: r.be.Name, Nodes: r.t.Spec.NodeNames(),
 		Settings: r.t.Spec.Effective(), Workloads: r.t.Workloads, Failover: r.t.Failover.String(),
+		Sequence: r.t.Sequence.String(), Model: r.t.Model,
 		TimeLimitNS: int64(r.t.TimeLimit), Concurrency: r.t.Concurrency, Host: hostLine(),
 		Extra: map[string]string{
 			"rate": fmt.Sprint(r.t.Rate), "read_from": r.t.ReadFrom, "op_timeout": r.t.OpTimeout.String(),
@@ -237,6 +238,15 @@ func (r *runner) setup(ctx context.Context) error {
 	if err := cluster.WaitReplayed(sctx, r.c, p, standbys); err != nil {
 		return fmt.Errorf("%w: set-up: %v", ErrInfra, err)
 	}
+	// The roles the clients start with, for the checkers' role timeline.
+	topo := results.Op{Process: results.HarnessProcess, Type: results.OK, F: results.FTopology, Workload: results.WorkloadNemesis,
+		Fault: &results.Fault{Kind: results.FTopology, Phase: results.PhaseInfo, Primary: p, Nodes: cluster.NodeStates(sctx, r.c)}}
+	if rs, err := cluster.Replication(sctx, r.c, p); err == nil {
+		topo.Fault.Replication = rs
+	}
+	if _, err := r.hist.Append(topo); err != nil {
+		return fmt.Errorf("%w: %v", ErrInfra, err)
+	}
 	return nil
 }
 
@@ -259,8 +269,8 @@ func (r *runner) measuredDrive(ctx context.Context) error {
 func (r *runner) drive(ctx context.Context) error {
 	rctx, cancel := context.WithTimeout(ctx, r.t.TimeLimit)
 	defer cancel()
-	r.nem = nemesis.New(r.c, nemesis.Config{Faults: r.t.Faults, Interval: r.t.Interval, Failover: r.t.Failover,
-		Seed: r.t.Seed, TimeLimit: r.t.TimeLimit}, r.hist, r.topo)
+	r.nem = nemesis.New(r.c, nemesis.Config{Faults: r.t.Faults, Sequence: r.t.Sequence, Interval: r.t.Interval,
+		Failover: r.t.Failover, Seed: r.t.Seed, TimeLimit: r.t.TimeLimit}, r.hist, r.topo)
 	r.nextProc.Store(int64(r.t.Concurrency))
 	var limiter <-chan time.Time
 	if r.t.Rate > 0 {
@@ -287,6 +297,9 @@ func (r *runner) drive(ctx context.Context) error {
 	auxCancel()
 	aux.Wait()
 	r.progress(r.progressLine(), true)
+	for _, e := range r.nem.Errors() {
+		r.progress("fault step did not take effect: "+e.Error(), true)
+	}
 	if werr != nil && !errors.Is(werr, context.Canceled) && !errors.Is(werr, context.DeadlineExceeded) {
 		return fmt.Errorf("%w: %v", ErrInfra, werr)
 	}
@@ -432,7 +445,7 @@ func (r *runner) progressLine() string {
 	total := r.completed()
 	rate := float64(total) / el.Seconds()
 	nem := "no faults"
-	if r.nem != nil && len(r.t.Faults) > 0 {
+	if r.nem != nil && (len(r.t.Faults) > 0 || len(r.t.Sequence) > 0) {
 		nem = r.nem.Current()
 	}
 	return fmt.Sprintf("%5.1fs/%.0fs  %7.0f ops/s  ok %d  fail %d  info %d  primary %s  nemesis: %s",
@@ -533,7 +546,8 @@ func (r *runner) check(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("%w: read back history: %v", ErrInfra, err)
 	}
-	res := checker.CheckHistory(ctx, h, checker.Options{Timeout: r.t.CheckTimeout, Settings: r.t.Spec.Effective(), FinalPrimary: r.topo.Primary(), MemoryBudget: r.t.CheckMemory})
+	res := checker.CheckHistory(ctx, h, checker.Options{Timeout: r.t.CheckTimeout, Settings: r.t.Spec.Effective(),
+		FinalPrimary: r.topo.Primary(), MemoryBudget: r.t.CheckMemory, Model: r.t.Model})
 	r.result = &res
 	if err := report.WriteAll(r.run, r.info, h, &res); err != nil {
 		return fmt.Errorf("%w: write report: %v", ErrInfra, err)

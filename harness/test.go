@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/strongcheck/strongcheck/checker"
 	"github.com/strongcheck/strongcheck/cluster"
 	"github.com/strongcheck/strongcheck/nemesis"
 	"github.com/strongcheck/strongcheck/results"
@@ -64,8 +65,14 @@ type Test struct {
 	// operation is info.
 	OpTimeout time.Duration
 	Faults    []nemesis.Fault
-	Interval  time.Duration
-	Failover  nemesis.Policy
+	// Sequence, when not empty, replaces the seeded plan of Faults with
+	// the user's own steps, run once from the first interval on.
+	Sequence nemesis.Sequence
+	Interval time.Duration
+	Failover nemesis.Policy
+	// Model is the consistency model the verdict follows (checker.Models;
+	// empty: guide). Every model is judged and reported either way.
+	Model string
 	// CheckTimeout bounds the linearizability search per key.
 	CheckTimeout time.Duration
 	// CheckMemory bounds the linearizability search's heap (bytes, 0: no
@@ -138,6 +145,9 @@ func (t *Test) Defaults() {
 	if t.Seed == 0 {
 		t.Seed = time.Now().UnixNano()
 	}
+	if t.Model == "" {
+		t.Model = checker.ModelGuide
+	}
 }
 
 // Validate checks everything the user gave before anything starts.
@@ -175,8 +185,14 @@ func (t *Test) Validate() error {
 	if !slices.Contains([]string{ReadPrimary, ReadStandbys, ReadAny}, t.ReadFrom) {
 		errs = append(errs, fmt.Sprintf("--read-from %q: want primary, standbys or any", t.ReadFrom))
 	}
-	if len(t.Faults) > 0 && t.Interval <= 0 {
+	if (len(t.Faults) > 0 || len(t.Sequence) > 0) && t.Interval <= 0 {
 		errs = append(errs, "nemesis interval must be positive")
+	}
+	if len(t.Faults) > 0 && len(t.Sequence) > 0 {
+		errs = append(errs, "give either nemeses or a fault sequence, not both")
+	}
+	if t.Model != "" && !checker.ValidModel(t.Model) {
+		errs = append(errs, fmt.Sprintf("model %q: want one of %s", t.Model, strings.Join(checker.Models, ", ")))
 	}
 	if err := t.Spec.Validate(); err != nil {
 		errs = append(errs, err.Error())

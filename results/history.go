@@ -94,6 +94,9 @@ const (
 	FTransfer = "transfer" // bank: move Transfer.Amount
 	FInit     = "init"     // set-up: initial state of a workload (bank balances)
 	FFinal    = "final"    // settle: final read on one node after the run healed
+	// FTopology is the harness's record of the roles when the clients
+	// start (process harness, a Fault with the node states).
+	FTopology = "topology"
 )
 
 // Workload names (the "workload" field).
@@ -161,6 +164,13 @@ type Fault struct {
 	Replication []ReplicationState `json:"replication,omitempty"`
 	// Durations of the steps taken, in ns, by step name (kill, promote, ...).
 	Durations map[string]int64 `json:"durations,omitempty"`
+	// Forced marks a promotion of a node that the sync list did not
+	// guarantee to hold every acknowledged commit (an operator's choice,
+	// or no such node could be known).
+	Forced bool `json:"forced,omitempty"`
+	// Verified says what the nemesis checked to know the step took effect
+	// (processes gone or stopped, peers unreachable, a writable primary).
+	Verified string `json:"verified,omitempty"`
 }
 
 // Fault phases.

@@ -253,7 +253,13 @@ type TestInfo struct {
 	Workloads []string          `json:"workloads,omitempty"`
 	Nemeses   []string          `json:"nemeses,omitempty"`
 	// Failover is the failover mode (auto, manual, none).
-	Failover    string `json:"failover,omitempty"`
+	Failover string `json:"failover,omitempty"`
+	// Sequence is the user's fault sequence, when one replaced the
+	// nemeses' seeded plan.
+	Sequence string `json:"sequence,omitempty"`
+	// Model is the consistency model the verdict (and exit code) follows:
+	// guide, postgres or linearizable.
+	Model       string `json:"model,omitempty"`
 	TimeLimitNS int64  `json:"time_limit_ns,omitempty"`
 	Concurrency int    `json:"concurrency,omitempty"`
 	// Host describes the machine (hostname, kernel, CPUs) in one line.

@@ -50,15 +50,8 @@ func children(pid int) []int {
 
 // alive reports whether pid exists and is not a zombie.
 func alive(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 || i+2 >= len(b) {
-		return false
-	}
-	return b[i+2] != 'Z' && b[i+2] != 'X'
+	st := procState(pid)
+	return st != 0 && st != 'Z' && st != 'X'
 }
 
 // waitGone waits until none of pids is alive (zombies count as gone: they

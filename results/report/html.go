@@ -30,6 +30,7 @@ var funcs = template.FuncMap{
 	"deref":   func(p *int64) string { return derefStr(p) },
 	"ints":    func(v []int64) string { return fmtInts(v) },
 	"sub":     func(a, b int) int { return a - b },
+	"add":     func(a, b int) int { return a + b },
 	"proc":    func(p int) string { return results.Process(p).String() },
 	"since":   fmtSince,
 	"utc":     func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05.000 UTC") },
@@ -255,8 +256,14 @@ func exitCode(in *Input) int {
 func verdictLine(in *Input) string {
 	switch in.Verdict() {
 	case checker.Valid:
+		if m := in.Result.ModelResult(in.Result.Model); m != nil {
+			return "The history " + m.Summary + "."
+		}
 		return "No anomaly was found."
 	case checker.Invalid:
+		if m := in.Result.ModelResult(in.Result.Model); m != nil {
+			return "Under the " + m.Model + " model: " + m.Summary + "."
+		}
 		var bad []string
 		for _, c := range in.Result.Checks {
 			if c.Verdict == checker.Invalid {
@@ -265,6 +272,9 @@ func verdictLine(in *Input) string {
 		}
 		return "An anomaly was found by: " + strings.Join(bad, ", ") + "."
 	case checker.Unknown:
+		if m := in.Result.ModelResult(in.Result.Model); m != nil && m.Unknown != "" {
+			return "Under the " + m.Model + " model the run could not be decided (" + m.Unknown + "); unknown is never a pass."
+		}
 		return "A check could not decide; unknown is never a pass."
 	case "":
 		return "There is no readable result for this run: nothing was judged."

@@ -107,12 +107,13 @@ func ReadResult(path string) (*checker.Result, error) {
 	if err := json.Unmarshal(b, &head); err != nil {
 		return nil, fmt.Errorf("read result %s: %w", path, err)
 	}
-	if head.Schema == nil || *head.Schema != checker.ResultSchema {
+	// Schema 1 lacks the models and anomalies; what it has reads the same.
+	if head.Schema == nil || *head.Schema < 1 || *head.Schema > checker.ResultSchema {
 		got := "none"
 		if head.Schema != nil {
 			got = fmt.Sprint(*head.Schema)
 		}
-		return nil, fmt.Errorf("read result %s: schema %s, this strongcheck reads %d: %w", path, got, checker.ResultSchema, ErrSchema)
+		return nil, fmt.Errorf("read result %s: schema %s, this strongcheck reads 1 to %d: %w", path, got, checker.ResultSchema, ErrSchema)
 	}
 	var res checker.Result
 	if err := json.Unmarshal(b, &res); err != nil {

@@ -137,9 +137,9 @@ func TestBadInputIsShownNotFatal(t *testing.T) {
 		{
 			name: "results.json of another schema",
 			spoil: func(t *testing.T, run results.Run) {
-				writeFile(t, run.ResultsJSON(), `{"schema":2,"verdict":"valid","checks":[]}`)
+				writeFile(t, run.ResultsJSON(), `{"schema":9,"verdict":"valid","checks":[]}`)
 			},
-			wantHTML:  []string{"schema 2, this strongcheck reads 1", `class="banner none"`, "NO RESULT", "<svg"},
+			wantHTML:  []string{"schema 9, this strongcheck reads 1 to 2", `class="banner none"`, "NO RESULT", "<svg"},
 			wantJUnit: `<error message="results.json: read result`,
 		},
 		{

@@ -108,7 +108,7 @@ func Promote(ctx context.Context, c Cluster, o PromoteOptions) (FailoverResult, 
 		}
 		sync = &s
 	}
-	safe, reason, safeErr := SafeCandidate(*sync, standbys, res.Candidates)
+	safe, reason, safeErr := SafeCandidate(*sync, c.Spec().Effective()["synchronous_commit"], standbys, res.Candidates)
 	res.Reason = reason
 	res.Durations["choose"] = time.Since(t0)
 	best := safe
@@ -162,10 +162,16 @@ func Promote(ctx context.Context, c Cluster, o PromoteOptions) (FailoverResult, 
 // more than (eligible - Num) eligible standbys can be asked, one of those
 // asked has every acknowledged commit, and the most advanced of them (the
 // greater of its receive and replay LSN, among the standbys on the newest
-// timeline) has them all. With asynchronous replication, or too few
-// eligible standbys reachable, no standby can be known: the error says why.
-// reason explains the choice in a sentence either way.
-func SafeCandidate(sync syncnames.Names, standbys []string, states []results.NodeState) (best, reason string, err error) {
+// timeline) has them all. With asynchronous replication (an empty list, or
+// synchronous_commit local or off, which acknowledge before any standby
+// has the commit), or too few eligible standbys reachable, no standby can
+// be known: the error says why. reason explains the choice in a sentence
+// either way.
+func SafeCandidate(sync syncnames.Names, syncCommit string, standbys []string, states []results.NodeState) (best, reason string, err error) {
+	switch sc := strings.ToLower(strings.Trim(strings.TrimSpace(syncCommit), "'")); sc {
+	case "local", "off":
+		return "", "", fmt.Errorf("%w: synchronous_commit=%s acknowledges a commit before any standby has it", ErrNoSafeStandby, sc)
+	}
 	if sync.Async() {
 		return "", "", fmt.Errorf("%w: replication is asynchronous (synchronous_standby_names is empty), so a commit was acknowledged before any standby had it", ErrNoSafeStandby)
 	}

@@ -74,6 +74,9 @@ func Parse(s string) (Names, error) {
 		if len(n) >= 2 && n[0] == '"' && n[len(n)-1] == '"' {
 			n = n[1 : len(n)-1]
 		} else {
+			if strings.ContainsAny(n, " \t()\"") {
+				return Names{}, fmt.Errorf("%w: %q: %q is not a standby name (quote names with spaces)", ErrSyntax, s, n)
+			}
 			n = strings.ToLower(n)
 		}
 		if n == "" {

@@ -276,7 +276,7 @@ func TestValidateJUnitRejects(t *testing.T) {
 func modelResult(model string) *checker.Result {
 	stale := checker.Anomaly{Kind: checker.KindStaleRead, Documented: true, Count: 3, Why: "with synchronous_commit=on ...",
 		Explanation: "3 reads returned a value older than a write acknowledged before the read began.",
-		Examples: []checker.Example{{Text: "read of k1 on n2 (standby) returned 4", Ops: []checker.OpRef{{Invoke: 7, Type: "ok", F: "read", Key: "k1", Node: "n2", Role: "standby"}}}}}
+		Examples:    []checker.Example{{Text: "read of k1 on n2 (standby) returned 4", Ops: []checker.OpRef{{Invoke: 7, Type: "ok", F: "read", Key: "k1", Node: "n2", Role: "standby"}}}}}
 	ruled := []checker.Ruling{{Kind: checker.KindStaleRead, Count: 3, Documented: true}}
 	r := &checker.Result{Schema: checker.ResultSchema, Model: model, Anomalies: []checker.Anomaly{stale},
 		Models: []checker.ModelResult{

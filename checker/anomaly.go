@@ -363,7 +363,7 @@ func (h *history) stateBefore(t int64) []NodeLSN {
 // explainBadKeys splits the bad keys of a linearizability check into those
 // the named anomalies found so far explain and the others, each of which
 // is added to s as an anomaly of kind.
-func (s *anomalySet) explainBadKeys(chk *Check, kind Kind, doc docVerdict) {
+func (s *anomalySet) explainBadKeys(chk *Check, kind Kind, docOf func(key string) docVerdict) {
 	l := chk.Linearizable
 	if l == nil {
 		return
@@ -396,7 +396,7 @@ func (s *anomalySet) explainBadKeys(chk *Check, kind Kind, doc docVerdict) {
 			t, node = ev[0].InvokeNS, ev[0].Node
 			role = ev[0].Role
 		}
-		s.add(instance{kind: kind, doc: doc, node: node, role: role, t: t, key: key,
+		s.add(instance{kind: kind, doc: docOf(key), node: node, role: role, t: t, key: key,
 			example: func() Example {
 				return Example{Key: key, Ops: ev, Text: fmt.Sprintf("porcupine found no legal order for %s; these are the last operation it could place and the first it could not", key)}
 			}})

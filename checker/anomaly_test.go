@@ -136,6 +136,16 @@ func TestAnomalies(t *testing.T) {
 			}(),
 			none:   []Kind{KindVanished, KindLostWrite},
 			models: map[string]Verdict{ModelGuide: Valid, ModelPostgres: Valid}},
+		{name: "vanished: the new primary reads older than a read before the failover, the key overwritten since", settings: sync2,
+			hist: func() *hb {
+				b := new(hb).topology(0).reg(10, 0, results.Invoke, results.FWrite, val(1)).read(20, 5, 1, "n1", 1)
+				b.reg(30, 0, results.Info, results.FWrite, func(o *results.Op) { o.Error = "timeout: context deadline exceeded" })
+				b.failover(40, true).read(80, 5, 2, "n2", 0).write(90, 5, 3, results.OK, 2, on("n2"))
+				return fin(b, 2)
+			}(),
+			want:   map[Kind]bool{KindVanished: true},
+			none:   []Kind{KindNewThenOld, KindLostWrite},
+			models: map[string]Verdict{ModelGuide: Invalid, ModelPostgres: Valid}},
 		{name: "lost write with ANY 2 and a safe failover: a finding", settings: sync2,
 			hist:   fin(new(hb).topology(0).write(10, 10, 0, results.OK, 1).failover(40, false), 0),
 			want:   map[Kind]bool{KindLostWrite: false},

@@ -87,11 +87,11 @@ func CheckHistory(ctx context.Context, hist *results.History, opts Options) Resu
 			if l == nil {
 				continue
 			}
-			kind, doc := KindNonLinearizable, docNonLinear
+			kind, docOf := KindNonLinearizable, func(key string) docVerdict { return dc.nonLinearizable(ri.cancelledWrites(key)) }
 			if l.Name == NameLinearizableAll {
-				kind, doc = KindNonLinearizableAll, docNonLinearAll
+				kind, docOf = KindNonLinearizableAll, func(string) docVerdict { return docNonLinearAll }
 			}
-			an.explainBadKeys(l, kind, doc)
+			an.explainBadKeys(l, kind, docOf)
 			checks = append(checks, *l)
 		}
 		checks = append(checks, rpo)

@@ -2,6 +2,7 @@ package checker
 
 import (
 	"fmt"
+	"math"
 	"strings"
 
 	"github.com/strongcheck/strongcheck/cluster/syncnames"
@@ -176,19 +177,19 @@ func (d *docContext) vanished(a, b int64, cancelled bool) docVerdict {
 }
 
 // staleRead judges a read on node (in role, begun at t) that returned a
-// value older than a write acknowledged before it began; newerWarned says
-// that write was acknowledged with the sync-wait warning.
-func (d *docContext) staleRead(node, role string, t int64, newerWarned bool) docVerdict {
+// value older than a write acknowledged before it began; newer is that
+// write (its span and whether its wait was cancelled or warned).
+func (d *docContext) staleRead(node, role string, t int64, newer call) docVerdict {
 	if role == rolePrimary {
-		if newerWarned {
+		if newer.warned {
 			return documented("the newer write was acknowledged with the sync-wait warning: it might not have been replicated, and a failover could lose it", docSyncRepHA)
 		}
-		if v, ok := d.losable(t, t, false); ok {
+		if v, ok := d.losable(newer.invT, newer.compT, newer.cancelled); ok {
 			return v
 		}
 		return undocumented("the primary serves every commit it acknowledged; PostgreSQL documents no stale read there", docSyncCommit)
 	}
-	return d.standbyBehind(node, t, newerWarned, "a standby may serve a value older than an acknowledged write")
+	return d.standbyBehind(node, t, newer.warned, "a standby may serve a value older than an acknowledged write")
 }
 
 // standbyBehind judges a standby's read that shows less than the primary
@@ -230,6 +231,18 @@ var (
 	docUnwritten    = undocumented("no client wrote this value", docSyncCommit)
 	docDivergent    = undocumented("once every standby has replayed the primary's WAL, it holds the primary's data", docHotStandby)
 	docBank         = undocumented("each read is one snapshot, in which the transfers keep the total", docSyncCommit)
-	docNonLinear    = undocumented("no named anomaly explains why porcupine found no legal order", docSyncCommit)
 	docNonLinearAll = documented("standbys are only eventually consistent with the primary, so reads across nodes need not fit one order", docHotStandby)
 )
+
+// nonLinearizable judges a key whose writes and primary reads have no
+// legal order that no named anomaly explains: when the run lost commits
+// in a way PostgreSQL documents (a lossy configuration, a forced
+// promotion, cancelled waits, or writes of this key acknowledged with the
+// warning or cancelled), the unnamed pattern is one more trace of that;
+// otherwise it is a finding.
+func (d *docContext) nonLinearizable(keyCancelled bool) docVerdict {
+	if v, ok := d.losable(math.MinInt64, -1, keyCancelled); ok {
+		return documented("no named anomaly explains the missing order, but "+v.why, v.url)
+	}
+	return undocumented("no named anomaly explains why porcupine found no legal order, and nothing in this run's configuration or faults lets PostgreSQL lose or reorder acknowledged commits", docSyncCommit)
+}

@@ -214,3 +214,20 @@ func splitNum(s string) (string, int, bool) {
 	}
 	return s[:i], n, true
 }
+
+// cancelledWrites reports whether a write or cas of key was acknowledged
+// with the sync-wait warning or ended info after a timeout: its wait for
+// the standbys may have been cancelled.
+func (ri *regIndex) cancelledWrites(key string) bool {
+	for k, name := range ri.keys {
+		if name != key {
+			continue
+		}
+		for i := range ri.byKey[k] {
+			if op := &ri.byKey[k][i]; op.kind != opRead && (op.warned || op.cancelled) {
+				return true
+			}
+		}
+	}
+	return false
+}

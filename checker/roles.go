@@ -150,7 +150,7 @@ func actsOnProcesses(f string) bool {
 
 func movesRoles(f string) bool {
 	switch f {
-	case kindFailover, "repoint", "rejoin", "settle", "promote", "await-primary", "restart-old-primary":
+	case kindFailover, "repoint", "rejoin", "settle", "promote", "await-primary", "restart-old-primary", "switch-primary":
 		return true
 	}
 	return false

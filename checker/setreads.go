@@ -99,7 +99,7 @@ func checkSetReads(ctx context.Context, h *history, dc *docContext, an *anomalyS
 		})
 		if stale >= 0 {
 			add := adds[stale].c
-			an.add(instance{kind: KindStaleRead, doc: dc.staleRead(r.node, role, r.c.invT, add.warned), node: r.node, role: role,
+			an.add(instance{kind: KindStaleRead, doc: dc.staleRead(r.node, role, r.c.invT, add), node: r.node, role: role,
 				t: r.c.invT, durNS: r.c.invT - add.compT, key: results.WorkloadSet,
 				example: func() Example {
 					return Example{Key: results.WorkloadSet, Ops: []OpRef{h.ref(r.c), h.ref(add)},

@@ -33,24 +33,54 @@ type staleHit struct {
 }
 
 // readWitness is an earlier read whose value a later read went behind.
+// Its value is certainly newer than any value that existed before key: the
+// invoke of that value's write, or, for a read the primary served, the
+// read's own invoke (a linearizable read that began after u existed and
+// returned another value proves that value newer than u).
 type readWitness struct {
-	winv  int64 // invoke time of the write of the value it read
-	rop   int   // index into ri.flat
+	key   int64
+	value int64
+	rop   int // index into ri.flat
 	valid bool
 }
 
-// nodeWitness is the best witness among the reads on one node completed
+// witnesses keeps the best witness and the best one of another value, so
+// that a read of the best one's own value still finds a witness.
+type witnesses struct{ best, other readWitness }
+
+func (w *witnesses) add(x readWitness) {
+	switch {
+	case !w.best.valid || x.key > w.best.key:
+		if w.best.valid && w.best.value != x.value {
+			w.other = w.best
+		}
+		w.best = x
+	case x.value != w.best.value && (!w.other.valid || x.key > w.other.key):
+		w.other = x
+	}
+}
+
+// against is the best witness whose value is not v.
+func (w *witnesses) against(v int64) readWitness {
+	if w.best.valid && w.best.value != v {
+		return w.best
+	}
+	return w.other
+}
+
+// nodeWitness is the witnesses among the reads on one node completed
 // since the last step that moved roles.
 type nodeWitness struct {
-	best  readWitness
+	w     witnesses
 	lastT int64
 }
 
 // checkReads judges every ok register read: stale (older than a write
 // acknowledged before it began), non-monotonic (older than a read that
-// ended before it on the same node, with no failover between) and
-// new-then-old (older than such a read on another node or across a
-// failover). The value v2 is older than v1 when v1's write was invoked
+// ended before it on the same node, with no failover between), vanished
+// (a read of the primary older than a read before a failover: the value
+// that read saw was lost) and new-then-old (older than a read that ended
+// before it, elsewhere). The value v2 is older than v1 when v1's write was invoked
 // after v2 certainly existed. It fills the stale-read check and adds every
 // instance to an.
 func checkReads(ctx context.Context, h *history, ri *regIndex, dc *docContext, an *anomalySet) Check {
@@ -92,7 +122,7 @@ func checkReads(ctx context.Context, h *history, ri *regIndex, dc *docContext, a
 			}
 		}
 		slices.SortFunc(byComp, func(a, b int) int { return cmpInt64(ops[a].compT, ops[b].compT) })
-		var global readWitness
+		var global witnesses
 		perNode := map[uint8]*nodeWitness{}
 		next := 0
 		for i := range ops {
@@ -103,10 +133,11 @@ func checkReads(ctx context.Context, h *history, ri *regIndex, dc *docContext, a
 			// Every read completed before this one began is a witness.
 			for ; next < len(byComp) && ops[byComp[next]].compT < op.invT; next++ {
 				r := &ops[byComp[next]]
-				w := readWitness{winv: ri.writeInvoke(r.value), rop: base + byComp[next], valid: true}
-				if !global.valid || w.winv > global.winv {
-					global = w
+				w := readWitness{key: ri.writeInvoke(r.value), value: r.value, rop: base + byComp[next], valid: true}
+				if r.primary {
+					w.key = max(w.key, r.invT)
 				}
+				global.add(w)
 				nw := perNode[r.node]
 				if nw == nil {
 					nw = &nodeWitness{}
@@ -114,9 +145,10 @@ func checkReads(ctx context.Context, h *history, ri *regIndex, dc *docContext, a
 				}
 				// A step that moved roles since the last witness voids
 				// the earlier ones for this node.
-				if !nw.best.valid || dc.rt.movedBetween(nw.lastT, r.compT) || w.winv > nw.best.winv {
-					nw.best = w
+				if dc.rt.movedBetween(nw.lastT, r.compT) {
+					nw.w = witnesses{}
 				}
+				nw.w.add(w)
 				nw.lastT = r.compT
 			}
 			node := h.nodes[op.node]
@@ -132,7 +164,7 @@ func checkReads(ctx context.Context, h *history, ri *regIndex, dc *docContext, a
 				newer := ri.at(wflat[m])
 				hits = append(hits, staleHit{read: int(op.call), newer: int(newer.call), staleNS: op.invT - wcomp[m]})
 				res.StaleByNode[node]++
-				an.add(instance{kind: KindStaleRead, doc: dc.staleRead(node, role, op.invT, newer.warned), node: node, role: role,
+				an.add(instance{kind: KindStaleRead, doc: dc.staleRead(node, role, op.invT, h.clients[newer.call]), node: node, role: role,
 					t: op.invT, durNS: op.invT - wcomp[m], key: ri.keys[k],
 					example: func() Example {
 						return Example{Key: ri.keys[k], Ops: []OpRef{h.ref(h.clients[op.call]), h.ref(h.clients[newer.call])},
@@ -140,12 +172,20 @@ func checkReads(ctx context.Context, h *history, ri *regIndex, dc *docContext, a
 								ri.keys[k], node, role, op.value, newer.value, fmtNS(op.invT-newer.compT))}
 					}})
 			}
-			nw := perNode[op.node]
+			var local readWitness
+			if nw := perNode[op.node]; nw != nil && !dc.rt.movedBetween(nw.lastT, op.invT) {
+				local = nw.w.against(op.value)
+			}
+			g := global.against(op.value)
 			switch {
-			case nw != nil && nw.best.valid && !dc.rt.movedBetween(nw.lastT, op.invT) && nw.best.winv > existed:
-				an.add(ri.behindInstance(h, dc, KindNonMonotonic, docNonMonotonic, k, op, nw.best))
-			case global.valid && global.winv > existed:
-				an.add(ri.behindInstance(h, dc, KindNewThenOld, docVerdict{}, k, op, global))
+			case local.valid && local.key > existed:
+				an.add(ri.behindInstance(h, dc, KindNonMonotonic, docNonMonotonic, k, op, local))
+			case g.valid && g.key > existed && op.primary && dc.rt.movedBetween(ri.at(g.rop).compT, op.invT):
+				// The primary went back behind a value read before a
+				// failover: the promoted node lacked it, it vanished.
+				an.add(ri.behindInstance(h, dc, KindVanished, docVerdict{}, k, op, g))
+			case g.valid && g.key > existed:
+				an.add(ri.behindInstance(h, dc, KindNewThenOld, docVerdict{}, k, op, g))
 			}
 		}
 	}
@@ -175,8 +215,9 @@ func checkReads(ctx context.Context, h *history, ri *regIndex, dc *docContext, a
 }
 
 // behindInstance is a read op (of key k) that returned an older value than
-// the read w had seen: kind is non-monotonic (same node) or new-then-old,
-// judged by doc, or by the new-then-old rules when doc is zero.
+// the read w had seen: kind is non-monotonic (same node), vanished (the
+// primary, across a failover) or new-then-old, judged by doc, or by the
+// rules of its kind when doc is zero.
 func (ri *regIndex) behindInstance(h *history, dc *docContext, kind Kind, doc docVerdict, k int, op *rop, w readWitness) instance {
 	node := h.nodes[op.node]
 	role := dc.rt.roleAt(node, op.invT)
@@ -189,7 +230,11 @@ func (ri *regIndex) behindInstance(h *history, dc *docContext, kind Kind, doc do
 		if wr != nil {
 			cancelled, a, b = wr.warned || wr.cancelled, wr.invT, wr.compT
 		}
-		doc = dc.newThenOld(erole, node, role, op.invT, a, b, cancelled)
+		if kind == KindVanished {
+			doc = dc.vanished(a, b, cancelled)
+		} else {
+			doc = dc.newThenOld(erole, node, role, op.invT, a, b, cancelled)
+		}
 	}
 	return instance{kind: kind, doc: doc, node: node, role: role, t: op.invT, key: ri.keys[k],
 		example: func() Example {

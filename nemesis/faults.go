@@ -135,7 +135,7 @@ func (n *Nemesis) failover(ctx context.Context, w *window, st Step, old string, 
 						return err
 					}
 					newPrimary = p
-					n.topo.SetPrimary(p)
+					n.switchClients(w, p)
 					return nil
 				}
 				time.Sleep(100 * time.Millisecond)
@@ -185,7 +185,7 @@ func (n *Nemesis) promote(ctx context.Context, w *window, o cluster.PromoteOptio
 			return err
 		}
 		newPrimary, switchLSN = res.New, res.SwitchLSN
-		n.topo.SetPrimary(res.New)
+		n.switchClients(w, res.New)
 		return nil
 	})
 	if err != nil || newPrimary == "" {

@@ -290,7 +290,7 @@ func (n *Nemesis) waitHealthy(ctx context.Context, w *window, when string) (heal
 		}
 		f.Primary = primary
 		if primary != n.topo.Primary() {
-			n.topo.SetPrimary(primary)
+			n.switchClients(w, primary)
 		}
 		var standbys []string
 		for _, x := range n.c.Nodes() {
@@ -324,4 +324,17 @@ func awaitPrimary(ctx context.Context, c cluster.Cluster) (string, error) {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// switchClients points the clients' writes at node and records the moment
+// (an ok entry of process nemesis naming the new primary): from here on the
+// checkers count node's reads as the primary's.
+func (n *Nemesis) switchClients(w *window, node string) {
+	n.topo.SetPrimary(node)
+	t := n.rec.Now()
+	// A switch that cannot be recorded leaves the timeline a step behind;
+	// the step's own completion, which follows, records the primary too.
+	_, _ = n.rec.Append(results.Op{Process: results.NemesisProcess, Type: results.OK, F: "switch-primary", Workload: results.WorkloadNemesis,
+		Time: t, Fault: &results.Fault{ID: w.id, Kind: w.kind, Phase: results.PhaseInfo, Primary: node,
+			Detail: "clients write to " + node + " from here on"}})
 }

@@ -146,7 +146,7 @@ func (n *Nemesis) runSequence(ctx context.Context, w *window, st Step) error {
 				hold(ctx, s.Wait) // the time limit cuts a wait short
 				return nil
 			}
-			return n.seqStep(hctx, f, s, targets, primary, standbys)
+			return n.seqStep(hctx, w, f, s, targets, primary, standbys)
 		}); err != nil {
 			return err
 		}
@@ -176,7 +176,7 @@ func (n *Nemesis) resolve(args []string, primary string, standbys []string, p ui
 }
 
 // seqStep performs and verifies one sequence step on targets.
-func (n *Nemesis) seqStep(ctx context.Context, f *results.Fault, s SeqStep, targets []string, primary string, standbys []string) error {
+func (n *Nemesis) seqStep(ctx context.Context, w *window, f *results.Fault, s SeqStep, targets []string, primary string, standbys []string) error {
 	if len(targets) < len(s.Args) {
 		return fmt.Errorf("%w: %s: no such node now (primary %q, standbys %v)", ErrNotVerified, s, primary, standbys)
 	}
@@ -215,7 +215,7 @@ func (n *Nemesis) seqStep(ctx context.Context, f *results.Fault, s SeqStep, targ
 		}
 		return n.cancelWaiters(ctx, f, primary)
 	case "promote":
-		return n.seqPromote(ctx, f, s, targets)
+		return n.seqPromote(ctx, w, f, s, targets)
 	case "rejoin":
 		p := n.topo.Primary()
 		res, err := cluster.RejoinOld(ctx, n.c, targets[0], p)
@@ -230,7 +230,7 @@ func (n *Nemesis) seqStep(ctx context.Context, f *results.Fault, s SeqStep, targ
 
 // seqPromote promotes as a sequence's promote step says, in place of the
 // primary the harness last wrote to, which must be down.
-func (n *Nemesis) seqPromote(ctx context.Context, f *results.Fault, s SeqStep, targets []string) error {
+func (n *Nemesis) seqPromote(ctx context.Context, w *window, f *results.Fault, s SeqStep, targets []string) error {
 	old := n.topo.Primary()
 	if err := n.verifyDown(ctx, f, old); err != nil {
 		return fmt.Errorf("not promoting while %s may still take writes: %w", old, err)
@@ -251,7 +251,7 @@ func (n *Nemesis) seqPromote(ctx context.Context, f *results.Fault, s SeqStep, t
 	if err := n.verifyPromoted(ctx, f, res.New); err != nil {
 		return err
 	}
-	n.topo.SetPrimary(res.New)
+	n.switchClients(w, res.New)
 	followers, rewound, err := cluster.Repoint(ctx, n.c, old, res.New, res.SwitchLSN)
 	f.Detail += fmt.Sprintf("; re-pointed %v (rewound %v)", followers, rewound)
 	return err

@@ -225,4 +225,3 @@ func TestIntegrationFaultsVerified(t *testing.T) {
 	assert.Equal(t, results.OK, op.Type, op.Error)
 	assert.Contains(t, op.Fault.Verified, "waiting commits cancelled")
 }
-

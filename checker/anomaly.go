@@ -5,6 +5,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/strongcheck/strongcheck/results"
 )
 
 // Kind names an anomaly: a pattern in the history that some consistency
@@ -338,26 +340,23 @@ func plural(n int, one, many string) string {
 // stateBefore is every node's state at the nemesis record closest before t
 // (or the first after it when there is none before).
 func (h *history) stateBefore(t int64) []NodeLSN {
-	best := -1
-	for _, c := range h.nemesis {
-		op := h.completion(c)
+	var best *results.Op
+	for s := range h.nemesisSteps() {
+		op := h.stepOp(s)
 		if op.Fault == nil || len(op.Fault.Nodes) == 0 {
 			continue
 		}
-		if op.Time <= t || best < 0 {
-			best = c.comp
-			if best < 0 {
-				best = c.inv
-			}
+		if op.Time <= t || best == nil {
+			best = op
 		}
 		if op.Time > t {
 			break
 		}
 	}
-	if best < 0 {
+	if best == nil {
 		return nil
 	}
-	return nodeLSNs(h.ops[best].Fault)
+	return nodeLSNs(best.Fault)
 }
 
 // explainBadKeys splits the bad keys of a linearizability check into those

@@ -101,14 +101,14 @@ func newDocContext(h *history, rt *roleTimeline, settings map[string]string) *do
 	case d.syncCommit == "local" || d.syncCommit == "off":
 		d.lossy = fmt.Sprintf("synchronous_commit=%s acknowledges a commit before any standby has it", d.syncCommit)
 	}
-	for _, c := range h.nemesis {
-		op := h.completion(c)
+	for st := range h.nemesisSteps() {
+		op := h.stepOp(st)
 		if op.Fault != nil && op.Fault.Forced && op.Type == results.OK {
 			d.forced = append(d.forced, op.Time)
 		}
-		switch h.ops[c.inv].F {
+		switch h.special[st.inv].F {
 		case "cancel-sync-wait", "crash-primary":
-			d.cancels = append(d.cancels, [2]int64{c.invT, h.opEnd(c)})
+			d.cancels = append(d.cancels, [2]int64{st.invT, h.stepEnd(st)})
 		}
 	}
 	return d
@@ -181,15 +181,15 @@ func (d *docContext) vanished(a, b int64, cancelled bool) docVerdict {
 // write (its span and whether its wait was cancelled or warned).
 func (d *docContext) staleRead(node, role string, t int64, newer call) docVerdict {
 	if role == rolePrimary {
-		if newer.warned {
+		if newer.warned() {
 			return documented("the newer write was acknowledged with the sync-wait warning: it might not have been replicated, and a failover could lose it", docSyncRepHA)
 		}
-		if v, ok := d.losable(newer.invT, newer.compT, newer.cancelled); ok {
+		if v, ok := d.losable(newer.invT, newer.compT, newer.cancelled()); ok {
 			return v
 		}
 		return undocumented("the primary serves every commit it acknowledged; PostgreSQL documents no stale read there", docSyncCommit)
 	}
-	return d.standbyBehind(node, t, newer.warned, "a standby may serve a value older than an acknowledged write")
+	return d.standbyBehind(node, t, newer.warned(), "a standby may serve a value older than an acknowledged write")
 }
 
 // standbyBehind judges a standby's read that shows less than the primary

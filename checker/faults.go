@@ -54,11 +54,11 @@ func checkFaults(ctx context.Context, h *history) Check {
 	chk := Check{Name: NameFaults}
 	res := &FaultsResult{}
 	chk.Faults = res
-	for _, c := range h.nemesis {
-		inv := &h.ops[c.inv]
-		op := h.completion(c)
+	for c := range h.nemesisSteps() {
+		inv := &h.special[c.inv]
+		op := h.stepOp(c)
 		res.Steps++
-		fs := FailedStep{Step: inv.F, TimeNS: h.opEnd(c), Error: op.Error}
+		fs := FailedStep{Step: inv.F, TimeNS: h.stepEnd(c), Error: op.Error}
 		if f := op.Fault; f != nil {
 			fs.FaultID, fs.Kind, fs.Phase, fs.Targets = f.ID, f.Kind, f.Phase, f.Targets
 			if f.Verified != "" {

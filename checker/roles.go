@@ -44,18 +44,20 @@ func (h *history) roleTimeline() *roleTimeline {
 	}
 	rt := &roleTimeline{}
 	defer func() { h.rt = rt }()
-	var calls []call
-	calls = append(calls, h.nemesis...)
-	for _, c := range h.harness {
-		if op := h.completion(c); op.Fault != nil {
+	var calls []step
+	for c := range h.nemesisSteps() {
+		calls = append(calls, c)
+	}
+	for c := range h.harnessSteps() {
+		if op := h.stepOp(c); op.Fault != nil {
 			calls = append(calls, c)
 		}
 	}
-	sort.SliceStable(calls, func(a, b int) bool { return h.opEnd(calls[a]) < h.opEnd(calls[b]) })
+	sort.SliceStable(calls, func(a, b int) bool { return h.stepEnd(calls[a]) < h.stepEnd(calls[b]) })
 	prev := ""
 	started := false
 	for _, c := range calls {
-		op := h.completion(c)
+		op := h.stepOp(c)
 		f := op.Fault
 		if f == nil {
 			continue
@@ -68,12 +70,12 @@ func (h *history) roleTimeline() *roleTimeline {
 			started = true
 			rt.initial = initialPrimary(h, p, c)
 			prev = rt.initial
-			if h.ops[c.inv].F == results.FTopology {
+			if h.special[c.inv].F == results.FTopology {
 				continue // the harness's record of the start: no step
 			}
 		}
-		kind := h.ops[c.inv].F
-		st := roleStep{inv: c.invT, comp: h.opEnd(c), primary: p, kind: kind}
+		kind := h.special[c.inv].F
+		st := roleStep{inv: c.invT, comp: h.stepEnd(c), primary: p, kind: kind}
 		st.disrupts = p != prev || (slices.Contains(f.Targets, prev) && actsOnProcesses(kind))
 		st.moves = st.disrupts || movesRoles(kind)
 		rt.steps = append(rt.steps, st)
@@ -116,11 +118,12 @@ func recordedPrimary(f *results.Fault) (string, bool) {
 // initialPrimary is the primary before the first step: what the harness
 // recorded at the start, else the first step's target when it killed the
 // primary, else the primary the first step saw.
-func initialPrimary(h *history, first string, c call) string {
-	if h.ops[c.inv].F == results.FTopology {
+func initialPrimary(h *history, first string, c step) string {
+	inv := &h.special[c.inv]
+	if inv.F == results.FTopology {
 		return first
 	}
-	if inv := h.ops[c.inv]; inv.Fault != nil && inv.Fault.Kind == kindKillPrimary && len(inv.Fault.Targets) > 0 {
+	if inv.Fault != nil && inv.Fault.Kind == kindKillPrimary && len(inv.Fault.Targets) > 0 {
 		return inv.Fault.Targets[0]
 	}
 	if first != "" {
@@ -132,9 +135,9 @@ func initialPrimary(h *history, first string, c call) string {
 // firstWriteNode is the node of the first acknowledged client write: writes
 // go to the primary.
 func firstWriteNode(h *history) string {
-	for _, c := range h.clients {
-		if c.write && c.typ == results.OK {
-			return h.completion(c).Node
+	for i := range h.clients {
+		if c := &h.clients[i]; c.write() && c.typ == tOK {
+			return h.nodeName(c)
 		}
 	}
 	return ""

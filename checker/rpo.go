@@ -34,21 +34,26 @@ func CheckRPO(ctx context.Context, ops []results.Op, opts Options) Check {
 type rpoAcc struct {
 	h                *history
 	res              *RPOResult
-	lost, unexpected []call
+	lost []call
+	// unexpected are reads (or final reads) of values no write produced.
+	unexpected []callPair
 	// vanished are reads of values the final state lacks, and failed the
 	// fail writes whose effect was read or is in the final state; each
 	// with the write (or the read) that explains it.
 	vanished, failed []callPair
 	unjudged         []string // why a part could not be judged
 	// divergent are the final reads that differ from the primary's.
-	divergent []call
+	divergent []step
 }
 
 // callPair is an anomalous operation and the one that explains it: a read
-// and the write of what it read, or a failed write and what showed it.
+// and the write of what it read, or a failed write and what showed it (a
+// client operation, or a final read).
 type callPair struct {
 	op, other call
 	hasOther  bool
+	final     *step
+	noOp      bool // only the final read is evidence (op is unset)
 }
 
 func (a *rpoAcc) ack(warned bool) {
@@ -80,7 +85,7 @@ func checkRPO(ctx context.Context, h *history, ri *regIndex, opts Options, dc *d
 	}
 	res := a.res
 	byOrder := func(cs []call) []call {
-		slices.SortFunc(cs, func(x, y call) int { return x.inv - y.inv })
+		slices.SortFunc(cs, func(x, y call) int { return int(x.inv - y.inv) })
 		return cs
 	}
 	res.LostCount, res.UnexpectedCount, res.VanishedCount = len(a.lost), len(a.unexpected), len(a.vanished)
@@ -88,14 +93,14 @@ func checkRPO(ctx context.Context, h *history, ri *regIndex, opts Options, dc *d
 		if len(res.Lost) < maxListed {
 			res.Lost = append(res.Lost, h.ref(c))
 		}
-		if c.warned && len(res.LostWithWarning) < maxListed {
+		if c.warned() && len(res.LostWithWarning) < maxListed {
 			res.LostWithWarning = append(res.LostWithWarning, h.ref(c))
 		}
 	}
-	for _, c := range byOrder(a.unexpected)[:min(len(a.unexpected), maxListed)] {
-		res.Unexpected = append(res.Unexpected, h.ref(c))
+	for _, p := range a.unexpected[:min(len(a.unexpected), maxListed)] {
+		res.Unexpected = append(res.Unexpected, h.pairRefs(p)[0])
 	}
-	slices.SortFunc(a.vanished, func(x, y callPair) int { return x.op.inv - y.op.inv })
+	slices.SortFunc(a.vanished, func(x, y callPair) int { return int(x.op.inv - y.op.inv) })
 	for _, p := range a.vanished[:min(len(a.vanished), maxListed)] {
 		res.Vanished = append(res.Vanished, h.ref(p.op))
 	}
@@ -147,26 +152,9 @@ func checkRPO(ctx context.Context, h *history, ri *regIndex, opts Options, dc *d
 	return chk
 }
 
-// workloads names the client workloads present in the history.
-func (h *history) workloads() map[string]bool {
-	out := map[string]bool{}
-	last := ""
-	for _, c := range h.clients {
-		if wl := h.ops[c.inv].Workload; wl != last {
-			out[wl], last = true, wl
-		}
-	}
-	for _, c := range h.harness {
-		if wl := h.ops[c.inv].Workload; wl != "" && wl != results.WorkloadNemesis {
-			out[wl] = true
-		}
-	}
-	return out
-}
+// workloads names the workloads present in the history.
+func (h *history) workloads() map[string]bool { return h.workloadNames }
 
-// register: an acknowledged write is lost when the final value of its key
-// was certainly older than it (written or read before the write was
-// invoked): the final state went back behind it.
 // finalNode picks the node whose final read is the workload's final state
 // and records it; when there is none it records why what cannot be judged
 // and returns "".
@@ -183,39 +171,21 @@ func (a *rpoAcc) finalNode(fs finalState, primary, workload, what string) string
 	return node
 }
 
-// judgeMembers compares the members of a final state (set elements, bank
-// transfer ids) with the writes that would have put them there: an ok
-// write whose member is missing is lost, an info write whose member is
-// present was recovered.
-func (a *rpoAcc) judgeMembers(final map[int64]struct{}, writes map[int64]call) {
-	for m, c := range writes {
-		_, in := final[m]
-		switch c.typ {
-		case results.OK:
-			if !in {
-				a.lost = append(a.lost, c)
-			}
-		case results.Info:
-			if in {
-				a.res.Recovered++
-			}
-		}
+// judgeWrite judges one write against the final state: an ok write whose
+// effect is missing is lost, an info write whose effect is there was
+// recovered.
+func (a *rpoAcc) judgeWrite(c call, in bool) {
+	switch {
+	case c.typ == tOK && !in:
+		a.lost = append(a.lost, c)
+	case c.typ == tInfo && in:
+		a.res.Recovered++
 	}
 }
 
-// sameMembers reports whether vals holds exactly the members of set.
-func sameMembers(vals []int64, set map[int64]struct{}) bool {
-	if len(vals) != len(set) {
-		return false
-	}
-	for _, v := range vals {
-		if _, ok := set[v]; !ok {
-			return false
-		}
-	}
-	return true
-}
-
+// register: an acknowledged write is lost when the final value of its key
+// was certainly older than it (written or read before the write was
+// invoked): the final state went back behind it.
 func (a *rpoAcc) register(ri *regIndex, fs finalState, primary string) {
 	h := a.h
 	for _, ops := range ri.byKey {
@@ -227,25 +197,19 @@ func (a *rpoAcc) register(ri *regIndex, fs finalState, primary string) {
 				a.ack(op.warned)
 			case op.hasValue:
 				if _, known := ri.eff(op.value); !known {
-					a.unexpected = append(a.unexpected, h.clients[op.call])
+					a.unexpected = append(a.unexpected, callPair{op: h.clients[op.call]})
 				}
 			}
 		}
 	}
-	node := pickFinal(fs, primary)
+	node := a.finalNode(fs, primary, "register", "writes")
 	if node == "" {
-		if len(fs) == 0 {
-			a.unjudged = append(a.unjudged, "register: no final reads (the run did not settle), so lost writes cannot be judged")
-		} else {
-			a.unjudged = append(a.unjudged, fmt.Sprintf("register: no final reads on the primary %q", primary))
-		}
 		return
 	}
-	a.res.FinalNodes = append(a.res.FinalNodes, node)
 	final := map[string]finalRead{}
 	for _, f := range fs[node] {
 		if f.op.Value != nil {
-			final[h.ops[f.c.inv].Key] = f
+			final[h.special[f.s.inv].Key] = f
 		}
 	}
 	for _, other := range sortedNodes(fs) {
@@ -253,10 +217,10 @@ func (a *rpoAcc) register(ri *regIndex, fs finalState, primary string) {
 			continue
 		}
 		for _, f := range fs[other] {
-			p, ok := final[h.ops[f.c.inv].Key]
+			p, ok := final[h.special[f.s.inv].Key]
 			if f.op.Value != nil && (!ok || *p.op.Value != *f.op.Value) {
 				a.res.Divergent = append(a.res.Divergent, other)
-				a.divergent = append(a.divergent, f.c)
+				a.divergent = append(a.divergent, f.s)
 				break
 			}
 		}
@@ -271,7 +235,8 @@ func (a *rpoAcc) register(ri *regIndex, fs finalState, primary string) {
 		fv := *f.op.Value
 		existed, known := ri.eff(fv)
 		if !known {
-			a.unexpected = append(a.unexpected, f.c)
+			fs := f.s
+			a.unexpected = append(a.unexpected, callPair{final: &fs, noOp: true})
 			continue
 		}
 		ops := ri.byKey[k]
@@ -315,7 +280,8 @@ func (a *rpoAcc) registerFailed(ri *regIndex, final map[string]finalRead) {
 				continue
 			}
 			if hasFinal && *f.op.Value == w.value {
-				a.failed = append(a.failed, callPair{op: h.clients[w.call], other: f.c, hasOther: true})
+				fs := f.s
+				a.failed = append(a.failed, callPair{op: h.clients[w.call], final: &fs})
 				continue
 			}
 			if ri.vals.get(w.value).seen == never {
@@ -333,38 +299,53 @@ func (a *rpoAcc) registerFailed(ri *regIndex, final map[string]finalRead) {
 	}
 }
 
+// setAdds indexes the set's adds densely by element (elements are handed
+// out from 1): the client call of each, -1 where none was invoked.
+func (h *history) setAdds() []int32 {
+	adds := make([]int32, h.maxAdd+1)
+	for i := range adds {
+		adds[i] = -1
+	}
+	for i := range h.clients {
+		if c := &h.clients[i]; c.wl == wlSet && c.f == fAdd && c.has(flagValue) && c.value >= 1 && c.value <= h.maxAdd {
+			adds[c.value] = int32(i)
+		}
+	}
+	return adds
+}
+
 // set: every acknowledged add must be in the final set.
 func (a *rpoAcc) set(fs finalState, primary string) {
 	h := a.h
-	adds := map[int64]call{}
-	for _, c := range h.clients {
-		inv := &h.ops[c.inv]
-		if inv.Workload != results.WorkloadSet || inv.F != results.FAdd || inv.Value == nil {
-			continue
-		}
-		adds[*inv.Value] = c
-		if c.typ == results.OK {
-			a.ack(c.warned)
+	adds := h.setAdds()
+	for _, ci := range adds {
+		if ci >= 0 && h.clients[ci].typ == tOK {
+			a.ack(h.clients[ci].warned())
 		}
 	}
-	// Elements read by clients: the first read of each.
-	firstRead := map[int64]call{}
-	for _, c := range h.clients {
-		inv := &h.ops[c.inv]
-		if inv.Workload != results.WorkloadSet || inv.F != results.FRead || c.typ != results.OK {
+	// The first read (in invoke order) to see each element.
+	firstRead := make([]int32, len(adds))
+	for i := range firstRead {
+		firstRead[i] = -1
+	}
+	for i := range h.clients {
+		c := &h.clients[i]
+		if c.wl != wlSet || c.f != fRead || c.typ != tOK || c.side < 0 {
 			continue
 		}
+		r := &h.setReads[c.side]
 		unexpected := false
-		for _, e := range h.ops[c.comp].Values {
-			if _, ok := firstRead[e]; !ok {
-				firstRead[e] = c
-			}
-			if _, ok := adds[e]; !ok {
+		h.eachPresent(r, func(e int64) {
+			if e < 1 || e >= int64(len(adds)) || adds[e] < 0 {
 				unexpected = true
+				return
 			}
-		}
+			if firstRead[e] < 0 {
+				firstRead[e] = int32(i)
+			}
+		})
 		if unexpected {
-			a.unexpected = append(a.unexpected, c)
+			a.unexpected = append(a.unexpected, callPair{op: *c})
 		}
 	}
 	node := a.finalNode(fs, primary, "set", "adds")
@@ -372,44 +353,83 @@ func (a *rpoAcc) set(fs finalState, primary string) {
 		return
 	}
 	f := fs[node][len(fs[node])-1]
-	final := make(map[int64]struct{}, len(f.op.Values))
+	final := h.finalSet(f.op)
 	unexpected := false
-	for _, e := range f.op.Values {
-		final[e] = struct{}{}
-		if _, ok := adds[e]; !ok {
+	h.eachPresent(&final, func(e int64) {
+		if e < 1 || e >= int64(len(adds)) || adds[e] < 0 {
 			unexpected = true
 		}
-	}
+	})
 	if unexpected {
-		a.unexpected = append(a.unexpected, f.c)
+		fs := f.s
+		a.unexpected = append(a.unexpected, callPair{final: &fs, noOp: true})
 	}
 	for _, other := range sortedNodes(fs) {
 		if other == node {
 			continue
 		}
-		if o := fs[other][len(fs[other])-1]; !sameMembers(o.op.Values, final) {
+		if o := fs[other][len(fs[other])-1]; !sameSet(h.finalSet(o.op), final) {
 			a.res.Divergent = append(a.res.Divergent, other)
-			a.divergent = append(a.divergent, o.c)
+			a.divergent = append(a.divergent, o.s)
 		}
 	}
-	a.judgeMembers(final, adds)
-	for e, c := range firstRead {
-		if _, in := final[e]; !in {
-			if add, added := adds[e]; added {
-				a.vanished = append(a.vanished, callPair{op: c, other: add, hasOther: true})
-			}
-		}
-	}
-	for e, add := range adds {
-		if add.typ != results.Fail {
+	fstep := f.s
+	for e := int64(1); e < int64(len(adds)); e++ {
+		ci := adds[e]
+		if ci < 0 {
 			continue
 		}
-		if _, in := final[e]; in {
-			a.failed = append(a.failed, callPair{op: add, other: f.c, hasOther: true})
-		} else if r, read := firstRead[e]; read {
-			a.failed = append(a.failed, callPair{op: add, other: r, hasOther: true})
+		c := h.clients[ci]
+		in := final.present(e)
+		a.judgeWrite(c, in)
+		switch {
+		case !in && firstRead[e] >= 0:
+			a.vanished = append(a.vanished, callPair{op: h.clients[firstRead[e]], other: c, hasOther: true})
+		case c.typ == tFail && in:
+			a.failed = append(a.failed, callPair{op: c, final: &fstep})
+		case c.typ == tFail && firstRead[e] >= 0:
+			a.failed = append(a.failed, callPair{op: c, other: h.clients[firstRead[e]], hasOther: true})
 		}
 	}
+}
+
+// finalSet is a final set read as a range over every element added.
+func (h *history) finalSet(op *results.Op) setReadRec {
+	if op.Lo != 0 || op.Hi != 0 {
+		return setReadRec{lo: op.Lo, hi: op.Hi, missing: op.Missing, extra: op.Values}
+	}
+	return wholeRead(op.Values, max(h.maxAdd, slices.Max(append([]int64{0}, op.Values...))))
+}
+
+// eachPresent calls fn for every element a set read saw.
+func (h *history) eachPresent(r *setReadRec, fn func(e int64)) {
+	j := 0
+	for e := r.lo; e <= r.hi; e++ {
+		for j < len(r.missing) && r.missing[j] < e {
+			j++
+		}
+		if j < len(r.missing) && r.missing[j] == e {
+			continue
+		}
+		fn(e)
+	}
+	for _, e := range r.extra {
+		fn(e)
+	}
+}
+
+// sameSet reports whether two set reads saw the same elements.
+func sameSet(a, b setReadRec) bool {
+	if a.lo == b.lo && a.hi == b.hi {
+		return slices.Equal(a.missing, b.missing) && slices.Equal(a.extra, b.extra)
+	}
+	lo, hi := min(a.lo, b.lo), max(a.hi, b.hi)
+	for e := lo; e <= hi; e++ {
+		if a.present(e) != b.present(e) {
+			return false
+		}
+	}
+	return true
 }
 
 // bank: every acknowledged transfer must be in the final transfer log.
@@ -417,8 +437,8 @@ func (a *rpoAcc) bank(fs finalState, primary string) {
 	h := a.h
 	transfers := bankTransfers(h)
 	for _, c := range transfers {
-		if c.typ == results.OK {
-			a.ack(c.warned)
+		if c.typ == tOK {
+			a.ack(c.warned())
 		}
 	}
 	node := a.finalNode(fs, primary, "bank", "transfers")
@@ -430,7 +450,8 @@ func (a *rpoAcc) bank(fs finalState, primary string) {
 	for _, id := range f.op.IDs {
 		ids[id] = struct{}{}
 		if _, ok := transfers[id]; !ok {
-			a.unexpected = append(a.unexpected, f.c)
+			fs := f.s
+			a.unexpected = append(a.unexpected, callPair{final: &fs, noOp: true})
 			break
 		}
 	}
@@ -441,24 +462,38 @@ func (a *rpoAcc) bank(fs finalState, primary string) {
 		o := fs[other][len(fs[other])-1]
 		if !slices.Equal(o.op.Values, f.op.Values) || !sameMembers(o.op.IDs, ids) {
 			a.res.Divergent = append(a.res.Divergent, other)
-			a.divergent = append(a.divergent, o.c)
+			a.divergent = append(a.divergent, o.s)
 		}
 	}
-	a.judgeMembers(ids, transfers)
+	fstep := f.s
 	for id, c := range transfers {
-		if _, in := ids[id]; in && c.typ == results.Fail {
-			a.failed = append(a.failed, callPair{op: c, other: f.c, hasOther: true})
+		_, in := ids[id]
+		a.judgeWrite(c, in)
+		if in && c.typ == tFail {
+			a.failed = append(a.failed, callPair{op: c, final: &fstep})
 		}
 	}
+}
+
+// sameMembers reports whether vals holds exactly the members of set.
+func sameMembers(vals []int64, set map[int64]struct{}) bool {
+	if len(vals) != len(set) {
+		return false
+	}
+	for _, v := range vals {
+		if _, ok := set[v]; !ok {
+			return false
+		}
+	}
+	return true
 }
 
 // bankTransfers maps transfer ids to their operations.
 func bankTransfers(h *history) map[int64]call {
 	out := map[int64]call{}
 	for _, c := range h.clients {
-		inv := &h.ops[c.inv]
-		if inv.Workload == results.WorkloadBank && inv.F == results.FTransfer && inv.Transfer != nil {
-			out[inv.Transfer.ID] = c
+		if c.wl == wlBank && c.f == fTransfer && c.side >= 0 {
+			out[c.value] = c
 		}
 	}
 	return out
@@ -474,7 +509,7 @@ func (h *history) lostEvidence(lost []call) map[int]FaultEvidence {
 	}
 	first := map[int]int64{} // window index -> earliest ack of a lost write in it
 	for _, c := range lost {
-		t := h.opEnd(c)
+		t := c.end()
 		// Without a window before the acknowledgement, the first one after
 		// it (the fault that lost the write) explains it best.
 		if w := max(h.latestWindow(t), 0); w < len(h.windows) {
@@ -497,13 +532,13 @@ func (h *history) faultEvidence(w int, t int64) FaultEvidence {
 	ev := FaultEvidence{ID: win.id, Kind: win.kind, StartNS: win.start, StopNS: win.stop, Targets: win.targets}
 	rec := -1
 	for _, i := range win.recs {
-		if h.ops[i].Time <= t || rec < 0 {
+		if h.special[i].Time <= t || rec < 0 {
 			rec = i
 		}
 	}
 	// The primary after the latest step of the window before t.
-	for _, c := range h.nemesis {
-		op := h.completion(c)
+	for c := range h.nemesisSteps() {
+		op := h.stepOp(c)
 		if op.Fault != nil && op.Fault.ID == win.id && op.Fault.Primary != "" && (ev.Primary == "" || op.Time <= t) {
 			ev.Primary = op.Fault.Primary
 		}
@@ -514,7 +549,7 @@ func (h *history) faultEvidence(w int, t int64) FaultEvidence {
 	if rec < 0 {
 		return ev
 	}
-	f := h.ops[rec].Fault
+	f := h.special[rec].Fault
 	ev.Nodes = nodeLSNs(f)
 	for _, r := range f.Replication {
 		s := fmt.Sprintf("%s=%s/%s", r.Name, r.State, r.SyncState)
@@ -541,73 +576,109 @@ func nodeLSNs(f *results.Fault) []NodeLSN {
 	return out
 }
 
+// keyOfCall names what a call acted on: its register key, or its workload.
+func (h *history) keyOfCall(c *call) string {
+	if c.key >= 0 {
+		return h.regKeys[c.key]
+	}
+	switch c.wl {
+	case wlSet:
+		return results.WorkloadSet
+	case wlBank:
+		return results.WorkloadBank
+	}
+	return ""
+}
+
+// pairRefs is the evidence of a pair, the anomalous operation first.
+func (h *history) pairRefs(p callPair) []OpRef {
+	var refs []OpRef
+	if !p.noOp {
+		refs = append(refs, h.ref(p.op))
+	}
+	if p.hasOther {
+		refs = append(refs, h.ref(p.other))
+	}
+	if p.final != nil {
+		refs = append(refs, h.refStep(*p.final))
+	}
+	return refs
+}
+
 // emit adds every finding to an as a named anomaly, judged by dc.
 func (a *rpoAcc) emit(dc *docContext, an *anomalySet) {
 	h := a.h
-	role := func(c call) (string, string) {
-		node := h.completion(c).Node
+	role := func(c *call) (string, string) {
+		node := h.nodeName(c)
 		return node, dc.rt.roleAt(node, c.invT)
 	}
 	for _, c := range a.lost {
 		kind, doc := KindLostWrite, dc.lostWrite(c.invT, c.compT, false)
-		if c.warned {
+		if c.warned() {
 			kind, doc = KindLostWarned, dc.lostWrite(c.invT, c.compT, true)
 		}
-		node, r := role(c)
-		an.add(instance{kind: kind, doc: doc, node: node, role: r, t: c.compT, key: h.ops[c.inv].Key,
+		node, r := role(&c)
+		an.add(instance{kind: kind, doc: doc, node: node, role: r, t: c.compT, key: h.keyOfCall(&c),
 			example: func() Example {
-				return Example{Key: h.ops[c.inv].Key, Ops: []OpRef{h.ref(c)},
-					Text: fmt.Sprintf("%s acknowledged by %s at %s is not in the final state", describeOp(h, c), node, fmtNS(c.compT))}
+				return Example{Key: h.keyOfCall(&c), Ops: []OpRef{h.ref(c)},
+					Text: fmt.Sprintf("%s acknowledged by %s at %s is not in the final state", describeOp(h, &c), node, fmtNS(c.compT))}
 			}})
 	}
 	for _, p := range a.vanished {
 		w := p.other
-		doc := dc.vanished(w.invT, w.compT, w.warned || w.cancelled)
-		node, r := role(p.op)
-		an.add(instance{kind: KindVanished, doc: doc, node: node, role: r, t: p.op.invT, key: h.ops[p.op.inv].Key,
+		doc := dc.vanished(w.invT, w.compT, w.warned() || w.cancelled())
+		node, r := role(&p.op)
+		an.add(instance{kind: KindVanished, doc: doc, node: node, role: r, t: p.op.invT, key: h.keyOfCall(&p.op),
 			example: func() Example {
-				return Example{Key: h.ops[p.op.inv].Key, Ops: []OpRef{h.ref(p.op), h.ref(w)},
-					Text: fmt.Sprintf("read on %s (%s) saw what %s (%s) wrote, which the final state lacks", node, r, describeOp(h, w), w.typ)}
+				return Example{Key: h.keyOfCall(&p.op), Ops: h.pairRefs(p),
+					Text: fmt.Sprintf("read on %s (%s) saw what %s (%s) wrote, which the final state lacks", node, r, describeOp(h, &w), typeNames[w.typ])}
 			}})
 	}
 	for _, p := range a.failed {
-		node, r := role(p.op)
-		an.add(instance{kind: KindFailedPresent, doc: docFailed, node: node, role: r, t: p.op.invT, key: h.ops[p.op.inv].Key,
+		node, r := role(&p.op)
+		an.add(instance{kind: KindFailedPresent, doc: docFailed, node: node, role: r, t: p.op.invT, key: h.keyOfCall(&p.op),
 			example: func() Example {
-				refs := []OpRef{h.ref(p.op)}
-				if p.hasOther {
-					refs = append(refs, h.ref(p.other))
-				}
-				return Example{Key: h.ops[p.op.inv].Key, Ops: refs,
-					Text: fmt.Sprintf("%s failed with %q, yet its effect was read or is in the final state", describeOp(h, p.op), h.completion(p.op).Error)}
+				return Example{Key: h.keyOfCall(&p.op), Ops: h.pairRefs(p),
+					Text: fmt.Sprintf("%s failed with %q, yet its effect was read or is in the final state", describeOp(h, &p.op), h.textAt(p.op.errI))}
 			}})
 	}
-	for _, c := range a.unexpected {
-		node, r := role(c)
-		an.add(instance{kind: KindUnwritten, doc: docUnwritten, node: node, role: r, t: c.invT, key: h.ops[c.inv].Key,
+	for _, p := range a.unexpected {
+		if p.final != nil {
+			s := *p.final
+			node := h.stepOp(s).Node
+			an.add(instance{kind: KindUnwritten, doc: docUnwritten, node: node, role: roleStandby, t: s.invT, key: h.special[s.inv].Workload,
+				example: func() Example {
+					return Example{Key: h.special[s.inv].Workload, Ops: []OpRef{h.refStep(s)}, Text: fmt.Sprintf("the final read on %s holds a value no write produced", node)}
+				}})
+			continue
+		}
+		c := p.op
+		node, r := role(&c)
+		an.add(instance{kind: KindUnwritten, doc: docUnwritten, node: node, role: r, t: c.invT, key: h.keyOfCall(&c),
 			example: func() Example {
-				return Example{Key: h.ops[c.inv].Key, Ops: []OpRef{h.ref(c)}, Text: fmt.Sprintf("read on %s returned a value no write produced", node)}
+				return Example{Key: h.keyOfCall(&c), Ops: []OpRef{h.ref(c)}, Text: fmt.Sprintf("read on %s returned a value no write produced", node)}
 			}})
 	}
-	for _, c := range a.divergent {
-		node := h.completion(c).Node
-		an.add(instance{kind: KindDivergent, doc: docDivergent, node: node, role: roleStandby, t: c.invT, key: h.ops[c.inv].Workload,
+	for _, s := range a.divergent {
+		node := h.stepOp(s).Node
+		wl := h.special[s.inv].Workload
+		an.add(instance{kind: KindDivergent, doc: docDivergent, node: node, role: roleStandby, t: s.invT, key: wl,
 			example: func() Example {
-				return Example{Ops: []OpRef{h.ref(c)}, Text: fmt.Sprintf("the final %s read on %s differs from the primary's", h.ops[c.inv].Workload, node)}
+				return Example{Ops: []OpRef{h.refStep(s)}, Text: fmt.Sprintf("the final %s read on %s differs from the primary's", wl, node)}
 			}})
 	}
 }
 
 // describeOp names a client operation in a few words.
-func describeOp(h *history, c call) string {
-	inv := &h.ops[c.inv]
+func describeOp(h *history, c *call) string {
+	f := fName(c.f)
 	switch {
-	case inv.Transfer != nil:
-		return fmt.Sprintf("transfer %d", inv.Transfer.ID)
-	case inv.Value != nil && inv.Key != "":
-		return fmt.Sprintf("%s of %d to %s", inv.F, *inv.Value, inv.Key)
-	case inv.Value != nil:
-		return fmt.Sprintf("%s of %d", inv.F, *inv.Value)
+	case c.f == fTransfer:
+		return fmt.Sprintf("transfer %d", c.value)
+	case c.has(flagValue) && c.key >= 0:
+		return fmt.Sprintf("%s of %d to %s", f, c.value, h.regKeys[c.key])
+	case c.has(flagValue):
+		return fmt.Sprintf("%s of %d", f, c.value)
 	}
-	return inv.F
+	return f
 }

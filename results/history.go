@@ -6,8 +6,14 @@ import (
 )
 
 // SchemaVersion is written in every history line as "v". A reader refuses
-// lines of another version rather than guess at their meaning.
-const SchemaVersion = 1
+// lines of a version it does not know rather than guess at their meaning.
+// Version 2 added set reads over a range (Lo, Hi, Missing) and dropped the
+// latency of client completions (their invoke has the start); version 1
+// histories still read.
+const SchemaVersion = 2
+
+// MinSchemaVersion is the oldest history version this strongcheck reads.
+const MinSchemaVersion = 1
 
 // Type is the kind of a history entry, as in Jepsen.
 type Type string
@@ -126,11 +132,19 @@ type Op struct {
 	Expect   *int64    `json:"expect,omitempty"`
 	Values   []int64   `json:"values,omitempty"`
 	IDs      []int64   `json:"ids,omitempty"` // bank final read: ids of transfers present
+	// Lo and Hi are the range of set elements a read covered (schema 2):
+	// every element in [Lo, Hi] is present but those in Missing, and
+	// Values lists the elements found outside the range (none, in a
+	// sound database). A set read without Lo covered the whole set, and
+	// Values lists every element (schema 1).
+	Lo       int64     `json:"lo,omitempty"`
+	Hi       int64     `json:"hi,omitempty"`
+	Missing  []int64   `json:"missing,omitempty"`
 	Transfer *Transfer `json:"transfer,omitempty"`
 	Node     string    `json:"node,omitempty"`
 	Error    string    `json:"error,omitempty"`
 	Warning  string    `json:"warning,omitempty"`
-	Latency  int64     `json:"latency,omitempty"` // completions: ns since the invoke
+	Latency  int64     `json:"latency,omitempty"` // harness and nemesis completions: ns since the invoke
 	Fault    *Fault    `json:"fault,omitempty"`
 }
 

@@ -42,6 +42,10 @@ func randomOp(rng *rand.Rand) Op {
 		op.IDs = []int64{rng.Int64N(9)}
 	}
 	if maybe() {
+		op.Lo, op.Hi = rng.Int64()-rng.Int64(), rng.Int64N(1<<40)-rng.Int64N(3)
+		op.Missing = []int64{rng.Int64N(1 << 40)}
+	}
+	if maybe() {
 		op.Transfer = &Transfer{ID: rng.Int64(), From: rng.IntN(5), To: -rng.IntN(5), Amount: rng.Int64N(100)}
 	}
 	if maybe() {
@@ -143,7 +147,7 @@ func TestReaderTornAndCorrupt(t *testing.T) {
 		line int
 	}{
 		"garbage in the middle": {strings.Replace(whole, `"f":"read"}`+"\n", `"f":"read"`+"\n", 1), 1},
-		"other schema":          {strings.Replace(whole, `{"v":1,"index":1`, `{"v":9,"index":1`, 1), 2},
+		"other schema":          {strings.Replace(whole, `{"v":2,"index":1`, `{"v":9,"index":1`, 1), 2},
 		"index gap":             {strings.Replace(whole, `"index":2`, `"index":5`, 1), 3},
 		"unknown type":          {strings.Replace(whole, `"type":"ok"`, `"type":"maybe"`, 1), 1},
 		"empty line":            {strings.Replace(whole, "\n", "\n\n", 1), 2},

@@ -89,8 +89,8 @@ func Read(r io.Reader) (*History, error) {
 			}
 			return nil, &CorruptError{Line: line, Reason: uerr.Error()}
 		}
-		if op.V != SchemaVersion {
-			return nil, &CorruptError{Line: line, Reason: fmt.Sprintf("schema version %d, this strongcheck reads %d", op.V, SchemaVersion)}
+		if op.V < MinSchemaVersion || op.V > SchemaVersion {
+			return nil, &CorruptError{Line: line, Reason: fmt.Sprintf("schema version %d, this strongcheck reads %d to %d", op.V, MinSchemaVersion, SchemaVersion)}
 		}
 		if !op.Type.Valid() {
 			return nil, &CorruptError{Line: line, Reason: fmt.Sprintf("unknown type %q", op.Type)}

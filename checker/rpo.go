@@ -32,8 +32,8 @@ func CheckRPO(ctx context.Context, ops []results.Op, opts Options) Check {
 
 // rpoAcc gathers the findings of every workload.
 type rpoAcc struct {
-	h                *history
-	res              *RPOResult
+	h    *history
+	res  *RPOResult
 	lost []call
 	// unexpected are reads (or final reads) of values no write produced.
 	unexpected []callPair

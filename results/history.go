@@ -120,18 +120,18 @@ const (
 // ids in a final read), Transfer for bank transfers and Fault for nemesis and
 // failover steps.
 type Op struct {
-	V        int       `json:"v"`
-	Index    int64     `json:"index"`
-	Time     int64     `json:"time"` // ns since the run started, monotonic
-	Process  Process   `json:"process"`
-	Type     Type      `json:"type"`
-	F        string    `json:"f"`
-	Workload string    `json:"workload,omitempty"`
-	Key      string    `json:"key,omitempty"`
-	Value    *int64    `json:"value,omitempty"`
-	Expect   *int64    `json:"expect,omitempty"`
-	Values   []int64   `json:"values,omitempty"`
-	IDs      []int64   `json:"ids,omitempty"` // bank final read: ids of transfers present
+	V        int     `json:"v"`
+	Index    int64   `json:"index"`
+	Time     int64   `json:"time"` // ns since the run started, monotonic
+	Process  Process `json:"process"`
+	Type     Type    `json:"type"`
+	F        string  `json:"f"`
+	Workload string  `json:"workload,omitempty"`
+	Key      string  `json:"key,omitempty"`
+	Value    *int64  `json:"value,omitempty"`
+	Expect   *int64  `json:"expect,omitempty"`
+	Values   []int64 `json:"values,omitempty"`
+	IDs      []int64 `json:"ids,omitempty"` // bank final read: ids of transfers present
 	// Lo and Hi are the range of set elements a read covered (schema 2):
 	// every element in [Lo, Hi] is present but those in Missing, and
 	// Values lists the elements found outside the range (none, in a

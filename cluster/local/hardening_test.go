@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/strongcheck/strongcheck/cluster"
+	"github.com/strongcheck/strongcheck/internal/leakcheck"
 )
 
 func TestParseVersion(t *testing.T) {
@@ -50,30 +50,6 @@ func TestValidID(t *testing.T) {
 		assert.False(t, validID(id), id)
 	}
 	assert.NoError(t, removePrivateDirs("../../etc"), "an id not of ours is never a path")
-}
-
-// filesContaining lists the files under dir whose contents hold one of
-// words (links are not followed).
-func filesContaining(t *testing.T, dir string, words ...string) []string {
-	t.Helper()
-	var hits []string
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || !d.Type().IsRegular() {
-			return err
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		for _, w := range words {
-			if w != "" && strings.Contains(string(b), w) {
-				hits = append(hits, p)
-			}
-		}
-		return nil
-	})
-	require.NoError(t, err)
-	return hits
 }
 
 func assertMode(t *testing.T, path string, mode os.FileMode, uid uint32) {
@@ -114,7 +90,10 @@ func TestIntegrationSecretsAndDataOutsideTheClusterFolder(t *testing.T) {
 		assertMode(t, c.dataDir(n), 0o700, u.uid)
 	}
 	passwords := []string{c.sec.Superuser, c.sec.Repl, c.sec.User}
-	assert.Empty(t, filesContaining(t, parent, passwords...), "a password in the cluster folder")
+	hits, files, err := leakcheck.Find(parent, passwords...)
+	require.NoError(t, err)
+	assert.NotZero(t, files)
+	assert.Empty(t, hits, "a password in the cluster folder")
 	_, err = os.Stat(filepath.Join(dir, "secrets.json"))
 	assert.ErrorIs(t, err, os.ErrNotExist)
 	// Attach finds the passwords where Up put them.

@@ -200,3 +200,28 @@ func TestIntegrationRegistryEntriesRootOnly(t *testing.T) {
 	require.NoError(t, json.Unmarshal(b, &e))
 	assert.NotContains(t, string(b), c.sec.Superuser)
 }
+
+// What an older strongcheck left in a cluster folder goes; a data folder
+// of the user's own in the same --dir stays.
+func TestRemoveOldLayout(t *testing.T) {
+	dir := t.TempDir()
+	write := func(rel string) {
+		p := filepath.Join(dir, rel)
+		require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
+		require.NoError(t, os.WriteFile(p, []byte("x"), 0o600))
+	}
+	write("secrets.json")
+	write("data/pgpass")
+	write("data/n1/PG_VERSION")
+	write("data/n1/base/1/1259")
+	write("data/mine/notes.txt")
+	write("logs/n1.log")
+	require.NoError(t, removeOldLayout(dir))
+	for rel, want := range map[string]bool{"secrets.json": false, "data/pgpass": false, "data/n1": false,
+		"data/mine/notes.txt": true, "logs/n1.log": true} {
+		_, err := os.Stat(filepath.Join(dir, rel))
+		assert.Equal(t, want, err == nil, rel)
+	}
+	empty := t.TempDir()
+	require.NoError(t, removeOldLayout(empty), "a folder with nothing old")
+}

@@ -243,12 +243,34 @@ func prepareDir(dir string) error {
 	if err := os.MkdirAll(filepath.Join(dir, "logs"), 0o755); err != nil {
 		return fmt.Errorf("cluster folder: %w", err)
 	}
-	for _, old := range []string{"data", "secrets.json"} {
-		if err := os.RemoveAll(filepath.Join(dir, old)); err != nil {
-			return fmt.Errorf("cluster folder: %w", err)
-		}
+	if err := removeOldLayout(dir); err != nil {
+		return fmt.Errorf("cluster folder: %w", err)
 	}
 	return nil
+}
+
+// removeOldLayout removes the secrets and data folders an older strongcheck
+// kept inside the cluster folder dir: secrets.json, data/pgpass and
+// data/<node> (only folders that are PostgreSQL data folders, so that a
+// data folder of the user's own in a --dir of theirs is left alone).
+func removeOldLayout(dir string) error {
+	var errs []error
+	for _, f := range []string{filepath.Join(dir, "secrets.json"), filepath.Join(dir, "data", "pgpass")} {
+		if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	data := filepath.Join(dir, "data")
+	ents, _ := os.ReadDir(data)
+	for _, e := range ents {
+		if _, err := os.Stat(filepath.Join(data, e.Name(), "PG_VERSION")); err == nil && e.IsDir() {
+			errs = append(errs, os.RemoveAll(filepath.Join(data, e.Name())))
+		}
+	}
+	if len(ents) > 0 {
+		_ = os.Remove(data) // only when empty now
+	}
+	return errors.Join(errs...)
 }
 
 // register picks the subnet and an id, and records the cluster in the
@@ -844,8 +866,8 @@ func Down(ctx context.Context, dir string) error {
 	if err := removePrivateDirs(st.ID); err != nil {
 		return err
 	}
-	// What an older strongcheck kept in the cluster folder.
-	os.RemoveAll(filepath.Join(dir, "data"))
-	os.Remove(filepath.Join(dir, "secrets.json"))
+	if err := removeOldLayout(dir); err != nil {
+		return err
+	}
 	return os.Remove(filepath.Join(dir, "cluster.json"))
 }

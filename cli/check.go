@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"strings"
 	"time"
@@ -24,16 +25,19 @@ func newCheckCmd(stdout, stderr io.Writer) *cobra.Command {
 		Short: "Re-run every checker on a stored run (also a partial one) and rewrite its results",
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if memMiB > math.MaxUint64>>20 {
+				return usageErr("--check-memory %d: too large (MiB)", memMiB)
+			}
 			run, err := results.OpenRun(args[0])
 			if err != nil {
-				return usageErr("%s: %v", args[0], err)
+				return usageErr("%s: %w", args[0], err)
 			}
 			h, err := results.ReadFile(run.History())
 			if err != nil {
 				if errors.Is(err, os.ErrNotExist) {
-					return usageErr("%s: no history (%v)", args[0], err)
+					return usageErr("%s: no history (%w)", args[0], err)
 				}
-				return err
+				return historyErr(run, h, err)
 			}
 			if h.Torn {
 				fmt.Fprintf(stderr, "strongcheck: the history ends in a torn line (line %d, a killed run): checked up to it\n", h.TornLine)
@@ -74,15 +78,35 @@ func newReportCmd(stdout, stderr io.Writer) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			run, err := results.OpenRun(args[0])
 			if err != nil {
-				return usageErr("%s: %v", args[0], err)
+				return usageErr("%s: %w", args[0], err)
 			}
-			if err := report.Write(run); err != nil {
+			in := report.Load(run)
+			if errors.Is(in.HistoryErr, results.ErrCorrupt) {
+				// A report without the history would replace one made
+				// when it was whole: leave the files as they are.
+				return historyErr(run, in.History, in.HistoryErr)
+			}
+			if err := report.WriteInput(in); err != nil {
 				return err
 			}
 			fmt.Fprintf(stdout, "report: %s\n", run.ReportHTML())
 			return nil
 		},
 	}
+}
+
+// historyErr says what is wrong with a run's history that cannot be read
+// whole, how much of it is intact, and that nothing was rewritten.
+func historyErr(run results.Run, h *results.History, err error) error {
+	if !errors.Is(err, results.ErrCorrupt) {
+		return fmt.Errorf("%s: %w", run.History(), err)
+	}
+	intact := ""
+	if h != nil {
+		intact = fmt.Sprintf("; the %d operations before that line are intact", len(h.Ops))
+	}
+	return fmt.Errorf("%s: %w (not a history this strongcheck wrote, or an edited one%s; no file of the run was rewritten)",
+		run.History(), err, intact)
 }
 
 func seedOf(info *results.TestInfo) int64 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"strings"
 	"time"
@@ -50,6 +51,7 @@ type testFlags struct {
 	linkRate     string
 	checkMemory  uint64
 	clientCPUs   int
+	leaveRunning bool
 	k8s          k8s.Options
 }
 
@@ -110,6 +112,7 @@ func addTestFlags(fl *pflag.FlagSet) *testFlags {
 	fl.StringVar(&f.linkRate, "link-rate", "", "bandwidth of the links between nodes, e.g. 1mbit (a WAN between regions); empty: unlimited")
 	fl.IntVar(&f.clientCPUs, "client-cpus", 0, "OS threads for the clients' Go code while they run (0: a quarter of the CPUs for the local backend, which shares them with PostgreSQL)")
 	fl.BoolVar(&f.writesOnly, "writes-only", false, "workloads do writes only (for throughput measurements)")
+	fl.BoolVar(&f.leaveRunning, "leave-db-running", false, "leave the cluster running after the test, for psql (`strongcheck cluster down --dir RUN/cluster` removes it)")
 	fl.StringVar(&f.backend, "backend", "local", "cluster backend: local, or k8s (Kubernetes through client-go; kind for laptops)")
 	f.k8s.AddFlags(fl)
 	fl.StringVar(&f.scenario, "scenario", "", "run a scenario of the zoo (see `strongcheck scenarios`); later flags override its own")
@@ -155,8 +158,12 @@ func parseTest(f *testFlags, seedSet bool) (harness.Test, error) {
 		return harness.Test{}, usageErr("--nemesis-interval %v: must be positive", f.interval)
 	case f.checkTimeout <= 0:
 		return harness.Test{}, usageErr("--check-timeout %v: must be positive", f.checkTimeout)
-	case f.rate < 0:
-		return harness.Test{}, usageErr("--rate %v: must be >= 0", f.rate)
+	case !(f.rate >= 0) || math.IsInf(f.rate, 1):
+		return harness.Test{}, usageErr("--rate %v: must be a number >= 0", f.rate)
+	case f.rate > 0 && time.Duration(float64(time.Second)/f.rate) <= 0:
+		return harness.Test{}, usageErr("--rate %v: at most 1e9 operations per second", f.rate)
+	case f.checkMemory > math.MaxUint64>>20:
+		return harness.Test{}, usageErr("--check-memory %d: too large (MiB)", f.checkMemory)
 	case f.keys < 1:
 		return harness.Test{}, usageErr("--keys %d: must be at least 1", f.keys)
 	case f.clientCPUs < 0:
@@ -221,6 +228,20 @@ func parseTest(f *testFlags, seedSet bool) (harness.Test, error) {
 	if f.backend != "local" && f.backend != "k8s" {
 		return t, usageErr("--backend %q: want local or k8s", f.backend)
 	}
+	if f.backend == "local" {
+		if err := checkSubnet(f.subnet); err != nil {
+			return t, err
+		}
+	}
+	if f.leaveRunning {
+		if f.backend != "local" {
+			return t, usageErr("--leave-db-running: only the local backend can leave its cluster running")
+		}
+		if f.testCount > 1 {
+			return t, usageErr("--leave-db-running with --test-count %d: only one run can leave its cluster running", f.testCount)
+		}
+		t.KeepCluster = true
+	}
 	if f.backend == "k8s" {
 		for _, fl := range t.Faults {
 			if fl.Kind == nemesis.LagThenKill {
@@ -243,6 +264,18 @@ func parseTest(f *testFlags, seedSet bool) (harness.Test, error) {
 	return t, t.Validate()
 }
 
+// checkSubnet refuses a --subnet the local backend could not use, before
+// anything starts.
+func checkSubnet(subnet string) error {
+	if subnet == local.AutoSubnet {
+		return nil
+	}
+	if _, err := local.ParseSubnet(subnet); err != nil {
+		return usageErr("--subnet: %w (or auto)", err)
+	}
+	return nil
+}
+
 // localBackend builds clusters with cluster/local.
 func localBackend(subnet string, logf func(string, ...any)) harness.Backend {
 	return harness.Backend{
@@ -254,6 +287,7 @@ func localBackend(subnet string, logf func(string, ...any)) harness.Backend {
 			}
 			return local.Up(ctx, local.Options{Dir: dir, Subnet: subnet, Spec: spec, Logf: logf})
 		},
+		Leave: leaveLocal,
 		PostgresVersion: func(c cluster.Cluster) string {
 			if lc, ok := c.(*local.Cluster); ok {
 				return lc.PostgresVersion()
@@ -261,6 +295,18 @@ func localBackend(subnet string, logf func(string, ...any)) harness.Backend {
 			return ""
 		},
 	}
+}
+
+// leaveLocal leaves a local cluster running after its run.
+func leaveLocal(c cluster.Cluster) (string, error) {
+	lc, ok := c.(*local.Cluster)
+	if !ok {
+		return "", fmt.Errorf("not a local cluster: %T", c)
+	}
+	if err := lc.Detach(); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("strongcheck cluster status --dir %s (--show-passwords for psql); strongcheck cluster down --dir %s removes it", lc.Dir(), lc.Dir()), nil
 }
 
 // k8sBackend builds clusters on Kubernetes with cluster/k8s.
@@ -302,7 +348,7 @@ func runTest(ctx context.Context, f *testFlags, seedSet bool, stdout, stderr io.
 		}
 	}
 	if err := os.MkdirAll(f.store, 0o755); err != nil {
-		return usageErr("--store %s: %v", f.store, err)
+		return usageErr("--store %s: %w", f.store, err)
 	}
 	interactive := false
 	if fd, ok := stderr.(*os.File); ok && term.IsTerminal(int(fd.Fd())) {
@@ -353,7 +399,9 @@ func runTest(ctx context.Context, f *testFlags, seedSet bool, stdout, stderr io.
 		}
 	}
 	if lastErr != nil {
-		return &exitError{checker.ExitHarness, lastErr}
+		// exitCode decides: 254 when the cause was the user's (a backend
+		// refusing an argument), else 255.
+		return lastErr
 	}
 	if code := worst.ExitCode(); code != 0 {
 		return &exitError{code, fmt.Errorf("%w: verdict %s", errQuiet, worst)}

@@ -43,7 +43,7 @@ func expandScenario(args []string) ([]string, error) {
 	}
 	s, err := scenario.Get(name)
 	if err != nil {
-		return nil, usageErr("--scenario: %v", err)
+		return nil, usageErr("--scenario: %w", err)
 	}
 	out = append(out, s.Args...)
 	out = append(out, "--name", s.Name)
@@ -103,9 +103,6 @@ func newZooCmd(stdout, stderr io.Writer) *cobra.Command {
 			if runs < 1 {
 				return usageErr("--runs %d: must be at least 1", runs)
 			}
-			if err := preflightLocal(); err != nil {
-				return err
-			}
 			var list []scenario.Scenario
 			if only == "" {
 				list = scenario.All
@@ -113,10 +110,13 @@ func newZooCmd(stdout, stderr io.Writer) *cobra.Command {
 				for _, n := range strings.Split(only, ",") {
 					s, err := scenario.Get(strings.TrimSpace(n))
 					if err != nil {
-						return usageErr("--scenario: %v", err)
+						return usageErr("--scenario: %w", err)
 					}
 					list = append(list, s)
 				}
+			}
+			if err := preflightLocal(); err != nil {
+				return err
 			}
 			// Runs go round the scenarios (run 1 of each, then run 2 ...)
 			// so that a zoo cut short still covers every scenario.
@@ -181,7 +181,7 @@ func scenarioTest(s scenario.Scenario, store string, seed int64, timeLimit time.
 		args = append(args, "--time-limit", timeLimit.String())
 	}
 	if err := fl.Parse(args); err != nil {
-		return harness.Test{}, fmt.Errorf("%w: scenario %s: %v", errFlags, s.Name, err)
+		return harness.Test{}, fmt.Errorf("%w: scenario %s: %w", errFlags, s.Name, err)
 	}
 	return parseTest(f, true)
 }

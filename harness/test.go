@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"runtime"
 	"slices"
@@ -46,6 +47,10 @@ type Backend struct {
 	// local backend): then every core-second the clients spend is taken
 	// from PostgreSQL, and Test.ClientCPUs' default is small.
 	SharesMachine bool
+	// Leave, when set, leaves c running after the run instead of closing
+	// it (Test.KeepCluster) and returns, in one line, how to reach it and
+	// how to take it down. A backend without it cannot keep a cluster.
+	Leave func(c cluster.Cluster) (string, error)
 }
 
 // Test is one run's configuration.
@@ -86,7 +91,10 @@ type Test struct {
 	// Progress receives progress lines; Interactive redraws one line.
 	Progress    func(line string, final bool)
 	Interactive bool
-	// KeepCluster leaves the cluster's data after the run (for debugging).
+	// KeepCluster leaves the cluster running after the run, data and all
+	// (`--leave-db-running`, as Jepsen calls it), for a look with psql;
+	// the backend's Leave says how to take it down. The node logs in the
+	// run folder are copied at the end of the run as usual.
 	KeepCluster bool
 	// ClientCPUs is how many OS threads may run the harness's Go code at
 	// once (GOMAXPROCS) while the clients run; it is restored afterwards,
@@ -176,8 +184,8 @@ func (t *Test) Validate() error {
 	if t.ClientCPUs < 0 {
 		errs = append(errs, fmt.Sprintf("client CPUs %d must be >= 0 (0: automatic)", t.ClientCPUs))
 	}
-	if t.Rate < 0 {
-		errs = append(errs, fmt.Sprintf("rate %v must be >= 0", t.Rate))
+	if !(t.Rate >= 0) || math.IsInf(t.Rate, 1) || t.Rate > 0 && time.Duration(float64(time.Second)/t.Rate) <= 0 {
+		errs = append(errs, fmt.Sprintf("rate %v must be a number from 0 to 1e9", t.Rate))
 	}
 	if t.OpTimeout <= 0 {
 		errs = append(errs, "operation timeout must be positive")

@@ -153,11 +153,53 @@ func TestReaderTornAndCorrupt(t *testing.T) {
 		"empty line":            {strings.Replace(whole, "\n", "\n\n", 1), 2},
 	}
 	for name, c := range cases {
-		_, err := Read(strings.NewReader(c.text))
+		h, err := Read(strings.NewReader(c.text))
 		var ce *CorruptError
 		require.True(t, errors.As(err, &ce), "%s: %v", name, err)
 		assert.True(t, errors.Is(err, ErrCorrupt), name)
 		assert.Equal(t, c.line, ce.Line, name)
+		require.NotNil(t, h, "%s: the operations before the bad line are returned", name)
+		assert.Len(t, h.Ops, c.line-1, "%s: every line before the bad one is kept", name)
+	}
+
+	// Lines longer than the reader's buffer: a corrupt one is named, one
+	// that parses is read.
+	long := strings.Repeat(" ", 1<<20+10)
+	h, err = Read(strings.NewReader(whole + strings.Repeat("x", 1<<20+10) + "\n"))
+	var ce *CorruptError
+	require.True(t, errors.As(err, &ce), "%v", err)
+	assert.Equal(t, 4, ce.Line)
+	assert.Len(t, h.Ops, 3)
+	h, err = Read(strings.NewReader(whole[:len(whole)-1] + long + "\n"))
+	require.NoError(t, err)
+	assert.Len(t, h.Ops, 3)
+
+	// A crash of the machine can leave the file's end zero-filled: that is
+	// a torn tail, not corruption, with or without a newline among the
+	// zeros; zeros followed by data are corruption.
+	for name, c := range map[string]struct {
+		text      string
+		torn      bool
+		ops, line int
+	}{
+		"zeros at the end":             {whole + "\x00\x00\x00\x00", true, 3, 4},
+		"zeros and newlines":           {whole + "\x00\x00\n\x00\n", true, 3, 4},
+		"a line cut short by zeros":    {whole[:len(whole)-9] + "\x00\x00\x00\x00\x00\x00\x00\x00\x00\n\x00", true, 2, 3},
+		"zeros then data is corrupt":   {whole[:len(whole)-9] + "\x00\x00\n" + whole, false, 2, 3},
+		"a complete garbage last line": {whole + "garbage\n", false, 3, 4},
+	} {
+		h, err := Read(strings.NewReader(c.text))
+		require.NotNil(t, h, name)
+		assert.Len(t, h.Ops, c.ops, name)
+		if c.torn {
+			require.NoError(t, err, name)
+			assert.True(t, h.Torn, name)
+			assert.Equal(t, c.line, h.TornLine, name)
+		} else {
+			var ce *CorruptError
+			require.True(t, errors.As(err, &ce), "%s: %v", name, err)
+			assert.Equal(t, c.line, ce.Line, name)
+		}
 	}
 }
 

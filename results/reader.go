@@ -31,12 +31,15 @@ func (e *CorruptError) Unwrap() error { return ErrCorrupt }
 type History struct {
 	Ops []Op
 	// Torn is true when the last line was incomplete (the run was killed
-	// while writing it) and was dropped; TornLine is its line number.
+	// while writing it, or the machine crashed and left the file's end
+	// zero-filled) and was dropped; TornLine is its line number.
 	Torn     bool
 	TornLine int
 }
 
-// ReadFile reads the history at path; see Read.
+// ReadFile reads the history at path; see Read. On an error it returns
+// what Read returned (the operations before a corrupt line), or nil when
+// the file cannot be opened.
 func ReadFile(path string) (*History, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -47,10 +50,14 @@ func ReadFile(path string) (*History, error) {
 }
 
 // Read parses a history. A last line without its newline that does not parse
-// is taken as torn by a killed writer and dropped (History.Torn says so). Any
-// other line that does not parse, has another schema version, an unknown type
-// or an index out of sequence is an error wrapping ErrCorrupt with its line
-// number.
+// is taken as torn by a killed writer and dropped (History.Torn says so), and
+// so is a line cut short by zero bytes when nothing but zero bytes and
+// whitespace follows it (what a crash of the machine can leave). Any other
+// line that does not parse, has another schema version, an unknown type or an
+// index out of sequence is a *CorruptError (wrapping ErrCorrupt) with its line
+// number; the History returned with it still holds every operation before
+// that line, so nothing recorded before a bad tail is lost. Only an I/O error
+// returns a nil History.
 func Read(r io.Reader) (*History, error) {
 	br := bufio.NewReaderSize(r, 1<<20)
 	h := &History{}
@@ -77,30 +84,49 @@ func Read(r io.Reader) (*History, error) {
 		trimmed := bytes.TrimSpace(b)
 		if len(trimmed) == 0 {
 			if complete {
-				return nil, &CorruptError{Line: line, Reason: "empty line"}
+				return h, &CorruptError{Line: line, Reason: "empty line"}
 			}
 			return h, nil
 		}
 		var op Op
 		if uerr := json.Unmarshal(trimmed, &op); uerr != nil {
-			if !complete {
+			if !complete || (bytes.IndexByte(trimmed, 0) >= 0 && onlyZerosLeft(br)) {
 				h.Torn, h.TornLine = true, line
 				return h, nil
 			}
-			return nil, &CorruptError{Line: line, Reason: uerr.Error()}
+			return h, &CorruptError{Line: line, Reason: uerr.Error()}
 		}
 		if op.V < MinSchemaVersion || op.V > SchemaVersion {
-			return nil, &CorruptError{Line: line, Reason: fmt.Sprintf("schema version %d, this strongcheck reads %d to %d", op.V, MinSchemaVersion, SchemaVersion)}
+			return h, &CorruptError{Line: line, Reason: fmt.Sprintf("schema version %d, this strongcheck reads %d to %d", op.V, MinSchemaVersion, SchemaVersion)}
 		}
 		if !op.Type.Valid() {
-			return nil, &CorruptError{Line: line, Reason: fmt.Sprintf("unknown type %q", op.Type)}
+			return h, &CorruptError{Line: line, Reason: fmt.Sprintf("unknown type %q", op.Type)}
 		}
 		if op.Index != int64(len(h.Ops)) {
-			return nil, &CorruptError{Line: line, Reason: fmt.Sprintf("index %d, want %d", op.Index, len(h.Ops))}
+			return h, &CorruptError{Line: line, Reason: fmt.Sprintf("index %d, want %d", op.Index, len(h.Ops))}
 		}
 		h.Ops = append(h.Ops, op)
 		if !complete {
 			return h, nil
+		}
+	}
+}
+
+// onlyZerosLeft reports whether nothing but zero bytes and whitespace is
+// left to read from r.
+func onlyZerosLeft(r *bufio.Reader) bool {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := r.Read(buf)
+		for _, c := range buf[:n] {
+			switch c {
+			case 0, ' ', '\t', '\n', '\r':
+			default:
+				return false
+			}
+		}
+		if err != nil {
+			return errors.Is(err, io.EOF)
 		}
 	}
 }

@@ -203,7 +203,8 @@ func faultRows(ws []window, a *checker.AvailabilityResult) []faultRow {
 	return out
 }
 
-// listFiles lists the run folder's files and its logs, as relative links.
+// listFiles lists the files the run folder publishes and its logs, as
+// relative links.
 func listFiles(run results.Run) (files, logs []fileLink) {
 	list := func(dir, prefix string) []fileLink {
 		entries, err := os.ReadDir(dir)
@@ -212,8 +213,8 @@ func listFiles(run results.Run) (files, logs []fileLink) {
 		}
 		var out []fileLink
 		for _, e := range entries {
-			if e.IsDir() || strings.HasPrefix(e.Name(), ".") {
-				continue
+			if e.IsDir() || !results.Published(prefix+e.Name()) {
+				continue // what serve would not answer
 			}
 			size := ""
 			if fi, err := e.Info(); err == nil {

@@ -47,7 +47,10 @@ type Input struct {
 	Info    *results.TestInfo
 	History *results.History
 	Result  *checker.Result
-	Lag     []results.LagSample
+	// HistoryErr is why Load could not read the history whole (nil
+	// otherwise); History is then nil.
+	HistoryErr error
+	Lag        []results.LagSample
 	// LagTorn says the lag file ended in a torn line.
 	LagTorn bool
 	// Problems are the files that could not be read, in the order found.
@@ -64,7 +67,7 @@ func Load(run results.Run) *Input {
 		in.addProblem(results.TestJSONName, err, "what was tested (command line, seed, settings)")
 	}
 	if in.History, err = results.ReadFile(run.History()); err != nil {
-		in.History = nil
+		in.History, in.HistoryErr = nil, err
 		in.addProblem(results.HistoryName, err, "the latency and throughput plots and the nemesis timeline")
 	}
 	if in.Result, err = ReadResult(run.ResultsJSON()); err != nil {

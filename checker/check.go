@@ -2,6 +2,7 @@ package checker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -45,15 +46,48 @@ type Options struct {
 // is judged as far as it goes. ctx stops the work early; what was not
 // decided is then Unknown.
 func CheckHistory(ctx context.Context, hist *results.History, opts Options) Result {
+	if hist == nil {
+		hist = &results.History{}
+	}
+	return checkIndexed(ctx, index(hist.Ops), opts, results.Tail{Lines: len(hist.Ops), Torn: hist.Torn, TornLine: hist.TornLine})
+}
+
+// CheckFile judges the history at path as CheckHistory does, reading it
+// once without keeping its lines (memory follows the number of operations
+// at some 70 bytes each, not the file's size). also, when not nil, sees
+// every operation as it is read (the report's timeline is built that way).
+// A history that cannot be read returns the scan's error: a corrupt one a
+// results.CorruptError, after which nothing was judged.
+func CheckFile(ctx context.Context, path string, opts Options, also func(op *results.Op)) (Result, results.Tail, error) {
+	var scanErr error
+	var tail results.Tail
+	h := indexSeq(func(yield func(*results.Op) bool) {
+		tail, scanErr = results.ScanFile(path, func(op *results.Op) error {
+			if also != nil {
+				also(op)
+			}
+			if !yield(op) {
+				return errStopped
+			}
+			return nil
+		})
+	})
+	if scanErr != nil {
+		return Result{}, tail, scanErr
+	}
+	return checkIndexed(ctx, h, opts, tail), tail, nil
+}
+
+// errStopped ends a scan whose consumer stopped early.
+var errStopped = errors.New("stopped")
+
+// checkIndexed runs every checker on an indexed history.
+func checkIndexed(ctx context.Context, h *history, opts Options, tail results.Tail) Result {
 	res := Result{Schema: ResultSchema, Model: opts.Model}
 	if res.Model == "" {
 		res.Model = ModelGuide
 	}
-	if hist == nil {
-		hist = &results.History{}
-	}
-	res.Ops, res.Torn = len(hist.Ops), hist.Torn
-	h := index(hist.Ops)
+	res.Ops, res.Torn = tail.Lines, tail.Torn
 	rt := h.roleTimeline()
 	dc := newDocContext(h, rt, opts.Settings)
 	an := newAnomalySet(h)
@@ -111,7 +145,7 @@ func CheckHistory(ctx context.Context, hist *results.History, opts Options) Resu
 	} else {
 		res.Verdict = Unknown
 	}
-	res.Notes = notes(&res, hist, dc)
+	res.Notes = notes(&res, tail.TornLine, dc)
 	return res
 }
 
@@ -128,10 +162,10 @@ func (r *Result) Find(name string) *Check {
 // notes explain the findings in plain sentences: the verdict under the
 // chosen model, what rules each model out, what could not be decided, and
 // which setting would change the guide's result.
-func notes(r *Result, hist *results.History, dc *docContext) []string {
+func notes(r *Result, tornLine int, dc *docContext) []string {
 	var out []string
 	if r.Torn {
-		out = append(out, fmt.Sprintf("The history ends in a torn line (line %d, the run was killed while writing it); it was checked up to that line.", hist.TornLine))
+		out = append(out, fmt.Sprintf("The history ends in a torn line (line %d, the run was killed while writing it); it was checked up to that line.", tornLine))
 	}
 	if m := r.ModelResult(r.Model); m != nil {
 		out = append(out, fmt.Sprintf("Verdict under the %s model (%s): %s.", r.Model, ModelHelp[r.Model], m.Summary))

@@ -32,15 +32,8 @@ func newCheckCmd(stdout, stderr io.Writer) *cobra.Command {
 			if err != nil {
 				return usageErr("%s: %w", args[0], err)
 			}
-			h, err := results.ReadFile(run.History())
-			if err != nil {
-				if errors.Is(err, os.ErrNotExist) {
-					return usageErr("%s: no history (%w)", args[0], err)
-				}
-				return historyErr(run, h, err)
-			}
-			if h.Torn {
-				fmt.Fprintf(stderr, "strongcheck: the history ends in a torn line (line %d, a killed run): checked up to it\n", h.TornLine)
+			if _, err := os.Stat(run.History()); err != nil {
+				return usageErr("%s: no history (%w)", args[0], err)
 			}
 			opts := checker.Options{Timeout: timeout, MemoryBudget: memMiB << 20, Model: model}
 			info, ierr := results.ReadTestInfo(run.TestJSON())
@@ -53,8 +46,18 @@ func newCheckCmd(stdout, stderr io.Writer) *cobra.Command {
 			if opts.Model != "" && !checker.ValidModel(opts.Model) {
 				return usageErr("--model %q: want one of %s", opts.Model, strings.Join(checker.Models, ", "))
 			}
-			res := checker.CheckHistory(cmd.Context(), h, opts)
-			if err := report.WriteAll(run, info, h, &res); err != nil {
+			// One pass over the history: the checkers' index and the
+			// report's timeline, neither keeping its lines.
+			tl := report.NewTimeline()
+			res, tail, err := checker.CheckFile(cmd.Context(), run.History(), opts, tl.Add)
+			if err != nil {
+				return historyErr(run, tail.Lines, err)
+			}
+			tl.End(tail)
+			if tail.Torn {
+				fmt.Fprintf(stderr, "strongcheck: the history ends in a torn line (line %d, a killed run): checked up to it\n", tail.TornLine)
+			}
+			if err := report.WriteAllTimeline(run, info, tl, &res); err != nil {
 				return err
 			}
 			printOutcome(stdout, outcomeOf(run, &res), seedOf(info))
@@ -84,7 +87,7 @@ func newReportCmd(stdout, stderr io.Writer) *cobra.Command {
 			if errors.Is(in.HistoryErr, results.ErrCorrupt) {
 				// A report without the history would replace one made
 				// when it was whole: leave the files as they are.
-				return historyErr(run, in.History, in.HistoryErr)
+				return historyErr(run, in.HistoryIntact, in.HistoryErr)
 			}
 			if err := report.WriteInput(in); err != nil {
 				return err
@@ -97,14 +100,11 @@ func newReportCmd(stdout, stderr io.Writer) *cobra.Command {
 
 // historyErr says what is wrong with a run's history that cannot be read
 // whole, how much of it is intact, and that nothing was rewritten.
-func historyErr(run results.Run, h *results.History, err error) error {
+func historyErr(run results.Run, intactOps int, err error) error {
 	if !errors.Is(err, results.ErrCorrupt) {
 		return fmt.Errorf("%s: %w", run.History(), err)
 	}
-	intact := ""
-	if h != nil {
-		intact = fmt.Sprintf("; the %d operations before that line are intact", len(h.Ops))
-	}
+	intact := fmt.Sprintf("; the %d operations before that line are intact", intactOps)
 	return fmt.Errorf("%s: %w (not a history this strongcheck wrote, or an edited one%s; no file of the run was rewritten)",
 		run.History(), err, intact)
 }

@@ -66,5 +66,6 @@ func TestParseSyncNamesIsTheUsersError(t *testing.T) {
 	assert.ErrorIs(t, err, ErrSpec)
 	assert.ErrorIs(t, err, syncnames.ErrSyntax)
 	assert.Equal(t, "ANY 1 (n3)", SyncFor("ANY 2 (n2, n3)", []string{"n3"}), "capped at the standbys left")
-	assert.Equal(t, "ANY 2 (n3, n1)", SyncFor("ANY 2 (n2, n3)", []string{"n1", "n3"}), "names kept first, the new one after")
+	assert.Equal(t, "ANY 2 (n1, n3)", SyncFor("ANY 2 (n2, n3)", []string{"n1", "n3"}), "ANY: the standbys in node order")
+	assert.Equal(t, "FIRST 1 (n3, n1)", SyncFor("FIRST 1 (n3, n2)", []string{"n1", "n3"}), "FIRST: priority kept, the new one last")
 }

@@ -554,14 +554,17 @@ func (r *runner) finalReads(ctx context.Context) error {
 // judges it, and writes results.json and the report files.
 func (r *runner) check(ctx context.Context) error {
 	r.progress("checking the history", false)
-	h, err := results.ReadFile(r.run.History())
+	// One pass over the history on disk (the one record of the run): the
+	// checkers' index and the report's timeline, neither keeping its lines.
+	tl := report.NewTimeline()
+	res, tail, err := checker.CheckFile(ctx, r.run.History(), checker.Options{Timeout: r.t.CheckTimeout, Settings: r.t.Spec.Effective(),
+		FinalPrimary: r.topo.Primary(), MemoryBudget: r.t.CheckMemory, Model: r.t.Model}, tl.Add)
 	if err != nil {
 		return fmt.Errorf("%w: read back history: %w", ErrInfra, err)
 	}
-	res := checker.CheckHistory(ctx, h, checker.Options{Timeout: r.t.CheckTimeout, Settings: r.t.Spec.Effective(),
-		FinalPrimary: r.topo.Primary(), MemoryBudget: r.t.CheckMemory, Model: r.t.Model})
+	tl.End(tail)
 	r.result = &res
-	if err := report.WriteAll(r.run, r.info, h, &res); err != nil {
+	if err := report.WriteAllTimeline(r.run, r.info, tl, &res); err != nil {
 		return fmt.Errorf("%w: write report: %w", ErrInfra, err)
 	}
 	return nil

@@ -3,7 +3,6 @@ package results
 import (
 	"bufio"
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -59,14 +58,56 @@ func ReadFile(path string) (*History, error) {
 // that line, so nothing recorded before a bad tail is lost. Only an I/O error
 // returns a nil History.
 func Read(r io.Reader) (*History, error) {
-	br := bufio.NewReaderSize(r, 1<<20)
 	h := &History{}
+	tail, err := Scan(r, func(op *Op) error {
+		h.Ops = append(h.Ops, *op)
+		return nil
+	})
+	h.Torn, h.TornLine = tail.Torn, tail.TornLine
+	var ce *CorruptError
+	if err != nil && !errors.As(err, &ce) {
+		return nil, err
+	}
+	return h, err
+}
+
+// Tail is what Scan says of a history's end.
+type Tail struct {
+	// Lines is the number of operations read.
+	Lines int
+	// Torn and TornLine: the last line was cut short (see Read) and
+	// dropped.
+	Torn     bool
+	TornLine int
+}
+
+// ScanFile scans the history at path; see Scan.
+func ScanFile(path string, fn func(op *Op) error) (Tail, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return Tail{}, fmt.Errorf("open history: %w", err)
+	}
+	defer f.Close()
+	return Scan(f, fn)
+}
+
+// Scan reads a history line by line and calls fn with each operation, in
+// order, without keeping them: a history of any length is read in memory
+// bounded by its longest line. fn's op is valid only during the call (it
+// is reused). A torn last line ends the scan as in Read; a corrupt line is
+// a *CorruptError after fn has seen every operation before it; an error
+// from fn stops the scan and is returned as it is.
+func Scan(r io.Reader, fn func(op *Op) error) (Tail, error) {
+	br := bufio.NewReaderSize(r, 1<<20)
+	var t Tail
 	line := 0
+	var op Op
+	var full []byte
 	for {
 		b, err := br.ReadSlice('\n')
 		if errors.Is(err, bufio.ErrBufferFull) {
 			// A line longer than the buffer: gather it whole.
-			full := append([]byte(nil), b...)
+			full = append(full[:0], b...)
 			for errors.Is(err, bufio.ErrBufferFull) {
 				b, err = br.ReadSlice('\n')
 				full = append(full, b...)
@@ -74,40 +115,43 @@ func Read(r io.Reader) (*History, error) {
 			b = full
 		}
 		if len(b) == 0 && err == io.EOF {
-			return h, nil
+			return t, nil
 		}
 		if err != nil && err != io.EOF {
-			return nil, fmt.Errorf("read history: %w", err)
+			return t, fmt.Errorf("read history: %w", err)
 		}
 		line++
 		complete := err == nil
 		trimmed := bytes.TrimSpace(b)
 		if len(trimmed) == 0 {
 			if complete {
-				return h, &CorruptError{Line: line, Reason: "empty line"}
+				return t, &CorruptError{Line: line, Reason: "empty line"}
 			}
-			return h, nil
+			return t, nil
 		}
-		var op Op
-		if uerr := json.Unmarshal(trimmed, &op); uerr != nil {
+		op = Op{}
+		if uerr := op.UnmarshalLine(trimmed); uerr != nil {
 			if !complete || (bytes.IndexByte(trimmed, 0) >= 0 && onlyZerosLeft(br)) {
-				h.Torn, h.TornLine = true, line
-				return h, nil
+				t.Torn, t.TornLine = true, line
+				return t, nil
 			}
-			return h, &CorruptError{Line: line, Reason: uerr.Error()}
+			return t, &CorruptError{Line: line, Reason: uerr.Error()}
 		}
 		if op.V < MinSchemaVersion || op.V > SchemaVersion {
-			return h, &CorruptError{Line: line, Reason: fmt.Sprintf("schema version %d, this strongcheck reads %d to %d", op.V, MinSchemaVersion, SchemaVersion)}
+			return t, &CorruptError{Line: line, Reason: fmt.Sprintf("schema version %d, this strongcheck reads %d to %d", op.V, MinSchemaVersion, SchemaVersion)}
 		}
 		if !op.Type.Valid() {
-			return h, &CorruptError{Line: line, Reason: fmt.Sprintf("unknown type %q", op.Type)}
+			return t, &CorruptError{Line: line, Reason: fmt.Sprintf("unknown type %q", op.Type)}
 		}
-		if op.Index != int64(len(h.Ops)) {
-			return h, &CorruptError{Line: line, Reason: fmt.Sprintf("index %d, want %d", op.Index, len(h.Ops))}
+		if op.Index != int64(t.Lines) {
+			return t, &CorruptError{Line: line, Reason: fmt.Sprintf("index %d, want %d", op.Index, t.Lines)}
 		}
-		h.Ops = append(h.Ops, op)
+		if err := fn(&op); err != nil {
+			return t, err
+		}
+		t.Lines++
 		if !complete {
-			return h, nil
+			return t, nil
 		}
 	}
 }

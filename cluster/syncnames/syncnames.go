@@ -124,9 +124,10 @@ func (s Names) EligibleAmong(standbys []string) []string {
 }
 
 // Over keeps s's method and count over a new set of standbys (after a
-// failover or a rejoin), capping the count at their number: names of s
-// that are still standbys keep their priority, the others follow in the
-// given order, and "*" stays "*". An asynchronous s stays asynchronous
+// failover or a rejoin), capping the count at their number: for FIRST,
+// names of s that are still standbys keep their priority and the others
+// follow in the given order; for ANY, the standbys are named in the given
+// order; "*" stays "*". An asynchronous s stays asynchronous
 // (that is what the user asked to test); no standby gives "".
 func (s Names) Over(standbys []string) Names {
 	if s.Async() || len(standbys) == 0 {
@@ -137,9 +138,12 @@ func (s Names) Over(standbys []string) Names {
 		out.Names = []string{"*"}
 		return out
 	}
-	for _, n := range s.Names {
-		if slices.Contains(standbys, n) {
-			out.Names = append(out.Names, n)
+	if s.Method == First {
+		// Priority matters: names of s keep their order.
+		for _, n := range s.Names {
+			if slices.Contains(standbys, n) {
+				out.Names = append(out.Names, n)
+			}
 		}
 	}
 	for _, n := range standbys {

@@ -104,16 +104,16 @@ func HTML(in *Input) ([]byte, error) {
 		}
 	}
 	var tl *timeline
-	if in.History != nil {
-		tl = buildTimeline(in.History)
+	if t := in.timeline(); t != nil {
+		tl = t.tl
 		if v.Duration == "" {
 			v.Duration = fmtDur(tl.durationNS) + " (history)"
 		}
 		if v.Nodes == "" {
 			v.Nodes = strings.Join(tl.nodes, ", ")
 		}
-		if in.History.Torn {
-			v.HistoryNote = fmt.Sprintf("The history ends in a torn line (line %d): the run was killed while writing it. Everything before it is shown.", in.History.TornLine)
+		if torn, line := in.torn(); torn {
+			v.HistoryNote = fmt.Sprintf("The history ends in a torn line (line %d): the run was killed while writing it. Everything before it is shown.", line)
 		}
 		v.Nemesis = tl.nemesis
 		if len(v.Nemesis) > 4*maxRows {

@@ -98,8 +98,8 @@ func JUnit(in *Input) ([]byte, error) {
 	for _, p := range in.Problems {
 		notes = append(notes, fmt.Sprintf("%s: %s (not shown: %s)", p.File, p.Err, p.Missing))
 	}
-	if in.History != nil && in.History.Torn {
-		notes = append(notes, fmt.Sprintf("history.jsonl ends in a torn line (line %d): the run was killed while writing it", in.History.TornLine))
+	if torn, line := in.torn(); torn {
+		notes = append(notes, fmt.Sprintf("history.jsonl ends in a torn line (line %d): the run was killed while writing it", line))
 	}
 	var total time.Duration
 	res := in.Result

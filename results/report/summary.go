@@ -62,8 +62,8 @@ func Summary(in *Input) []byte {
 	for _, pr := range in.Problems {
 		p("> **%s**: %s. Not shown: %s.\n\n", pr.File, mdEscape(pr.Err), pr.Missing)
 	}
-	if in.History != nil && in.History.Torn {
-		p("> The history ends in a torn line (line %d): the run was killed while writing it.\n\n", in.History.TornLine)
+	if torn, line := in.torn(); torn {
+		p("> The history ends in a torn line (line %d): the run was killed while writing it.\n\n", line)
 	}
 
 	res := in.Result

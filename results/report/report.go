@@ -56,7 +56,7 @@ type Input struct {
 	// line it read; Timeline is then nil.
 	HistoryErr    error
 	HistoryIntact int
-	Lag        []results.LagSample
+	Lag           []results.LagSample
 	// LagTorn says the lag file ended in a torn line.
 	LagTorn bool
 	// Problems are the files that could not be read, in the order found.

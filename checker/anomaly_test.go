@@ -104,6 +104,17 @@ func TestAnomalies(t *testing.T) {
 			want:   map[Kind]bool{KindNonMonotonic: false},
 			none:   []Kind{KindNewThenOld},
 			models: map[string]Verdict{ModelGuide: Invalid, ModelPostgres: Invalid}},
+		{name: "twin: a standby shows a commit before the primary does, and the primary's reads stay in order", settings: sync2,
+			hist: fin1(new(hb).topology(0).write(10, 10, 0, results.OK, 1).
+				reg(15, 1, results.Invoke, results.FWrite, val(2)).
+				read(25, 2, 2, "n2", 2).read(30, 1, 3, "n1", 1).
+				reg(60, 1, results.OK, results.FWrite, val(2), on("n1")).
+				read(70, 1, 3, "n1", 2), 2),
+			// The writes overlap: no order of the values is proven, only
+			// that no single order fits every node's reads.
+			want:   map[Kind]bool{KindNonLinearizableAll: true},
+			none:   []Kind{KindNonMonotonic, KindStaleRead, KindVanished, KindNewThenOld},
+			models: map[string]Verdict{ModelGuide: Valid, ModelPostgres: Valid}},
 		{name: "twin: a failover between the two reads makes it new-then-old", settings: sync2,
 			hist: func() *hb {
 				b := new(hb).topology(0).reg(10, 0, results.Invoke, results.FWrite, val(1)).read(20, 5, 1, "n3", 1)

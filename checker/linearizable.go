@@ -105,6 +105,15 @@ func markPrimaryReads(h *history, ri *regIndex, rt *roleTimeline) (standbyReads 
 			standbyReads++
 		}
 	}
+	for i := range ri.flat {
+		switch r := &ri.flat[i]; {
+		case !r.ok():
+		case r.kind == opRead && r.primary && r.hasValue:
+			ri.vals.observeP(r.value, r.compT)
+		case r.kind == opCAS && r.hasExpect:
+			ri.vals.observeP(r.expect, r.compT)
+		}
+	}
 	return standbyReads
 }
 

@@ -33,10 +33,13 @@ type staleHit struct {
 }
 
 // readWitness is an earlier read whose value a later read went behind.
-// Its value is certainly newer than any value that existed before key: the
-// invoke of that value's write, or, for a read the primary served, the
-// read's own invoke (a linearizable read that began after u existed and
-// returned another value proves that value newer than u).
+// Its value is certainly newer than a value u when key is later than u
+// certainly existed: by the commit order (key is the invoke of the witness
+// value's write, compared with when u existed anywhere) or by the
+// primary's visible order (key is the witness read's own invoke, for a read
+// the primary served, compared with when the primary showed u: a
+// linearizable read that began after u was visible and returned another
+// value proves that value newer).
 type readWitness struct {
 	key   int64
 	value int64
@@ -68,10 +71,36 @@ func (w *witnesses) against(v int64) readWitness {
 	return w.other
 }
 
+// orders is the witnesses by both orders: commit (byWrite) and the
+// primary's visible order (byPrimary).
+type orders struct{ byWrite, byPrimary witnesses }
+
+func (o *orders) add(ri *regIndex, r *rop, flat int) {
+	o.byWrite.add(readWitness{key: ri.writeInvoke(r.value), value: r.value, rop: flat, valid: true})
+	if r.primary {
+		o.byPrimary.add(readWitness{key: r.invT, value: r.value, rop: flat, valid: true})
+	}
+}
+
+// behind returns a witness that proves value v older, if any.
+func (o *orders) behind(ri *regIndex, v int64) (readWitness, bool) {
+	if existed, known := ri.eff(v); known {
+		if w := o.byWrite.against(v); w.valid && w.key > existed {
+			return w, true
+		}
+	}
+	if existed, known := ri.effP(v); known {
+		if w := o.byPrimary.against(v); w.valid && w.key > existed {
+			return w, true
+		}
+	}
+	return readWitness{}, false
+}
+
 // nodeWitness is the witnesses among the reads on one node completed
 // since the last step that moved roles.
 type nodeWitness struct {
-	w     witnesses
+	o     orders
 	lastT int64
 }
 
@@ -122,7 +151,7 @@ func checkReads(ctx context.Context, h *history, ri *regIndex, dc *docContext, a
 			}
 		}
 		slices.SortFunc(byComp, func(a, b int) int { return cmpInt64(ops[a].compT, ops[b].compT) })
-		var global witnesses
+		var global orders
 		perNode := map[uint8]*nodeWitness{}
 		next := 0
 		for i := range ops {
@@ -133,11 +162,7 @@ func checkReads(ctx context.Context, h *history, ri *regIndex, dc *docContext, a
 			// Every read completed before this one began is a witness.
 			for ; next < len(byComp) && ops[byComp[next]].compT < op.invT; next++ {
 				r := &ops[byComp[next]]
-				w := readWitness{key: ri.writeInvoke(r.value), value: r.value, rop: base + byComp[next], valid: true}
-				if r.primary {
-					w.key = max(w.key, r.invT)
-				}
-				global.add(w)
+				global.add(ri, r, base+byComp[next])
 				nw := perNode[r.node]
 				if nw == nil {
 					nw = &nodeWitness{}
@@ -146,9 +171,9 @@ func checkReads(ctx context.Context, h *history, ri *regIndex, dc *docContext, a
 				// A step that moved roles since the last witness voids
 				// the earlier ones for this node.
 				if dc.rt.movedBetween(nw.lastT, r.compT) {
-					nw.w = witnesses{}
+					nw.o = orders{}
 				}
-				nw.w.add(w)
+				nw.o.add(ri, r, base+byComp[next])
 				nw.lastT = r.compT
 			}
 			node := h.nodes[op.node]
@@ -173,18 +198,19 @@ func checkReads(ctx context.Context, h *history, ri *regIndex, dc *docContext, a
 					}})
 			}
 			var local readWitness
+			localOK := false
 			if nw := perNode[op.node]; nw != nil && !dc.rt.movedBetween(nw.lastT, op.invT) {
-				local = nw.w.against(op.value)
+				local, localOK = nw.o.behind(ri, op.value)
 			}
-			g := global.against(op.value)
+			g, globalOK := global.behind(ri, op.value)
 			switch {
-			case local.valid && local.key > existed:
+			case localOK:
 				an.add(ri.behindInstance(h, dc, KindNonMonotonic, docNonMonotonic, k, op, local))
-			case g.valid && g.key > existed && op.primary && dc.rt.movedBetween(ri.at(g.rop).compT, op.invT):
+			case globalOK && op.primary && dc.rt.movedBetween(ri.at(g.rop).compT, op.invT):
 				// The primary went back behind a value read before a
 				// failover: the promoted node lacked it, it vanished.
 				an.add(ri.behindInstance(h, dc, KindVanished, docVerdict{}, k, op, g))
-			case g.valid && g.key > existed:
+			case globalOK:
 				an.add(ri.behindInstance(h, dc, KindNewThenOld, docVerdict{}, k, op, g))
 			}
 		}

@@ -54,6 +54,7 @@ bench: deps build
 # each (their seed corpora in testdata/fuzz run with every `go test`).
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzRead$$' -fuzztime $(FUZZTIME) ./results/
+	$(GO) test -run '^$$' -fuzz '^FuzzUnmarshalLine$$' -fuzztime $(FUZZTIME) ./results/
 	$(GO) test -run '^$$' -fuzz '^FuzzTestFlags$$' -fuzztime $(FUZZTIME) ./cli/
 
 # The default test of the seed guide's promise (60 s, kill-primary and

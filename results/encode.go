@@ -117,7 +117,3 @@ func appendString(dst []byte, s string) []byte {
 	dst = append(dst, s...)
 	return append(dst, '"')
 }
-
-// UnmarshalLine decodes one history line into op (which should be zero).
-// It reads exactly what encoding/json reads into an Op.
-func (op *Op) UnmarshalLine(b []byte) error { return json.Unmarshal(b, op) }

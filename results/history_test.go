@@ -251,3 +251,28 @@ func BenchmarkEncode(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkScan reads a history of client lines as the harness writes
+// them: the speed strongcheck check reads a long run at.
+func BenchmarkScan(b *testing.B) {
+	var buf bytes.Buffer
+	w := Op{V: SchemaVersion, Process: 3, F: FWrite, Workload: WorkloadRegister, Key: "k7", Node: "n1"}
+	for i := range 100000 {
+		w.Index, w.Time, w.Value = int64(i), 3_000_000_000_000+int64(i)*250_000, Int(5_000_000+int64(i))
+		w.Type = Invoke
+		if i%2 == 1 {
+			w.Type = OK
+		}
+		line, _ := w.Marshal()
+		buf.Write(append(line, '\n'))
+	}
+	data := buf.Bytes()
+	b.SetBytes(int64(len(data)))
+	b.ResetTimer()
+	for b.Loop() {
+		n := 0
+		if _, err := Scan(bytes.NewReader(data), func(*Op) error { n++; return nil }); err != nil || n != 100000 {
+			b.Fatalf("%d ops, %v", n, err)
+		}
+	}
+}

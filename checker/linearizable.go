@@ -132,20 +132,15 @@ func keyOperations(h *history, ri *regIndex, k int, scope string, buf []porcupin
 	pruned := 0
 	ops := ri.byKey[k]
 	inScope := func(op *rop) bool { return scope != scopePrimary || op.kind != opRead || op.primary }
-	// The first observation of each value by an operation in the scope.
-	seen := map[int64]int64{}
-	for i := range ops {
-		op := &ops[i]
-		if !op.ok() || !inScope(op) {
-			continue
+	// The first observation of each value by an operation in the scope
+	// (markPrimaryReads keeps the primary's apart).
+	seenIn := func(v int64) (int64, bool) {
+		vi := ri.vals.get(v)
+		t := vi.seen
+		if scope == scopePrimary {
+			t = vi.seenP
 		}
-		v, ok := op.value, op.kind == opRead && op.hasValue
-		if op.kind == opCAS && op.hasExpect {
-			v, ok = op.expect, true
-		}
-		if t, seenBefore := seen[v]; ok && (!seenBefore || op.compT < t) {
-			seen[v] = op.compT
-		}
+		return t, t != never
 	}
 	for i := range ops {
 		op := &ops[i]
@@ -159,7 +154,7 @@ func keyOperations(h *history, ri *regIndex, k int, scope string, buf []porcupin
 		case op.kind == opRead:
 			continue // a read without a result says nothing
 		default:
-			t, observed := seen[op.value]
+			t, observed := seenIn(op.value)
 			if !observed && !ri.vals.get(op.value).expected {
 				pruned++
 				continue

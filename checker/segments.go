@@ -36,13 +36,19 @@ type segmentResult struct {
 	parts   int
 }
 
-// splitQuiescent cuts ops (sorted by Call) where nothing is pending.
+// minPart is the fewest operations a part holds when it can: every search
+// costs porcupine a fixed set-up, so quiescent points closer than that are
+// not used.
+var minPart = 64
+
+// splitQuiescent cuts ops (sorted by Call) where nothing is pending, into
+// parts of at least minPart operations where it can.
 func splitQuiescent(ops []porcupine.Operation) [][]porcupine.Operation {
 	var parts [][]porcupine.Operation
 	start := 0
 	maxRet := int64(math.MinInt64)
 	for i := range ops {
-		if i > start && ops[i].Call > maxRet {
+		if i-start >= minPart && ops[i].Call > maxRet {
 			parts = append(parts, ops[start:i])
 			start = i
 		}
@@ -76,22 +82,21 @@ func endCandidates(part []porcupine.Operation, starts []int64) []int64 {
 			return []int64{op.value}
 		}
 	}
+	// A write is followed when a write that certainly happened was invoked
+	// after it returned: the latest such invocation decides for all.
+	lastOkCall := int64(math.MinInt64)
+	for i := range part {
+		if op := part[i].Input.(*rop); op.kind != opRead && op.ok() {
+			lastOkCall = max(lastOkCall, part[i].Call)
+		}
+	}
 	var out []int64
 	for i := range part {
 		op := part[i].Input.(*rop)
-		if op.kind == opRead {
+		if op.kind == opRead || lastOkCall > part[i].Return || slices.Contains(out, op.value) {
 			continue
 		}
-		followed := false
-		for j := range part {
-			if o := part[j].Input.(*rop); o.kind != opRead && o.ok() && part[j].Call > part[i].Return {
-				followed = true
-				break
-			}
-		}
-		if !followed && !slices.Contains(out, op.value) {
-			out = append(out, op.value)
-		}
+		out = append(out, op.value)
 	}
 	if !mustWrite {
 		for _, s := range starts {
@@ -120,6 +125,7 @@ func searchSplit(ops []porcupine.Operation, search searchFn) segmentResult {
 	res := segmentResult{verdict: porcupine.Ok}
 	starts := []int64{0}
 	var carry []porcupine.Operation // parts merged because too many values were carried
+	var buf []porcupine.Operation
 	for pi, part := range parts {
 		if len(carry) > 0 {
 			part = append(carry, part...)
@@ -127,10 +133,20 @@ func searchSplit(ops []porcupine.Operation, search searchFn) segmentResult {
 		}
 		res.parts++
 		last := pi == len(parts)-1
+		if len(part) == 1 {
+			// One operation alone, decided without a search.
+			ends, ok := single(part[0].Input.(*rop), starts)
+			if !ok {
+				res.verdict, res.failing, res.init = porcupine.Illegal, part, starts[0]
+				return res
+			}
+			starts = ends
+			continue
+		}
 		var ends []int64
 		legal := false
 		cands := endCandidates(part, starts)
-		buf := make([]porcupine.Operation, 0, len(part)+1)
+		buf = buf[:0]
 		for _, s := range starts {
 			v, ok := search(part, s)
 			if !ok || v == porcupine.Unknown {
@@ -193,4 +209,26 @@ func timedSearch(deadline func() (time.Duration, bool)) searchFn {
 		}
 		return porcupine.CheckOperationsTimeout(withInit(init), ops, r), true
 	}
+}
+
+// single decides a part of one acknowledged operation from the values it
+// may start with: a write leaves its value, a read or cas needs its value
+// (the expected one) among them.
+func single(op *rop, starts []int64) ([]int64, bool) {
+	switch {
+	case op.kind == opWrite && op.ok():
+		return []int64{op.value}, true
+	case op.kind == opRead && op.ok():
+		return []int64{op.value}, slices.Contains(starts, op.value)
+	case op.kind == opCAS && op.ok():
+		return []int64{op.value}, slices.Contains(starts, op.expect)
+	}
+	// An operation that may not have happened cannot stand alone in a
+	// part (it returns at infinity or at its first observation, later);
+	// if one does, it may have done nothing or its write.
+	out := append([]int64(nil), starts...)
+	if op.kind != opRead && !slices.Contains(out, op.value) {
+		out = append(out, op.value)
+	}
+	return out, true
 }

@@ -3,7 +3,6 @@ package results
 import (
 	"encoding/json"
 	"errors"
-	"strconv"
 )
 
 // UnmarshalLine decodes one history line into op, which must be zero. It
@@ -18,7 +17,7 @@ import (
 // millions of lines, within a minute: encoding/json spends most of its time
 // on reflection for lines whose shape is always the same.
 func (op *Op) UnmarshalLine(b []byte) error {
-	if fastDecode(op, b) {
+	if fastDecode(op, b, nil) {
 		return nil
 	}
 	*op = Op{}
@@ -32,12 +31,27 @@ var errSlow = errors.New("not a fast line")
 type decoder struct {
 	b []byte
 	i int
+	// arena, when not nil, hands out the integers Value and Expect point
+	// to, 256 to an allocation (Scan's lineDecoder keeps it across lines).
+	arena *[]int64
+}
+
+// lineDecoder decodes the lines of one scan, sharing an arena.
+type lineDecoder struct{ arena []int64 }
+
+// decode is UnmarshalLine with the scan's arena.
+func (l *lineDecoder) decode(op *Op, b []byte) error {
+	if fastDecode(op, b, &l.arena) {
+		return nil
+	}
+	*op = Op{}
+	return json.Unmarshal(b, op)
 }
 
 // fastDecode decodes b into op when every field is one the fast path
 // knows, and reports whether it did.
-func fastDecode(op *Op, b []byte) bool {
-	d := decoder{b: b}
+func fastDecode(op *Op, b []byte, arena *[]int64) bool {
+	d := decoder{b: b, arena: arena}
 	if !d.byte('{') {
 		return false
 	}
@@ -194,31 +208,46 @@ func (d *decoder) str() (string, error) {
 // int reads a JSON integer that fits an int64 (no fraction, no exponent,
 // no leading zeros).
 func (d *decoder) int() (int64, error) {
-	start := d.i
-	if d.peek('-') {
-		d.i++
-	}
+	neg := d.byte('-')
 	digits := d.i
+	var v uint64
 	for d.i < len(d.b) && d.b[d.i] >= '0' && d.b[d.i] <= '9' {
+		if v > (1<<63)/10 {
+			return 0, errSlow // too large: encoding/json words the error
+		}
+		v = v*10 + uint64(d.b[d.i]-'0')
 		d.i++
 	}
 	n := d.i - digits
 	if n == 0 || (n > 1 && d.b[digits] == '0') || (d.i < len(d.b) && (d.b[d.i] == '.' || d.b[d.i] == 'e' || d.b[d.i] == 'E')) {
 		return 0, errSlow
 	}
-	v, err := strconv.ParseInt(string(d.b[start:d.i]), 10, 64)
-	if err != nil {
-		return 0, errSlow
+	switch {
+	case neg && v <= 1<<63:
+		return -int64(v), nil
+	case !neg && v < 1<<63:
+		return int64(v), nil
 	}
-	return v, nil
+	return 0, errSlow
 }
 
+// intPtr reads an integer, into the arena when there is one: every line
+// has one, and an allocation each is a fifth of the decoding.
 func (d *decoder) intPtr() (*int64, error) {
 	v, err := d.int()
 	if err != nil {
 		return nil, err
 	}
-	return &v, nil
+	if d.arena == nil {
+		return &v, nil
+	}
+	if len(*d.arena) == 0 {
+		*d.arena = make([]int64, 256)
+	}
+	p := &(*d.arena)[0]
+	*d.arena = (*d.arena)[1:]
+	*p = v
+	return p, nil
 }
 
 func (d *decoder) ints() ([]int64, error) {

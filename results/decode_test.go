@@ -43,7 +43,7 @@ func TestUnmarshalLineMatchesEncodingJSON(t *testing.T) {
 	} {
 		b, _ := op.Marshal()
 		var o Op
-		if !fastDecode(&o, b) {
+		if !fastDecode(&o, b, nil) {
 			t.Errorf("%s does not take the fast path", b)
 		}
 		sameAsJSON(t, b)

@@ -103,6 +103,7 @@ func Scan(r io.Reader, fn func(op *Op) error) (Tail, error) {
 	line := 0
 	var op Op
 	var full []byte
+	var dec lineDecoder
 	for {
 		b, err := br.ReadSlice('\n')
 		if errors.Is(err, bufio.ErrBufferFull) {
@@ -130,7 +131,7 @@ func Scan(r io.Reader, fn func(op *Op) error) (Tail, error) {
 			return t, nil
 		}
 		op = Op{}
-		if uerr := op.UnmarshalLine(trimmed); uerr != nil {
+		if uerr := dec.decode(&op, trimmed); uerr != nil {
 			if !complete || (bytes.IndexByte(trimmed, 0) >= 0 && onlyZerosLeft(br)) {
 				t.Torn, t.TornLine = true, line
 				return t, nil

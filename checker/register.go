@@ -80,7 +80,9 @@ func (x *valIndex) expect(v int64) {
 	x.sparse[v] = vi
 }
 
-func (x *valIndex) observe(v int64, t int64) { x.update(v, func(vi *valInfo) { vi.seen = min(vi.seen, t) }) }
+func (x *valIndex) observe(v int64, t int64) {
+	x.update(v, func(vi *valInfo) { vi.seen = min(vi.seen, t) })
+}
 
 // observeP records an observation by the primary.
 func (x *valIndex) observeP(v int64, t int64) {

@@ -48,6 +48,8 @@ type testFlags struct {
 	linkRate     string
 	checkMemory  uint64
 	clientCPUs   int
+	manager      string
+	managerConf  []string
 	k8s          k8s.Options
 }
 
@@ -63,7 +65,11 @@ Faults (--nemesis, comma list, or all):
 ` + faultHelp() + `
 Failover after a kill of the primary (--failover): auto (promote the most advanced standby),
 none (no promotion: measure the outage), promote:NAME or promote:lagging (promote that node
-whatever its LSN: an operator's mistake), external (something else promotes).`,
+whatever its LSN: an operator's mistake), external (something else promotes).
+
+HA managers (--manager): the manager provisions and runs the cluster and decides every
+failover; strongcheck injects the faults, follows the primary the manager names and judges.
+` + managerHelp(),
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runTest(cmd.Context(), f, cmd.Flags().Changed("seed"), stdout, stderr)
@@ -90,7 +96,9 @@ func addTestFlags(fl *pflag.FlagSet) *testFlags {
 	fl.StringVar(&f.nodes, "nodes", strings.Join(cluster.DefaultNodes, ","), "node names, the first is the initial primary")
 	fl.StringVar(&f.nemesis, "nemesis", "kill-primary,partition", "faults, comma list (none for no faults, all for every kind)")
 	fl.DurationVar(&f.interval, "nemesis-interval", 10*time.Second, "one fault per interval")
-	fl.StringVar(&f.failover, "failover", "auto", "after a kill of the primary: auto, none, promote:NAME, promote:lagging, external")
+	fl.StringVar(&f.failover, "failover", "", "after a kill of the primary: auto, none, promote:NAME, promote:lagging, external (default auto; external, the only choice, with --manager)")
+	fl.StringVar(&f.manager, "manager", cluster.ManagerNone, "HA manager that runs the cluster and decides failovers: none, patroni, pg_auto_failover (local backend)")
+	fl.StringArrayVar(&f.managerConf, "manager-conf", nil, "the manager's setting, key=value (repeatable; see --help for the keys and strongcheck's defaults)")
 	fl.DurationVar(&f.opTimeout, "op-timeout", 5*time.Second, "per-operation timeout (a cancel request is sent when it expires)")
 	fl.DurationVar(&f.checkTimeout, "check-timeout", 60*time.Second, "time limit of the linearizability search per key (then: unknown)")
 	fl.Uint64Var(&f.checkMemory, "check-memory", 4096, "memory budget of the linearizability search in MiB (then: unknown); 0 for none")
@@ -103,6 +111,18 @@ func addTestFlags(fl *pflag.FlagSet) *testFlags {
 	f.k8s.AddFlags(fl)
 	fl.StringVar(&f.scenario, "scenario", "", "run a scenario of the zoo (see `strongcheck scenarios`); later flags override its own")
 	return f
+}
+
+func managerHelp() string {
+	var b strings.Builder
+	for _, m := range cluster.Managers {
+		fmt.Fprintf(&b, "  %-20s %s\n", m.Name, m.Help)
+		for _, k := range cluster.ManagerKeys[m.Name] {
+			fmt.Fprintf(&b, "      %-34s %-8s %s\n", k.Name, k.Default, k.Help)
+		}
+	}
+	b.WriteString("  candidate-priority and replication-quorum may name one node: --manager-conf candidate-priority.n3=0\n")
+	return b.String()
 }
 
 func faultHelp() string {
@@ -167,15 +187,30 @@ func parseTest(f *testFlags, seedSet bool) (harness.Test, error) {
 		}
 		t.Spec.Settings[strings.TrimSpace(k)] = strings.TrimSpace(v)
 	}
+	conf, err := cluster.ParseManagerConf(f.managerConf)
+	if err != nil {
+		return t, err
+	}
+	t.Spec.Manager = cluster.ManagerSpec{Name: f.manager, Conf: conf}
+	if len(conf) == 0 {
+		t.Spec.Manager.Conf = nil
+	}
 	if err := t.Spec.Validate(); err != nil {
 		return t, err
+	}
+	failover := f.failover
+	if failover == "" {
+		failover = nemesis.FailoverAuto
+		if t.Spec.Manager.Managed() {
+			failover = nemesis.FailoverExternal
+		}
 	}
 	faults, err := nemesis.Parse(f.nemesis, t.Spec.NodeNames())
 	if err != nil {
 		return t, err
 	}
 	t.Faults = faults
-	if t.Failover, err = nemesis.ParsePolicy(f.failover, t.Spec.NodeNames()); err != nil {
+	if t.Failover, err = nemesis.ParsePolicy(failover, t.Spec.NodeNames()); err != nil {
 		return t, err
 	}
 	if f.testCount < 1 {
@@ -185,6 +220,9 @@ func parseTest(f *testFlags, seedSet bool) (harness.Test, error) {
 		return t, usageErr("--backend %q: want local or k8s", f.backend)
 	}
 	if f.backend == "k8s" {
+		if t.Spec.Manager.Managed() {
+			return t, usageErr("--manager %s: only the local backend runs HA managers", t.Spec.Manager.Name)
+		}
 		for _, fl := range t.Faults {
 			if fl.Kind == nemesis.LagThenKill {
 				return t, usageErr("--nemesis %s: the k8s backend cannot shape links between pods", fl)
@@ -215,10 +253,17 @@ func localBackend(subnet string, logf func(string, ...any)) harness.Backend {
 			if err := local.Preflight(); err != nil {
 				return nil, err
 			}
-			return local.Up(ctx, local.Options{Dir: dir, Subnet: subnet, Spec: spec, Logf: logf})
+			opts := local.Options{Dir: dir, Subnet: subnet, Spec: spec, Logf: logf}
+			if spec.Manager.Managed() {
+				return local.UpManaged(ctx, opts)
+			}
+			return local.Up(ctx, opts)
 		},
 		PostgresVersion: func(c cluster.Cluster) string {
-			if lc, ok := c.(*local.Cluster); ok {
+			switch lc := c.(type) {
+			case *local.Cluster:
+				return lc.PostgresVersion()
+			case *local.ManagedCluster:
 				return lc.PostgresVersion()
 			}
 			return ""

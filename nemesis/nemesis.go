@@ -304,6 +304,14 @@ func (n *Nemesis) killPrimary(ctx context.Context, w *window, st Step, primary s
 			}
 		}
 	case FailoverExternal:
+		if m, ok := n.managed(); ok {
+			p, took, err := n.awaitManager(ctx, w, m, primary)
+			if err != nil {
+				return err
+			}
+			newPrimary, st.Hold = p, max(0, st.Hold-took)
+			break
+		}
 		if err := n.record(ctx, w, "await-primary", results.PhaseStep, nil, func(f *results.Fault) error {
 			deadline := time.Now().Add(st.Hold)
 			for time.Now().Before(deadline) {
@@ -326,6 +334,9 @@ func (n *Nemesis) killPrimary(ctx context.Context, w *window, st Step, primary s
 		if err := beforeRecover(hctx); err != nil {
 			return err
 		}
+	}
+	if m, ok := n.managed(); ok {
+		return n.restartOld(ctx, w, m, primary, newPrimary)
 	}
 	if newPrimary == "" {
 		return n.record(ctx, w, "restart-old-primary", results.PhaseStop, []string{primary}, func(f *results.Fault) error {
@@ -602,6 +613,9 @@ func CancelSyncWaiters(ctx context.Context, c cluster.Cluster, primary string) (
 // up, one primary, every standby streaming from it (in sync when the sync
 // list asks), as the harness knows the primary.
 func (n *Nemesis) waitHealthy(ctx context.Context, w *window) error {
+	if m, ok := n.managed(); ok {
+		return n.managerHealthy(ctx, w, m)
+	}
 	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), n.cfg.WaitHealthy)
 	defer cancel()
 	return n.record(ctx, w, "health", results.PhaseInfo, nil, func(f *results.Fault) error {

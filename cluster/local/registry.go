@@ -31,6 +31,8 @@ type entry struct {
 	DataDirs   map[string]string `json:"data_dirs"`
 	Owner      int               `json:"owner"`
 	Detached   bool              `json:"detached"`
+	// Agents are an HA manager's processes (agent.go), by name.
+	Agents map[string]agentRecord `json:"agents,omitempty"`
 }
 
 func entryPath(id string) string { return filepath.Join(RegistryDir, id+".json") }
@@ -168,6 +170,11 @@ func Sweep() ([]string, error) {
 // veths and bridge, and removes the entry. It is idempotent.
 func teardownEntry(e *entry) error {
 	var errs []error
+	for _, a := range e.Agents {
+		if err := killStaleAgent(a); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	for node, pid := range e.PIDs {
 		if err := killStale(pid, e.DataDirs[node]); err != nil {
 			errs = append(errs, err)

@@ -286,9 +286,12 @@ func (r *runner) drive(ctx context.Context) error {
 		g.Go(func() error { return r.worker(gctx, i, limiter) })
 	}
 	nemDone := make(chan error, 1)
+	driveStart := time.Now()
 	go func() {
 		// The nemesis heals its open window even after the time limit.
-		nemDone <- r.nem.Run(rctx, r.start)
+		// Its plan counts from the clients' start, like the time limit,
+		// not from the run's (which includes bringing the cluster up).
+		nemDone <- r.nem.Run(rctx, driveStart)
 	}()
 	auxCtx, auxCancel := context.WithCancel(ctx)
 	var aux sync.WaitGroup

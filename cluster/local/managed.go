@@ -86,6 +86,11 @@ func UpManaged(ctx context.Context, opts Options) (m *ManagedCluster, err error)
 		return nil, err
 	}
 	m.Cluster = c
+	// The managers create, move and remove data directories themselves
+	// (pg_autoctl clones a standby beside its folder and renames it).
+	if err := os.Chown(filepath.Join(c.opts.Dir, "data"), int(c.user.uid), int(c.user.gid)); err != nil {
+		return m, fmt.Errorf("cluster folder: %w", err)
+	}
 	if af, ok := m.fl.(*autoFailover); ok {
 		af.tmpl = tmpl
 	}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/strongcheck/strongcheck/checker"
 )
@@ -25,6 +26,13 @@ type Scenario struct {
 	Anomaly string
 	// Found says whether a result shows the expected finding.
 	Found func(*checker.Result) bool
+	// Manager is the HA manager the scenario runs ("" for none): its
+	// packages must be installed (scripts/install-deps.sh --managers).
+	Manager string
+	// MinTimeLimit is the shortest run in which the scenario can show its
+	// finding (a manager's failover takes its ttl or health timeouts):
+	// `zoo --time-limit` does not go below it.
+	MinTimeLimit time.Duration
 }
 
 // Command is the command line that reproduces the scenario.
@@ -51,8 +59,9 @@ var quick = []string{"--time-limit", "30s", "--nemesis-interval", "7s"}
 
 func args(extra ...string) []string { return append(append([]string(nil), quick...), extra...) }
 
-// All is the zoo, in the order of the README's track record.
-var All = []Scenario{
+// All is the zoo, in the order of the README's track record; the HA
+// managers' scenarios (managers.go) come last.
+var All = append([]Scenario{
 	{
 		Name:  "async-failover",
 		Shows: "with asynchronous replication, a failover while the standbys lag behind a congested link loses writes the old primary had acknowledged",
@@ -132,7 +141,7 @@ var All = []Scenario{
 		Anomaly: "none (valid)",
 		Found:   func(r *checker.Result) bool { return r.Verdict == checker.Valid },
 	},
-}
+}, managerScenarios...)
 
 // Get returns the scenario called name.
 func Get(name string) (Scenario, error) {

@@ -162,7 +162,6 @@ func (a *autoFailover) configure(node string) error {
 
 // env is pg_autoctl's environment for node: its configuration, state and
 // PID files in the node's manager folder, and PGHOST at the abstract socket.
-// abstract socket.
 func (a *autoFailover) env(node string) []string {
 	m := a.m
 	d := m.mgrDir(node)

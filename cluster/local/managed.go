@@ -69,7 +69,7 @@ func UpManaged(ctx context.Context, opts Options) (m *ManagedCluster, err error)
 	if !spec.Managed() {
 		return nil, fmt.Errorf("%w: UpManaged needs a manager", cluster.ErrSpec)
 	}
-	if err := managerPreflight(spec.Name); err != nil {
+	if err := ManagerPreflight(spec.Name); err != nil {
 		return nil, err
 	}
 	m = &ManagedCluster{agents: map[string][]*agent{}}
@@ -126,8 +126,9 @@ func UpManaged(ctx context.Context, opts Options) (m *ManagedCluster, err error)
 	return m, nil
 }
 
-// managerPreflight names the packages a manager needs that are missing.
-func managerPreflight(name string) error {
+// ManagerPreflight names the packages a manager needs that are missing
+// (wrapping ErrNoTool), nil when all are there.
+func ManagerPreflight(name string) error {
 	need := map[string][][2]string{
 		cluster.ManagerPatroni:      {{"patroni", "patroni python3-etcd"}, {"etcd", "etcd-server"}, {"tini", "tini"}},
 		cluster.ManagerAutoFailover: {{"pg_autoctl", "pg-auto-failover-cli postgresql-15-auto-failover"}, {"tini", "tini"}},

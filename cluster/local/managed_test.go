@@ -18,7 +18,7 @@ import (
 func needManager(t *testing.T, name string) {
 	t.Helper()
 	needLocal(t)
-	if err := managerPreflight(name); err != nil {
+	if err := ManagerPreflight(name); err != nil {
 		t.Skipf("%s unavailable: %v", name, err)
 	}
 }

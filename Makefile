@@ -14,7 +14,7 @@ PURE := ./results/... ./checker/... ./cluster ./nemesis/... ./cli/... ./cluster/
 INTEGRATION := ./cluster/local/... ./workload/... ./harness/...
 SCENARIOS := async-failover local-commit-failover stale-standby-reads remote-apply-reads \
 	any1-wrong-promotion cancel-sync-wait timeout-then-vanish sound-default \
-	patroni-sound patroni-async-lag patroni-cancel-sync-wait pg_auto_failover-sound pg_auto_failover-async
+	patroni-sound patroni-async-lag patroni-cancel-sync-wait pg_auto_failover-sound pg_auto_failover-timeout-cancel pg_auto_failover-async
 ZOO_RUNS ?= 20
 
 .PHONY: all build deps deps-managers test test-pure test-integration lint bench run e2e-kind zoo scenarios clean $(addprefix reproduce-,$(SCENARIOS))

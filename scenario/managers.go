@@ -24,12 +24,16 @@ func valid(r *checker.Result) bool { return r.Verdict == checker.Valid }
 
 // managerScenarios are the zoo's entries for the HA managers: each
 // manager's sound configuration, which must stay valid, and the
-// documented ways its weaker settings lose acknowledged writes.
+// documented ways its weaker settings lose acknowledged writes. The sound
+// ones give clients an --op-timeout longer than any failover: a client
+// timeout during a commit that waits for cut-off standbys sends a cancel,
+// and PostgreSQL then acknowledges a commit only the primary has (Patroni
+// issue 1412); pg_auto_failover-timeout-cancel shows it.
 var managerScenarios = []Scenario{
 	{
 		Name:         "patroni-sound",
 		Shows:        "Patroni with synchronous_mode on, strict, both standbys synchronous (strongcheck's default) keeps every acknowledged write through crashes of the primary node (postgres, Patroni and its etcd member) and partitions that cut the DCS too",
-		Args:         managed("patroni", 75*time.Second, "--workload", "register,set", "--read-from", "primary", "--nemesis", "kill-primary,partition"),
+		Args:         managed("patroni", 75*time.Second, "--workload", "register,set", "--read-from", "primary", "--op-timeout", "60s", "--nemesis", "kill-primary,partition"),
 		Expect:       checker.Valid,
 		Anomaly:      "none (valid)",
 		Found:        valid,
@@ -61,9 +65,20 @@ var managerScenarios = []Scenario{
 		MinTimeLimit: 75 * time.Second,
 	},
 	{
+		Name: "pg_auto_failover-timeout-cancel",
+		Shows: "pg_auto_failover's sound settings with clients that time out after 5 s: a partition cuts the primary from both standbys and the monitor, " +
+			"the clients' cancels acknowledge commits only the primary has (with a warning), the monitor promotes a standby and those writes are lost",
+		Args:         managed("pg_auto_failover", 45*time.Second, "--workload", "set", "--read-from", "primary", "--op-timeout", "5s", "--nemesis", "partition:primary"),
+		Expect:       checker.Invalid,
+		Anomaly:      "acknowledged-with-warning writes lost",
+		Found:        acknowledgedWithWarningLost,
+		Manager:      "pg_auto_failover",
+		MinTimeLimit: 45 * time.Second,
+	},
+	{
 		Name:         "pg_auto_failover-sound",
 		Shows:        "pg_auto_failover with number_sync_standbys 1 (ANY 1 of both standbys, the most it allows with two) keeps every acknowledged write through crashes of the primary and partitions that cut the monitor too",
-		Args:         managed("pg_auto_failover", 75*time.Second, "--workload", "register,set", "--read-from", "primary", "--nemesis", "kill-primary,partition"),
+		Args:         managed("pg_auto_failover", 75*time.Second, "--workload", "register,set", "--read-from", "primary", "--op-timeout", "60s", "--nemesis", "kill-primary,partition"),
 		Expect:       checker.Valid,
 		Anomaly:      "none (valid)",
 		Found:        valid,

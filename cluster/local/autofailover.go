@@ -131,6 +131,9 @@ func (a *autoFailover) configure(node string) error {
 	// (Linux, PostgreSQL 14+), which lives in the node's own network
 	// namespace, where a path would be shared by every node on port 5432.
 	eff["unix_socket_directories"] = afSocket
+	// pg_autoctl keeps PostgreSQL's output to itself: the server logs to
+	// <data>/log/postgresql.log, which CollectLogs copies.
+	eff["logging_collector"], eff["log_directory"], eff["log_filename"] = "on", "log", "postgresql.log"
 	if node == cluster.AutoFailoverMonitor {
 		ms := m.spec.Manager
 		for _, k := range []string{"health_check_period", "health_check_timeout", "health_check_max_retries",
@@ -160,13 +163,15 @@ func (a *autoFailover) configure(node string) error {
 	return m.writeOwned(filepath.Join(dd, "pg_hba.conf"), hba.String())
 }
 
-// env is pg_autoctl's environment for node: its configuration, state and
-// PID files in the node's manager folder, and PGHOST at the abstract socket.
+// env is pg_autoctl's environment for node: its configuration, state, PID
+// and temporary files in the node's manager folder (by default they land
+// in the postgres user's home and in /tmp), and PGHOST at the abstract
+// socket.
 func (a *autoFailover) env(node string) []string {
 	m := a.m
 	d := m.mgrDir(node)
 	return append(m.agentEnv(d), "XDG_CONFIG_HOME="+filepath.Join(d, "config"), "XDG_DATA_HOME="+filepath.Join(d, "share"),
-		"XDG_RUNTIME_DIR="+filepath.Join(d, "run"), "PGHOST="+afSocket, fmt.Sprintf("PGPORT=%d", Port))
+		"XDG_RUNTIME_DIR="+filepath.Join(d, "run"), "TMPDIR="+d, "PGHOST="+afSocket, fmt.Sprintf("PGPORT=%d", Port))
 }
 
 // create runs `pg_autoctl create` for node (or the monitor) to its end,

@@ -409,17 +409,23 @@ func (m *ManagedCluster) CollectLogs(ctx context.Context, dir string) error {
 		return err
 	}
 	var errs []error
-	for _, e := range ents {
-		if e.IsDir() {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join(src, e.Name()))
+	copyLog := func(from, to string) {
+		b, err := os.ReadFile(from)
 		if err == nil {
-			err = os.WriteFile(filepath.Join(dir, e.Name()), b, 0o644)
+			err = os.WriteFile(to, b, 0o644)
 		}
-		if err != nil {
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
 			errs = append(errs, err)
 		}
+	}
+	for _, e := range ents {
+		if !e.IsDir() {
+			copyLog(filepath.Join(src, e.Name()), filepath.Join(dir, e.Name()))
+		}
+	}
+	// Servers that log inside their data directory (pg_auto_failover's).
+	for _, n := range append(append([]string(nil), m.nodes...), m.fl.extra()...) {
+		copyLog(filepath.Join(m.dataDir(n), "log", "postgresql.log"), filepath.Join(dir, n+"-postgres.log"))
 	}
 	return errors.Join(errs...)
 }

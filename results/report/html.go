@@ -78,6 +78,8 @@ type view struct {
 	Faults       []faultRow
 	Nemesis      []nemesisStep
 	NemesisMore  int
+	// Manager is an HA manager's account beside the faults (manager.go).
+	Manager []nemesisStep
 	Porcupine    map[string]string // key -> file name, for keys with a visualization on disk
 	Files        []fileLink
 	Logs         []fileLink
@@ -115,6 +117,7 @@ func HTML(in *Input) ([]byte, error) {
 			v.HistoryNote = fmt.Sprintf("The history ends in a torn line (line %d): the run was killed while writing it. Everything before it is shown.", in.History.TornLine)
 		}
 		v.Nemesis = tl.nemesis
+		v.Manager = managerSteps(tl.nemesis)
 		if len(v.Nemesis) > 4*maxRows {
 			v.NemesisMore = len(v.Nemesis) - 4*maxRows
 			v.Nemesis = v.Nemesis[:4*maxRows]

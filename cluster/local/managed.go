@@ -114,7 +114,7 @@ func UpManaged(ctx context.Context, opts Options) (m *ManagedCluster, err error)
 		return m, err
 	}
 	if c.spec.LinkRate != "" {
-		if err := c.net.shape(ctx, c.spec.LinkRate); err != nil {
+		if err := m.ShapeLinks(ctx, c.spec.LinkRate); err != nil {
 			return m, fmt.Errorf("network: link rate: %w", err)
 		}
 	}
@@ -384,6 +384,22 @@ func (m *ManagedCluster) Partition(ctx context.Context, g cluster.Grudge) error 
 		}
 	}
 	return m.Cluster.Partition(ctx, out)
+}
+
+// ShapeLinks implements cluster.LinkShaper for the links between the
+// nodes only: the monitor's links are not congested (a congested monitor
+// link fails its health checks and starts a failover of a primary that
+// is alive, which is another test).
+func (m *ManagedCluster) ShapeLinks(ctx context.Context, rate string) error {
+	if err := (cluster.Spec{LinkRate: rate}).Validate(); err != nil {
+		return err
+	}
+	nodes := *m.net
+	nodes.nsOf, nodes.ipOf = map[string]string{}, map[string]string{}
+	for _, n := range m.nodes {
+		nodes.nsOf[n], nodes.ipOf[n] = m.net.nsOf[n], m.net.ipOf[n]
+	}
+	return nodes.shape(ctx, rate)
 }
 
 // Follow implements cluster.Cluster: the manager points standbys.

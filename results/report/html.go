@@ -79,11 +79,11 @@ type view struct {
 	Nemesis      []nemesisStep
 	NemesisMore  int
 	// Manager is an HA manager's account beside the faults (manager.go).
-	Manager []nemesisStep
-	Porcupine    map[string]string // key -> file name, for keys with a visualization on disk
-	Files        []fileLink
-	Logs         []fileLink
-	Avail        *checker.AvailabilityResult
+	Manager   []nemesisStep
+	Porcupine map[string]string // key -> file name, for keys with a visualization on disk
+	Files     []fileLink
+	Logs      []fileLink
+	Avail     *checker.AvailabilityResult
 }
 
 // HTML renders the self-contained report.html: inline CSS and plots, no

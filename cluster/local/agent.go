@@ -2,6 +2,7 @@ package local
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -28,10 +29,11 @@ type agent struct {
 	// directory): the registry checks it before signalling a recorded PID.
 	marker string
 
-	mu     sync.Mutex
-	cmd    *exec.Cmd
-	exited chan struct{}
-	paused bool
+	mu      sync.Mutex
+	cmd     *exec.Cmd
+	exited  chan struct{}
+	paused  bool
+	waitErr error // how the last run ended, once exited is closed
 }
 
 func (a *agent) pid() int {
@@ -92,10 +94,32 @@ func (a *agent) start(ns string, u pgUser, env, argv []string) error {
 	}
 	a.cmd, a.exited, a.paused = cmd, make(chan struct{}), false
 	go func(cmd *exec.Cmd, done chan struct{}) {
-		_ = cmd.Wait()
+		err := cmd.Wait()
+		a.mu.Lock()
+		a.waitErr = err
+		a.mu.Unlock()
 		close(done)
 	}(cmd, a.exited)
 	return nil
+}
+
+// wait waits until the agent exits and returns how it ended; when ctx
+// ends first, the agent and everything below it are crashed.
+func (a *agent) wait(ctx context.Context) error {
+	a.mu.Lock()
+	ex := a.exited
+	a.mu.Unlock()
+	select {
+	case <-ex:
+	case <-ctx.Done():
+		if err := crashAgents([]*agent{a}); err != nil {
+			return fmt.Errorf("%s: %w (and ending it: %v)", a.name, ctx.Err(), err)
+		}
+		return fmt.Errorf("%s: %w", a.name, ctx.Err())
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.waitErr
 }
 
 // procTable maps every PID to its parent, read once from /proc.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -210,23 +209,25 @@ func (a *autoFailover) create(ctx context.Context, node string) error {
 	return a.startNode(ctx, node)
 }
 
-// run runs one pg_autoctl command as postgres in node's namespace, its
-// output appended to node's log.
+// run runs one pg_autoctl command as postgres in node's namespace to its
+// end, as an agent of its own (under tini, in the registry: pg_autoctl
+// forks services that would outlive a killed command), its output
+// appended to node's log. When ctx ends first, all of it is crashed.
 func (a *autoFailover) run(ctx context.Context, node string, argv ...string) error {
 	m := a.m
-	logPath := m.agents[node][0].logPath
-	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
+	main := m.agents[node][0]
+	cmd := &agent{name: node + "/" + strings.Join(argv[:min(3, len(argv))], " "), logPath: main.logPath, marker: main.marker}
+	if f, err := os.OpenFile(main.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644); err == nil {
+		fmt.Fprintf(f, "strongcheck: %s\n", strings.Join(argv, " "))
+		f.Close()
+	}
+	if err := m.launch(node, cmd, m.dataDir(node), a.env(node), argv); err != nil {
 		return err
 	}
-	defer logf.Close()
-	fmt.Fprintf(logf, "strongcheck: %s\n", strings.Join(argv, " "))
-	args := []string{"--net=/run/netns/" + m.net.nsOf[node], "-S", strconv.Itoa(int(m.user.uid)), "-G", strconv.Itoa(int(m.user.gid)), "--"}
-	cmd := exec.CommandContext(ctx, "nsenter", append(args, argv...)...)
-	cmd.Env, cmd.Dir = a.env(node), "/"
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("%w; log tail:\n%s", err, usefulTail(logPath, 12))
+	err := cmd.wait(ctx)
+	m.forget(cmd)
+	if err != nil {
+		return fmt.Errorf("%w; log tail:\n%s", err, usefulTail(main.logPath, 12))
 	}
 	return nil
 }

@@ -177,6 +177,14 @@ func (m *ManagedCluster) record(a *agent, dataDir string) error {
 	return m.entry.save()
 }
 
+// forget removes an agent that has exited from the registry.
+func (m *ManagedCluster) forget(a *agent) {
+	m.entryMu.Lock()
+	defer m.entryMu.Unlock()
+	delete(m.entry.Agents, a.name)
+	_ = m.entry.save()
+}
+
 // launch starts one agent of node (or the monitor) and records it.
 func (m *ManagedCluster) launch(node string, a *agent, dataDir string, env, argv []string) error {
 	ns := m.net.nsOf[node]

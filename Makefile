@@ -12,12 +12,13 @@ LDFLAGS := -X github.com/strongcheck/strongcheck/cli.Version=$(VERSION)
 PURE := ./results/... ./checker/... ./cluster ./cluster/syncnames ./cli/... ./cluster/k8s/... ./internal/...
 # Integration packages: real PostgreSQL servers and real faults.
 INTEGRATION := ./cluster/local/... ./nemesis/... ./workload/... ./harness/...
-SCENARIOS := async-failover local-commit-failover stale-standby-reads remote-apply-reads \
-	any1-wrong-promotion cancel-sync-wait timeout-then-vanish sound-default
+SCENARIOS := default-test async-failover local-commit-failover stale-standby-reads remote-apply-reads \
+	any1-wrong-promotion cancel-sync-wait timeout-then-vanish sound-default first1-failover \
+	patroni-sound patroni-async-lag patroni-cancel-sync-wait pg_auto_failover-sound pg_auto_failover-timeout-cancel pg_auto_failover-async
 ZOO_RUNS ?= 20
 FUZZTIME ?= 60s
 
-.PHONY: all build deps test test-pure test-integration lint bench fuzz run e2e-kind zoo scenarios clean $(addprefix reproduce-,$(SCENARIOS))
+.PHONY: all build deps deps-managers test test-pure test-integration lint bench fuzz run e2e-kind zoo scenarios clean $(addprefix reproduce-,$(SCENARIOS))
 
 all: build
 
@@ -27,9 +28,14 @@ build:
 deps:
 	@scripts/install-deps.sh
 
+# The tests also run the HA managers (Patroni, pg_auto_failover): install
+# them too. Their integration tests skip, saying so, where they cannot be.
+deps-managers:
+	@scripts/install-deps.sh --managers || echo "make: the HA managers' packages could not be installed; their tests will skip"
+
 # The test suite: lint, pure packages with -race, then integration tests
 # against real clusters (they share the machine's 2 cores: -p 1).
-test: deps lint test-pure test-integration
+test: deps deps-managers lint test-pure test-integration
 
 test-pure:
 	$(GO) test -race -count=1 $(PURE)

@@ -107,6 +107,8 @@ type runner struct {
 
 	ok, fail, infoN atomic.Int64
 	nextProc        atomic.Int64
+	// stopFollowing ends the watch of an HA manager (managed clusters).
+	stopFollowing func()
 }
 
 func (r *runner) progress(line string, final bool) {
@@ -184,6 +186,14 @@ func (r *runner) execute(ctx context.Context) (err error) {
 	}
 	r.topo = &topology{nodes: c.Nodes()}
 	r.topo.SetPrimary(c.Nodes()[0])
+	if m, ok := r.managed(); ok {
+		r.recordManagerInfo(m)
+		if v, err := m.View(ctx); err == nil && v.Primary != "" {
+			r.topo.SetPrimary(v.Primary)
+		}
+		stop := r.startFollowing(ctx, m)
+		defer stop()
+	}
 
 	if err := r.setup(ctx); err != nil {
 		return err
@@ -197,6 +207,9 @@ func (r *runner) execute(ctx context.Context) (err error) {
 	}
 	r.info.EndTime = time.Now()
 	_ = results.WriteTestInfo(r.run.TestJSON(), r.info)
+	if r.stopFollowing != nil {
+		r.stopFollowing()
+	}
 	histClosed = true
 	if err := r.hist.Close(); err != nil && runErr == nil {
 		runErr = fmt.Errorf("%w: %w", ErrInfra, err)
@@ -295,9 +308,12 @@ func (r *runner) drive(ctx context.Context) error {
 		g.Go(func() error { return r.worker(gctx, i, limiter) })
 	}
 	nemDone := make(chan error, 1)
+	driveStart := time.Now()
 	go func() {
 		// The nemesis heals its open window even after the time limit.
-		nemDone <- r.nem.Run(rctx, r.start)
+		// Its plan counts from the clients' start, like the time limit,
+		// not from the run's (which includes bringing the cluster up).
+		nemDone <- r.nem.Run(rctx, driveStart)
 	}()
 	auxCtx, auxCancel := context.WithCancel(ctx)
 	var aux sync.WaitGroup
@@ -494,7 +510,13 @@ func (r *runner) settle(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrInfra, err)
 	}
-	rep, rerr := cluster.Repair(sctx, r.c, r.topo.Primary())
+	var rep cluster.RepairResult
+	var rerr error
+	if m, ok := r.managed(); ok {
+		rep, rerr = r.settleManaged(sctx, m)
+	} else {
+		rep, rerr = cluster.Repair(sctx, r.c, r.topo.Primary())
+	}
 	comp := results.Op{Process: results.NemesisProcess, Type: results.OK, F: "settle", Workload: results.WorkloadNemesis,
 		Fault: &results.Fault{Kind: "settle", Phase: results.PhaseInfo, Primary: rep.Primary,
 			Detail: strings.Join(append(rep.Actions, fmt.Sprintf("sync list %q", rep.Sync)), "; "),

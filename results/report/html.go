@@ -79,10 +79,12 @@ type view struct {
 	Faults       []faultRow
 	Nemesis      []nemesisStep
 	NemesisMore  int
-	Porcupine    map[string]string // key -> file name, for keys with a visualization on disk
-	Files        []fileLink
-	Logs         []fileLink
-	Avail        *checker.AvailabilityResult
+	// Manager is an HA manager's account beside the faults (manager.go).
+	Manager   []nemesisStep
+	Porcupine map[string]string // key -> file name, for keys with a visualization on disk
+	Files     []fileLink
+	Logs      []fileLink
+	Avail     *checker.AvailabilityResult
 }
 
 // HTML renders the self-contained report.html: inline CSS and plots, no
@@ -116,6 +118,7 @@ func HTML(in *Input) ([]byte, error) {
 			v.HistoryNote = fmt.Sprintf("The history ends in a torn line (line %d): the run was killed while writing it. Everything before it is shown.", line)
 		}
 		v.Nemesis = tl.nemesis
+		v.Manager = managerSteps(tl.nemesis)
 		if len(v.Nemesis) > 4*maxRows {
 			v.NemesisMore = len(v.Nemesis) - 4*maxRows
 			v.Nemesis = v.Nemesis[:4*maxRows]

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -14,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/strongcheck/strongcheck/checker"
@@ -263,6 +265,9 @@ func (r *runner) setup(ctx context.Context) error {
 	if err := cluster.WaitReplayed(sctx, r.c, p, standbys); err != nil {
 		return fmt.Errorf("%w: set-up: %w", ErrInfra, err)
 	}
+	// The replication settings as the primary runs them (an HA manager
+	// sets its own): what the checkers judge the run by.
+	r.recordRunningSettings(sctx, p)
 	// The roles the clients start with, for the checkers' role timeline.
 	topo := results.Op{Process: results.HarnessProcess, Type: results.OK, F: results.FTopology, Workload: results.WorkloadNemesis,
 		Fault: &results.Fault{Kind: results.FTopology, Phase: results.PhaseInfo, Primary: p, Nodes: cluster.NodeStates(sctx, r.c)}}
@@ -579,7 +584,7 @@ func (r *runner) check(ctx context.Context) error {
 	// One pass over the history on disk (the one record of the run): the
 	// checkers' index and the report's timeline, neither keeping its lines.
 	tl := report.NewTimeline()
-	res, tail, err := checker.CheckFile(ctx, r.run.History(), checker.Options{Timeout: r.t.CheckTimeout, Settings: r.t.Spec.Effective(),
+	res, tail, err := checker.CheckFile(ctx, r.run.History(), checker.Options{Timeout: r.t.CheckTimeout, Settings: r.info.Settings,
 		FinalPrimary: r.topo.Primary(), MemoryBudget: r.t.CheckMemory, Model: r.t.Model}, tl.Add)
 	if err != nil {
 		return fmt.Errorf("%w: read back history: %w", ErrInfra, err)
@@ -590,4 +595,28 @@ func (r *runner) check(ctx context.Context) error {
 		return fmt.Errorf("%w: write report: %w", ErrInfra, err)
 	}
 	return nil
+}
+
+// runningSettings are the settings recorded as the primary runs them
+// rather than as the spec asked: an HA manager chooses its own.
+var runningSettings = []string{"synchronous_standby_names", "synchronous_commit"}
+
+// recordRunningSettings reads runningSettings on primary into test.json's
+// settings; one that cannot be read keeps the spec's value.
+func (r *runner) recordRunningSettings(ctx context.Context, primary string) {
+	settings := maps.Clone(r.info.Settings)
+	if settings == nil {
+		settings = map[string]string{}
+	}
+	for _, name := range runningSettings {
+		var v string
+		err := cluster.WithAdminConn(ctx, r.c, primary, func(ctx context.Context, conn *pgx.Conn) error {
+			return conn.QueryRow(ctx, "SELECT current_setting($1)", name).Scan(&v)
+		})
+		if err == nil {
+			settings[name] = v
+		}
+	}
+	r.info.Settings = settings
+	_ = results.WriteTestInfo(r.run.TestJSON(), r.info)
 }

@@ -18,7 +18,7 @@ SCENARIOS := default-test async-failover local-commit-failover stale-standby-rea
 ZOO_RUNS ?= 20
 FUZZTIME ?= 60s
 
-.PHONY: all build deps deps-managers test test-pure test-integration lint bench fuzz run e2e-kind zoo scenarios clean $(addprefix reproduce-,$(SCENARIOS))
+.PHONY: all build deps deps-managers test test-pure test-integration lint bench bench-long fuzz run e2e-kind zoo scenarios clean $(addprefix reproduce-,$(SCENARIOS))
 
 all: build
 
@@ -55,6 +55,14 @@ bench: deps build
 	STRONGCHECK_BENCH=1 $(GO) test -run '^TestBenchThroughputVsPgbench$$' -count 1 -v ./harness/ | grep -E 'pgbench|ratio|---'
 	$(GO) test -run '^TestSpeed1M$$' -count 1 -v ./checker/ | grep -vE '^=== RUN'
 	$(GO) test -run '^$$' -bench WriteAll300k -benchtime 3x -count 1 ./results/report/
+
+# Long runs (not in CI): the default test for 60 s, 300 s and 1800 s, each
+# re-checked, printing bytes per history line, harness peak memory, check
+# time and check peak memory side by side (about 40 minutes in all).
+# BENCH_LONG_LENGTHS overrides the lengths, e.g. 30s,60s for a quick look.
+BENCH_LONG_LENGTHS ?= 60s,300s,1800s
+bench-long: deps build
+	$(GO) run ./scripts/benchlong -bin $(BIN) -lengths $(BENCH_LONG_LENGTHS)
 
 # Fuzz the history reader and the flags of `strongcheck test` for FUZZTIME
 # each (their seed corpora in testdata/fuzz run with every `go test`).

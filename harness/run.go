@@ -290,7 +290,7 @@ func (r *runner) measuredDrive(ctx context.Context) error {
 	cpu0, t0, ops0 := processCPU(), time.Now(), r.completed()
 	err := r.drive(ctx)
 	r.info.Harness = &results.HarnessUse{DriveNS: int64(time.Since(t0)), CPUNS: int64(processCPU() - cpu0),
-		Ops: r.completed() - ops0, GoMaxProcs: runtime.GOMAXPROCS(0)}
+		Ops: r.completed() - ops0, GoMaxProcs: runtime.GOMAXPROCS(0), PeakRSSBytes: peakRSS()}
 	return err
 }
 

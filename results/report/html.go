@@ -24,6 +24,7 @@ var funcs = template.FuncMap{
 	"dur":     func(ns int64) string { return fmtDur(ns) },
 	"num":     func(n int) string { return fmtNum(int64(n)) },
 	"num64":   func(n int64) string { return fmtNum(n) },
+	"mib":     func(n int64) string { return fmt.Sprintf("%.0f MiB", float64(n)/(1<<20)) },
 	"join":    strings.Join,
 	"verdict": verdictWord,
 	"vclass":  verdictClass,

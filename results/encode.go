@@ -17,11 +17,7 @@ import (
 // per run) and strings that need escaping go through encoding/json.
 func (op *Op) AppendJSON(dst []byte) ([]byte, error) {
 	if op.Fault != nil {
-		b, err := json.Marshal(op)
-		if err != nil {
-			return dst, err
-		}
-		return append(dst, b...), nil
+		return appendSlow(dst, *op)
 	}
 	dst = append(dst, `{"v":`...)
 	dst = strconv.AppendInt(dst, int64(op.V), 10)
@@ -116,4 +112,14 @@ func appendString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	dst = append(dst, s...)
 	return append(dst, '"')
+}
+
+// appendSlow encodes op with encoding/json. It takes a copy so that only
+// this path's op escapes to the heap, not every caller's.
+func appendSlow(dst []byte, op Op) ([]byte, error) {
+	b, err := json.Marshal(&op)
+	if err != nil {
+		return dst, err
+	}
+	return append(dst, b...), nil
 }

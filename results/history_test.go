@@ -203,9 +203,9 @@ func TestReaderTornAndCorrupt(t *testing.T) {
 	}
 }
 
-// The writer fsyncs in the background: a reader of the file (another
-// process, after a crash of this one) sees every appended line without
-// waiting for Close.
+// The writer flushes in the background: a reader of the file (another
+// process, after a crash of this one) sees every appended line within
+// about FlushDelay, without waiting for Close.
 func TestWriterLinesVisibleBeforeClose(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "history.jsonl")
 	w, err := Create(path, time.Now())
@@ -215,11 +215,75 @@ func TestWriterLinesVisibleBeforeClose(t *testing.T) {
 		_, err := w.Append(Op{Process: 1, Type: Invoke, F: FAdd, Value: Int(1)})
 		require.NoError(t, err)
 	}
-	b, err := os.ReadFile(path)
+	t0 := time.Now()
+	var n int
+	for time.Since(t0) < 5*time.Second {
+		b, err := os.ReadFile(path)
+		require.NoError(t, err)
+		h, err := Read(bytes.NewReader(b))
+		require.NoError(t, err)
+		if n = len(h.Ops); n == 10 {
+			break
+		}
+		time.Sleep(FlushDelay / 4)
+	}
+	assert.Equal(t, 10, n, "lines written before Close")
+	t.Logf("visible after %v (FlushDelay %v)", time.Since(t0), FlushDelay)
+}
+
+// Whatever moment the file is read at, while appends go on from several
+// goroutines and past the pending limit, it holds the first n appends in
+// order (at most a torn last line): the prefix a killed run leaves.
+func TestWriterFileIsAlwaysAPrefix(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "history.jsonl")
+	w, err := Create(path, time.Now())
 	require.NoError(t, err)
-	h, err := Read(bytes.NewReader(b))
+	const workers, each = 4, 20000
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var wg sync.WaitGroup
+		for p := range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range each {
+					if _, err := w.Append(Op{Process: Process(p), Type: Invoke, F: FWrite, Key: "k1", Value: Int(int64(i))}); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+	}()
+	reads := 0
+	for running := true; running; reads++ {
+		select {
+		case <-done:
+			running = false
+		default:
+		}
+		b, err := os.ReadFile(path)
+		require.NoError(t, err)
+		if i := bytes.LastIndexByte(b, '\n'); i >= 0 {
+			b = b[:i+1]
+		} else {
+			b = nil
+		}
+		h, err := Read(bytes.NewReader(b))
+		require.NoError(t, err)
+		for i, op := range h.Ops {
+			if op.Index != int64(i) {
+				t.Fatalf("read %d: line %d has index %d: not a prefix", reads, i, op.Index)
+			}
+		}
+	}
+	require.NoError(t, w.Close())
+	h, err := ReadFile(path)
 	require.NoError(t, err)
-	assert.Len(t, h.Ops, 10)
+	assert.Len(t, h.Ops, workers*each)
+	t.Logf("%d reads while writing", reads)
 }
 
 func BenchmarkAppend(b *testing.B) {

@@ -40,9 +40,6 @@ const (
 	keyUser      = "workload-password"
 )
 
-// The postgres image's user (uid and gid 999 in the official image).
-const postgresUID = 999
-
 // passwords are the run's credentials, generated per run.
 type passwords struct{ superuser, repl, user string }
 
@@ -182,6 +179,7 @@ func (b builder) pod(node string, role cluster.Role, primaryHost string) *corev1
 	}
 	initEnv := []corev1.EnvVar{
 		{Name: "PGDATA", Value: pgData},
+		{Name: "PG_BINDIR", Value: b.opts.PGBinDir},
 		{Name: "NODE", Value: node},
 		{Name: "ROLE", Value: string(role)},
 		{Name: "PRIMARY_HOST", Value: primaryHost},
@@ -195,7 +193,7 @@ func (b builder) pod(node string, role cluster.Role, primaryHost string) *corev1
 		{Name: "run", MountPath: sockDir},
 		{Name: "tmp", MountPath: "/tmp"},
 	}
-	uid := int64(postgresUID)
+	uid := b.opts.PostgresUID
 	pgSecurity := &corev1.SecurityContext{
 		RunAsUser:                &uid,
 		RunAsGroup:               &uid,
@@ -239,6 +237,7 @@ func (b builder) pod(node string, role cluster.Role, primaryHost string) *corev1
 			InitContainers: []corev1.Container{{
 				Name:            initCtr,
 				Image:           b.opts.Image,
+				ImagePullPolicy: b.opts.PullPolicy,
 				Command:         []string{"bash", "-c", initScript, "strongcheck-init"},
 				Env:             initEnv,
 				VolumeMounts:    mounts,
@@ -249,9 +248,13 @@ func (b builder) pod(node string, role cluster.Role, primaryHost string) *corev1
 				{
 					Name:            postgresCtr,
 					Image:           b.opts.Image,
+					ImagePullPolicy: b.opts.PullPolicy,
 					Command:         []string{"bash", "-c", supervisorScript, "strongcheck-supervisor"},
 					Args:            b.commandLineSettings(node),
-					Env:             []corev1.EnvVar{{Name: "PGDATA", Value: pgData}, {Name: "PGPASSFILE", Value: passFile}},
+					Env: []corev1.EnvVar{
+						{Name: "PGDATA", Value: pgData}, {Name: "PGPASSFILE", Value: passFile},
+						{Name: "PG_BINDIR", Value: b.opts.PGBinDir},
+					},
 					Ports:           []corev1.ContainerPort{{Name: "postgres", ContainerPort: pgPort}},
 					VolumeMounts:    mounts,
 					SecurityContext: pgSecurity,
@@ -259,15 +262,14 @@ func (b builder) pod(node string, role cluster.Role, primaryHost string) *corev1
 					// Readiness only: a liveness probe would restart a paused
 					// or killed node behind the nemesis's back.
 					ReadinessProbe: &corev1.Probe{
-						ProbeHandler: corev1.ProbeHandler{Exec: &corev1.ExecAction{
-							Command: []string{"pg_isready", "-q", "-h", sockDir, "-p", "5432"},
-						}},
+						ProbeHandler:  corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: readyCmd()}},
 						PeriodSeconds: 1, TimeoutSeconds: 1, FailureThreshold: 2, SuccessThreshold: 1,
 					},
 				},
 				{
 					Name:            sidecarCtr,
 					Image:           b.opts.SidecarImage,
+					ImagePullPolicy: b.opts.PullPolicy,
 					Command:         []string{"sh", "-c", sidecarScript},
 					SecurityContext: sidecarSecurity,
 					Resources:       small,

@@ -238,7 +238,7 @@ func (b builder) pod(node string, role cluster.Role, primaryHost string) *corev1
 				Name:            initCtr,
 				Image:           b.opts.Image,
 				ImagePullPolicy: b.opts.PullPolicy,
-				Command:         []string{"bash", "-c", initScript, "strongcheck-init"},
+				Command:         literal("bash", "-c", initScript, "strongcheck-init"),
 				Env:             initEnv,
 				VolumeMounts:    mounts,
 				SecurityContext: pgSecurity,
@@ -249,8 +249,8 @@ func (b builder) pod(node string, role cluster.Role, primaryHost string) *corev1
 					Name:            postgresCtr,
 					Image:           b.opts.Image,
 					ImagePullPolicy: b.opts.PullPolicy,
-					Command:         []string{"bash", "-c", supervisorScript, "strongcheck-supervisor"},
-					Args:            b.commandLineSettings(node),
+					Command:         literal("bash", "-c", supervisorScript, "strongcheck-supervisor"),
+					Args:            literal(b.commandLineSettings(node)...),
 					Env: []corev1.EnvVar{
 						{Name: "PGDATA", Value: pgData}, {Name: "PGPASSFILE", Value: passFile},
 						{Name: "PG_BINDIR", Value: b.opts.PGBinDir},
@@ -262,7 +262,7 @@ func (b builder) pod(node string, role cluster.Role, primaryHost string) *corev1
 					// Readiness only: a liveness probe would restart a paused
 					// or killed node behind the nemesis's back.
 					ReadinessProbe: &corev1.Probe{
-						ProbeHandler:  corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: readyCmd()}},
+						ProbeHandler:  corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: literal(readyCmd()...)}},
 						PeriodSeconds: 1, TimeoutSeconds: 1, FailureThreshold: 2, SuccessThreshold: 1,
 					},
 				},
@@ -270,7 +270,7 @@ func (b builder) pod(node string, role cluster.Role, primaryHost string) *corev1
 					Name:            sidecarCtr,
 					Image:           b.opts.SidecarImage,
 					ImagePullPolicy: b.opts.PullPolicy,
-					Command:         []string{"sh", "-c", sidecarScript},
+					Command:         literal("sh", "-c", sidecarScript),
 					SecurityContext: sidecarSecurity,
 					Resources:       small,
 				},
@@ -285,3 +285,17 @@ func (b builder) pod(node string, role cluster.Role, primaryHost string) *corev1
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// literal escapes a container's command, arguments or exec probe for
+// Kubernetes, which expands $(NAME) references to the container's
+// variables in them and turns $$ into $: every $ is doubled, so the
+// container runs exactly the given text (the supervisor's "echo $$" would
+// otherwise write a lone "$" as its PID, and no fault could find the
+// postmaster).
+func literal(args ...string) []string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		out[i] = strings.ReplaceAll(a, "$", "$$")
+	}
+	return out
+}

@@ -123,7 +123,7 @@ func TestUpCreatesLabelledObjects(t *testing.T) {
 		assert.Equal(t, []corev1.Capability{"ALL"}, side.SecurityContext.Capabilities.Drop)
 
 		require.NotNil(t, pg.ReadinessProbe)
-		assert.Equal(t, readyCmd(), pg.ReadinessProbe.Exec.Command)
+		assert.Equal(t, literal(readyCmd()...), pg.ReadinessProbe.Exec.Command)
 		assert.Nil(t, pg.LivenessProbe, "a liveness probe would undo the nemesis's faults")
 
 		// Every effective setting on the command line, the node's own last.

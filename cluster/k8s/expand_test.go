@@ -70,13 +70,17 @@ func TestContainersRunTheScriptsVerbatim(t *testing.T) {
 	upFake(t, opts)
 	p, err := cs.CoreV1().Pods(DefaultNamespace).Get(context.Background(), "pg-n2", metav1.GetOptions{})
 	require.NoError(t, err)
-	expand := func(ctr corev1.Container, args []string) []string {
+	vars := func(ctr corev1.Container) map[string]string {
 		env := map[string]string{}
 		for _, e := range ctr.Env {
 			if e.ValueFrom == nil {
-				env[e.Name] = e.Value
+				env[e.Name] = kubeExpand(e.Value, env)
 			}
 		}
+		return env
+	}
+	expand := func(ctr corev1.Container, args []string) []string {
+		env := vars(ctr)
 		out := make([]string, len(args))
 		for i, a := range args {
 			out[i] = kubeExpand(a, env)
@@ -91,5 +95,8 @@ func TestContainersRunTheScriptsVerbatim(t *testing.T) {
 	assert.Contains(t, expand(pg, pg.Args), "log_line_prefix=$(PGDATA) $$ %m ")
 	assert.Equal(t, readyCmd(), expand(pg, pg.ReadinessProbe.Exec.Command))
 	assert.Equal(t, []string{"sh", "-c", sidecarScript}, expand(side, side.Command))
+	assert.Equal(t, b.postgresqlConf(), vars(init)["PG_CONF"], "environment values are expanded too")
+	assert.Contains(t, b.postgresqlConf(), "\nlog_line_prefix = '$(PGDATA) $$ %m '\n")
+	assert.Contains(t, b.postgresqlConf(), "\nwal_keep_size = '512MB'\n", "pg_rewind's single-user recovery keeps the WAL it needs")
 	assert.Contains(t, supervisorScript, "echo $$ >", "the case that broke on a real cluster")
 }

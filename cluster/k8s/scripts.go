@@ -163,6 +163,7 @@ if [ "$ROLE" = primary ]; then
 	initdb -D "$PGDATA" -U ` + superuser + ` --pwfile="$ctl/pwfile" --auth-local=peer --auth-host=scram-sha-256 \
 		--data-checksums -E UTF8 --locale=C --no-instructions
 	rm -f "$ctl/pwfile"
+	printf '%s' "$PG_CONF" >> "$PGDATA/postgresql.conf"
 	cat > "$PGDATA/pg_hba.conf" <<'HBA'
 local all all peer
 host replication ` + replUser + ` all scram-sha-256

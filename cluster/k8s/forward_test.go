@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -95,4 +96,21 @@ func TestProxyReportsWhyTheTunnelFailed(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "port-forward to pod pg-n1")
 	assert.Contains(t, err.Error(), "pods/portforward")
+}
+
+// TestConnStringThroughPortForward: a connection through port-forward may
+// first wait for the proxy's tunnel (dialWait) and then for a stream
+// through the API server and kubelet; its connect timeout leaves room for
+// both, where a pod IP keeps the short one.
+func TestConnStringThroughPortForward(t *testing.T) {
+	e := &echoTunnels{drop: make(chan struct{})}
+	opts := testOptions(newFake(nil), &fakeExec{})
+	opts.Access, opts.forward = PortForward, e.forward
+	c := upFake(t, opts)
+	defer c.Close(context.Background())
+	dsn := c.ConnString("n1", false)
+	assert.Contains(t, dsn, "host=127.0.0.1 ")
+	assert.Contains(t, dsn, fmt.Sprintf(" connect_timeout=%d", connectTimeoutForward))
+	assert.Greater(t, time.Duration(connectTimeoutForward)*time.Second, dialWait)
+	assert.Equal(t, "1:ping\n", roundTrip(t, strings.Fields(strings.TrimPrefix(dsn, "host="))[0]+":"+strings.TrimPrefix(strings.Fields(dsn)[1], "port=")))
 }

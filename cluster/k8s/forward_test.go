@@ -7,12 +7,14 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 )
 
 // echoTunnels is a fake port-forward: each tunnel is a fresh loopback
@@ -113,4 +115,32 @@ func TestConnStringThroughPortForward(t *testing.T) {
 	assert.Contains(t, dsn, fmt.Sprintf(" connect_timeout=%d", connectTimeoutForward))
 	assert.Greater(t, time.Duration(connectTimeoutForward)*time.Second, dialWait)
 	assert.Equal(t, "1:ping\n", roundTrip(t, strings.Fields(strings.TrimPrefix(dsn, "host="))[0]+":"+strings.TrimPrefix(strings.Fields(dsn)[1], "port=")))
+}
+
+// TestClientGoErrorsGoToLogf: client-go's unreturnable errors (its
+// port-forward's, while the nemesis has killed a node) reach the cluster's
+// Logf instead of stderr, and nothing after Close.
+func TestClientGoErrorsGoToLogf(t *testing.T) {
+	var mu sync.Mutex
+	var got []string
+	opts := testOptions(newFake(nil), &fakeExec{})
+	opts.Logf = func(format string, args ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		got = append(got, fmt.Sprintf(format, args...))
+	}
+	c := upFake(t, opts)
+	utilruntime.HandleError(errors.New("error forwarding port 5432: connection refused"))
+	require.NoError(t, c.Close(context.Background()))
+	utilruntime.HandleError(errors.New("after close"))
+	mu.Lock()
+	defer mu.Unlock()
+	var seen []string
+	for _, l := range got {
+		if strings.Contains(l, "client-go") {
+			seen = append(seen, l)
+		}
+	}
+	require.Len(t, seen, 1, "%q", got)
+	assert.Contains(t, seen[0], "connection refused")
 }

@@ -44,6 +44,8 @@ type Cluster struct {
 	logf   func(format string, args ...any)
 	swept  []string
 	ownsNS bool // the namespace was created by strongcheck: Close deletes it
+	// errLog is this cluster's hold on client-go's unreturnable errors.
+	errLog *func(format string, args ...any)
 
 	mu      sync.Mutex
 	ips     map[string]string       // pod IPs, fixed for a pod's life
@@ -108,6 +110,7 @@ func Up(ctx context.Context, opts Options) (*Cluster, error) {
 		}
 		c.opts.forward = clientGoForward(cs, cfg, opts.Namespace)
 	}
+	c.errLog = routeClientGoErrors(opts.Logf)
 	if err := c.up(ctx); err != nil {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 		defer cancel()
@@ -722,6 +725,7 @@ func (c *Cluster) Close(ctx context.Context) error {
 	for _, p := range proxies {
 		p.close()
 	}
+	releaseClientGoErrors(c.errLog)
 	_, err := deleteLabelled(ctx, c.cs, c.ns(), LabelManagedBy+"="+ManagedByValue+","+LabelRun+"="+c.opts.RunID, false, 0)
 	if err == nil && c.ownsNS {
 		err = deleteNamespace(ctx, c.cs, c.ns())

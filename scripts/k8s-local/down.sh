@@ -10,7 +10,7 @@ source "$(dirname "$0")/lib.sh"
 # ours PID: the process exists and was started for this cluster.
 ours() {
 	local pid=$1
-	[ -n "$pid" ] && [ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF "$K8S_ROOT"
+	[ -n "$pid" ] && [ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -qF "$K8S_ROOT"
 }
 
 # stop NAME: SIGTERM, up to 15 s, then SIGKILL of the recorded process.
@@ -30,6 +30,7 @@ stop() {
 		fi
 	fi
 	rm -f "$PIDS/$name"
+	log "stopped $name"
 }
 
 # shims lists the PIDs of containerd shims serving this cluster's containerd.
@@ -37,7 +38,7 @@ shims() {
 	local p
 	for p in /proc/[0-9]*; do
 		[ -r "$p/cmdline" ] || continue
-		if tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -q "^/usr/bin/containerd-shim.* -address $CONTAINERD_SOCK "; then
+		if tr '\0' ' ' 2>/dev/null <"$p/cmdline" | grep -q "^/usr/bin/containerd-shim.* -address $CONTAINERD_SOCK "; then
 			echo "${p#/proc/}"
 		fi
 	done
@@ -54,7 +55,7 @@ delete_pods() {
 	kubectl_ delete pods --all --all-namespaces --grace-period=0 --force --wait=false >/dev/null 2>&1 || true
 	local i
 	for ((i = 0; i < 150; i++)); do
-		[ -z "$(ctr_ tasks ls -q 2>/dev/null)" ] && return 0
+		[ -z "$(ctr_ tasks ls -q 2>/dev/null)" ] && { log "pods deleted"; return 0; }
 		sleep 0.2
 	done
 	log "pods still running after 30 s; killing their tasks"

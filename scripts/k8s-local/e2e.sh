@@ -41,8 +41,8 @@ teardown() {
 check_clean() {
 	local left=() p
 	for p in /proc/[0-9]*; do
-		if tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -qF "$K8S_ROOT/"; then
-			left+=("process ${p#/proc/}: $(tr '\0' ' ' <"$p/cmdline" | cut -c1-100)")
+		if tr '\0' ' ' 2>/dev/null <"$p/cmdline" | grep -qF "$K8S_ROOT/"; then
+			left+=("process ${p#/proc/}: $(tr '\0' ' ' 2>/dev/null <"$p/cmdline" | cut -c1-100)")
 		fi
 	done
 	findmnt -rn -o TARGET | grep -qF "$K8S_ROOT/" && left+=("mounts under $K8S_ROOT")
@@ -57,24 +57,28 @@ check_clean() {
 	log "nothing left running: no daemon, shim, task, mount, network namespace or bridge of this cluster"
 }
 
-# check_run reads the stored run: it must have been made on k8s and its
-# history must hold kills, partitions and failovers that completed.
+# check_run reads the stored run: it must have been made on k8s, and its
+# history must hold a kill of the primary, a failover that promoted
+# another node, a rejoin with pg_rewind and a partition, each completed
+# (an "ok" line of the nemesis), and the report must show them.
 check_run() {
-	local run=$1 h
+	local run=$1 h f
 	h=$run/history.jsonl
 	[ -s "$h" ] || die "the stored run $run has no history"
 	grep -q '"backend": *"k8s"' "$run/test.json" || die "the stored run $run was not made on the k8s backend"
-	local kind
-	for kind in kill-primary partition failover; do
-		grep -q "\"kind\":\"$kind\",\"phase\":\"start\"" "$h" ||
-			grep -q "\"kind\":\"$kind\",\"phase\":\"step\"" "$h" ||
-			die "the stored run's history has no $kind step ($h)"
+	for f in kill-primary failover rejoin partition heal; do
+		grep -q "\"process\":\"nemesis\",\"type\":\"ok\",\"f\":\"$f\"" "$h" ||
+			die "the stored run's history has no completed $f ($h)"
 	done
+	grep -q '"f":"failover".*"detail":"promoted ' "$h" || die "the stored run's failover promoted no node ($h)"
 	for f in report.html summary.md results.json junit.xml; do
 		[ -s "$run/$f" ] || die "the stored run has no $f"
 	done
-	grep -qi failover "$run/report.html" || die "report.html does not show the failovers"
-	log "stored run $run: $(grep -c '"workload":"nemesis"' "$h") nemesis lines; faults: $(grep -o '"kind":"[a-z-]*","phase":"start"' "$h" | cut -d'"' -f4 | sort | uniq -c | tr -s ' \n' ' ')"
+	for f in kill-primary partition promoted; do
+		grep -q "$f" "$run/report.html" || die "report.html does not show $f"
+	done
+	log "stored run $run: completed nemesis steps: $(grep -o '"process":"nemesis","type":"ok","f":"[a-z-]*"' "$h" | cut -d'"' -f12 | sort | uniq -c | tr -s ' \n' ' ')"
+	log "failovers: $(grep -o '"f":"failover".*"detail":"promoted [^"]*' "$h" | sed -e 's/.*"detail":"//' -e 's/;.*//' | tr '\n' ';')"
 }
 
 main() {

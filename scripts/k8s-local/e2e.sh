@@ -112,7 +112,9 @@ main() {
 	local t2=$SECONDS code=0
 	rm -rf "$STORE"
 	mkdir -p "$STORE"
-	./bin/strongcheck test --backend k8s --kubeconfig "$KUBECONFIG_ADMIN" --image "$IMAGE_POSTGRES" \
+	# Seed 6 plans a partition first and a kill of the primary 8 s later
+	# (nemesis.Plan), so that the short run has both kinds of fault.
+	./bin/strongcheck test --backend k8s --seed 6 --kubeconfig "$KUBECONFIG_ADMIN" --image "$IMAGE_POSTGRES" \
 		--sidecar-image "$IMAGE_FAULTS" --postgres-uid "$uid" --image-pull-policy Never \
 		--namespace strongcheck-e2e-run --workload register --read-from primary \
 		--nemesis kill-primary,partition --nemesis-interval 8s --time-limit "$TIME_LIMIT" \

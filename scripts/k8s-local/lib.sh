@@ -77,7 +77,7 @@ install_deps() {
 	command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
 	command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 	command -v ip >/dev/null 2>&1 || missing+=(iproute2)
-	command -v nft >/dev/null 2>&1 || missing+=(nftables)
+	command -v curl >/dev/null 2>&1 || missing+=(curl)
 	command -v findmnt >/dev/null 2>&1 || missing+=(util-linux)
 	command -v flock >/dev/null 2>&1 || missing+=(util-linux)
 	command -v go >/dev/null 2>&1 || die "go is not on PATH (the Kubernetes binaries are built from Go modules; CI puts /usr/local/go/bin on PATH)"

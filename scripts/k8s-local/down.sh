@@ -83,6 +83,20 @@ unmount_all() {
 	done
 }
 
+# remove_outside removes the folders outside $K8S_ROOT that up.sh found
+# missing before the cluster made them (a cgroup folder with the pods'
+# empty cgroups in it), each only when empty.
+remove_outside() {
+	local d
+	[ -r "$K8S_ROOT/outside" ] || return 0
+	while read -r d; do
+		case "$d" in
+		/sys/fs/cgroup/*/k8s.io) find "$d" -mindepth 1 -depth -type d -exec rmdir {} + 2>/dev/null || true ;;
+		esac
+		rmdir "$d" 2>/dev/null || true
+	done <"$K8S_ROOT/outside"
+}
+
 main() {
 	need_root
 	[ -e "$K8S_ROOT" ] || [ -e "/sys/class/net/$BRIDGE" ] || return 0
@@ -105,6 +119,7 @@ main() {
 	# The kubelet links container logs into /var/log/containers (a fixed
 	# path); remove the links into this cluster's pod logs.
 	find /var/log/containers -maxdepth 1 -type l -lname "$K8S_ROOT/*" -delete 2>/dev/null || true
+	remove_outside
 	rm -rf "$K8S_ROOT"
 	log "torn down"
 }

@@ -13,14 +13,16 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 STORE=${STRONGCHECK_K8S_STORE:-$K8S_ROOT.store}
 TIME_LIMIT=${STRONGCHECK_K8S_TIME_LIMIT:-40s}
 
-# snapshot lists the CNI's network namespaces in /run/netns and the
-# bridges this cluster or a default CNI setup would create, to tell at the
-# end whether this run left one (other people's tests make namespaces and
+# snapshot lists the CNI's network namespaces in /run/netns, the bridges
+# this cluster or a default CNI setup would create and the folders the
+# runtime makes outside $K8S_ROOT, to tell at the end whether this run left
+# one (other people's tests make namespaces and
 # bridges of their own on this machine at the same time).
 snapshot() {
 	{
 		ls /run/netns 2>/dev/null | grep '^cni-' || true
 		ip -o link show type bridge 2>/dev/null | awk -F': ' '{print $2}' | grep -xE "$BRIDGE|cni0" || true
+		ls -d /run/containerd/s /run/containerd /var/lib/cni /var/log/containers /sys/fs/cgroup/*/k8s.io 2>/dev/null || true
 	} | sort
 }
 
@@ -49,7 +51,7 @@ check_clean() {
 	[ -e "$K8S_ROOT" ] && left+=("folder $K8S_ROOT")
 	local new
 	new=$(comm -13 <(echo "$BEFORE") <(snapshot) | tr '\n' ' ')
-	[ -n "$new" ] && left+=("network namespaces or bridges: $new")
+	[ -n "$new" ] && left+=("network namespaces, bridges or folders: $new")
 	if [ ${#left[@]} -gt 0 ]; then
 		log "LEFT BEHIND: ${left[*]}"
 		return 1

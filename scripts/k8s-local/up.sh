@@ -169,6 +169,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
       runtime_type = "io.containerd.runc.v2"
       [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
         BinaryName = "$runc"
+        Root = "$K8S_ROOT/runc"
         SystemdCgroup = false
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "/usr/lib/cni"
@@ -229,6 +230,17 @@ main() {
 	[ ! -e "$K8S_ROOT" ] || die "$K8S_ROOT exists: run down.sh first"
 	local t0=$SECONDS
 	mkdir -p "$ETC" "$PKI" "$RUN" "$LOGS" "$PIDS" "$K8S_ROOT/pod-logs"
+	# Paths outside $K8S_ROOT that containerd 1.6 (its shims' sockets),
+	# the CNI library (its cache), the kubelet (its log links) and the
+	# runtime (the pods' cgroups) create at fixed places: down.sh removes
+	# those that did not exist before, once empty.
+	local d
+	for d in /run/containerd/s /run/containerd /var/lib/cni/results /var/lib/cni /var/log/containers; do
+		[ -e "$d" ] || echo "$d" >>"$K8S_ROOT/outside"
+	done
+	for d in /sys/fs/cgroup/*/; do
+		[ -e "${d}k8s.io" ] || echo "${d}k8s.io" >>"$K8S_ROOT/outside"
+	done
 	certificates
 	for k in admin kubelet controller-manager scheduler; do kubeconfig "$k"; done
 	network

@@ -23,6 +23,9 @@ import (
 type echoTunnels struct {
 	n    atomic.Int32
 	drop chan struct{}
+	// mute makes tunnel 1 hang: it accepts connections and never answers
+	// nor ends, as client-go's did when its streams timed out.
+	mute bool
 }
 
 func (e *echoTunnels) forward(ctx context.Context, pod string, ready chan<- int) error {
@@ -40,6 +43,10 @@ func (e *echoTunnels) forward(ctx context.Context, pod string, ready chan<- int)
 			}
 			go func() {
 				defer c.Close()
+				if e.mute && id == 1 {
+					<-ctx.Done()
+					return
+				}
 				r := bufio.NewReader(c)
 				for {
 					line, err := r.ReadString('\n')
@@ -143,4 +150,27 @@ func TestClientGoErrorsGoToLogf(t *testing.T) {
 	}
 	require.Len(t, seen, 1, "%q", got)
 	assert.Contains(t, seen[0], "connection refused")
+}
+
+// TestProxyReplacesAHungTunnel: a connection that gets nothing from the
+// pod ends the tunnel it went through, and the next one gets a new tunnel.
+func TestProxyReplacesAHungTunnel(t *testing.T) {
+	e := &echoTunnels{drop: make(chan struct{}), mute: true}
+	p, err := startProxy(context.Background(), "pg-n1", e.forward, 2*time.Second)
+	require.NoError(t, err)
+	defer p.close()
+	host, port := p.addr()
+	addr := net.JoinHostPort(host, fmt.Sprint(port))
+
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	require.NoError(t, err)
+	_, err = fmt.Fprintf(c, "ping\n")
+	require.NoError(t, err)
+	require.NoError(t, c.SetReadDeadline(time.Now().Add(300*time.Millisecond)))
+	_, err = bufio.NewReader(c).ReadString('\n')
+	require.Error(t, err, "the hung tunnel answers nothing")
+	c.Close() // the client gives up, as pgx does at its connect timeout
+
+	require.Eventually(t, func() bool { return e.n.Load() >= 2 }, 5*time.Second, 10*time.Millisecond, "a new tunnel is opened")
+	assert.Equal(t, "2:ping\n", roundTrip(t, addr))
 }

@@ -9,14 +9,16 @@ BIN := bin/strongcheck
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/strongcheck/strongcheck/cli.Version=$(VERSION)
 # Pure packages: no servers, run with the race detector.
-PURE := ./results/... ./checker/... ./cluster ./nemesis/... ./cli/... ./cluster/k8s/...
+PURE := ./results/... ./checker/... ./cluster ./cluster/syncnames ./cli/... ./cluster/k8s/... ./internal/...
 # Integration packages: real PostgreSQL servers and real faults.
-INTEGRATION := ./cluster/local/... ./workload/... ./harness/...
-SCENARIOS := async-failover local-commit-failover stale-standby-reads remote-apply-reads \
-	any1-wrong-promotion cancel-sync-wait timeout-then-vanish sound-default
+INTEGRATION := ./cluster/local/... ./nemesis/... ./workload/... ./harness/...
+SCENARIOS := default-test async-failover local-commit-failover stale-standby-reads remote-apply-reads \
+	any1-wrong-promotion cancel-sync-wait timeout-then-vanish sound-default first1-failover \
+	patroni-sound patroni-async-lag patroni-cancel-sync-wait pg_auto_failover-sound pg_auto_failover-timeout-cancel pg_auto_failover-async
 ZOO_RUNS ?= 20
+FUZZTIME ?= 60s
 
-.PHONY: all build deps test test-pure test-integration lint bench run e2e-kind e2e-k8s zoo scenarios clean $(addprefix reproduce-,$(SCENARIOS))
+.PHONY: all build deps deps-managers test test-pure test-integration lint bench bench-long fuzz run e2e-kind e2e-k8s zoo scenarios clean $(addprefix reproduce-,$(SCENARIOS))
 
 all: build
 
@@ -26,9 +28,14 @@ build:
 deps:
 	@scripts/install-deps.sh
 
+# The tests also run the HA managers (Patroni, pg_auto_failover): install
+# them too. Their integration tests skip, saying so, where they cannot be.
+deps-managers:
+	@scripts/install-deps.sh --managers || echo "make: the HA managers' packages could not be installed; their tests will skip"
+
 # The test suite: lint, pure packages with -race, then integration tests
 # against real clusters (they share the machine's 2 cores: -p 1).
-test: deps lint test-pure test-integration
+test: deps deps-managers lint test-pure test-integration
 
 test-pure:
 	$(GO) test -race -count=1 $(PURE)
@@ -47,6 +54,22 @@ bench: deps build
 	$(GO) test -run '^$$' -bench . -benchtime 5x -count 1 ./cluster/local/
 	STRONGCHECK_BENCH=1 $(GO) test -run '^TestBenchThroughputVsPgbench$$' -count 1 -v ./harness/ | grep -E 'pgbench|ratio|---'
 	$(GO) test -run '^TestSpeed1M$$' -count 1 -v ./checker/ | grep -vE '^=== RUN'
+	$(GO) test -run '^$$' -bench WriteAll300k -benchtime 3x -count 1 ./results/report/
+
+# Long runs (not in CI): the default test for 60 s, 300 s and 1800 s, each
+# re-checked, printing bytes per history line, harness peak memory, check
+# time and check peak memory side by side (about 40 minutes in all).
+# BENCH_LONG_LENGTHS overrides the lengths, e.g. 30s,60s for a quick look.
+BENCH_LONG_LENGTHS ?= 60s,300s,1800s
+bench-long: deps build
+	$(GO) run ./scripts/benchlong -bin $(BIN) -lengths $(BENCH_LONG_LENGTHS)
+
+# Fuzz the history reader and the flags of `strongcheck test` for FUZZTIME
+# each (their seed corpora in testdata/fuzz run with every `go test`).
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzRead$$' -fuzztime $(FUZZTIME) ./results/
+	$(GO) test -run '^$$' -fuzz '^FuzzUnmarshalLine$$' -fuzztime $(FUZZTIME) ./results/
+	$(GO) test -run '^$$' -fuzz '^FuzzTestFlags$$' -fuzztime $(FUZZTIME) ./cli/
 
 # The default test of the seed guide's promise (60 s, kill-primary and
 # partition faults, auto failover) with a report in ./store.

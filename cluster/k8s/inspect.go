@@ -5,30 +5,15 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/strongcheck/strongcheck/cluster"
 )
 
-// ProcessState is a node's server processes as the kernel of its pod sees
-// them. It has the fields of cluster.ProcessState, which the lead developer
-// adds to package cluster with the Inspector interface; once that is in
-// main this type becomes an alias of it.
-type ProcessState struct {
-	// Postmaster says the node's postmaster exists and is not a zombie.
-	Postmaster bool `json:"postmaster"`
-	// Running counts the postmaster and its children that are neither
-	// stopped nor zombies; Stopped those in state T (SIGSTOP).
-	Running int `json:"running"`
-	Stopped int `json:"stopped"`
-}
+// ProcessState is cluster.ProcessState: a node's server processes as the
+// kernel of its pod sees them.
+type ProcessState = cluster.ProcessState
 
-// inspector is cluster.Inspector until package cluster has it: Reachable
-// and Processes, as every backend implements them for the nemesis to verify
-// its faults.
-type inspector interface {
-	Reachable(ctx context.Context, from, to string) (bool, error)
-	Processes(ctx context.Context, node string) (ProcessState, error)
-}
-
-var _ inspector = (*Cluster)(nil)
+var _ cluster.Inspector = (*Cluster)(nil)
 
 // probeSeconds bounds one reachability probe (coreutils' timeout): a
 // dropped SYN is retried by the kernel only after a second, so anything

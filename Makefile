@@ -18,7 +18,7 @@ SCENARIOS := default-test async-failover local-commit-failover stale-standby-rea
 ZOO_RUNS ?= 20
 FUZZTIME ?= 60s
 
-.PHONY: all build deps deps-managers test test-pure test-integration lint bench bench-long fuzz run e2e-kind zoo scenarios clean $(addprefix reproduce-,$(SCENARIOS))
+.PHONY: all build deps deps-managers test test-pure test-integration lint bench bench-long fuzz run e2e-kind e2e-k8s zoo scenarios clean $(addprefix reproduce-,$(SCENARIOS))
 
 all: build
 
@@ -100,6 +100,12 @@ e2e-kind:
 	kind get clusters 2>/dev/null | grep -qx strongcheck || kind create cluster --name strongcheck --wait 180s; \
 	kind get kubeconfig --name strongcheck > .kind-kubeconfig; \
 	STRONGCHECK_E2E_KIND=1 KUBECONFIG=$(CURDIR)/.kind-kubeconfig $(GO) test -count=1 -v -timeout 15m -run TestIntegrationKind ./cluster/k8s/
+
+# The k8s backend on a real single-node Kubernetes assembled on this machine
+# from Debian's packages and Go modules (scripts/k8s-local, README.md): the
+# e2e test and a short `strongcheck test --backend k8s`; tears it all down.
+e2e-k8s: build
+	scripts/k8s-local/e2e.sh
 
 clean:
 	rm -rf bin

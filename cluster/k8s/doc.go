@@ -33,10 +33,17 @@
 //   - a sidecar "faults" (root, capability NET_ADMIN only) that applies the
 //     nftables partitions in the pod's network namespace.
 //
-// The postgres and init containers run as uid/gid 999 (the official image's
-// postgres user), non-root, without privilege escalation, with every
-// capability dropped and a read-only root filesystem (the data volume, the
-// socket dir and /tmp are volumes).
+// The postgres and init containers run as Options.PostgresUID (default
+// 999, the official image's postgres user; a Debian-built image has
+// another), non-root, without privilege escalation, with every capability
+// dropped and a read-only root filesystem (the data volume, the socket dir
+// and /tmp are volumes). The scripts find the server binaries on PATH,
+// under Options.PGBinDir, or under the newest /usr/lib/postgresql/*/bin.
+// Commands, arguments, probes and environment values are escaped for the
+// kubelet's $(VAR) expansion, so the containers run the scripts verbatim.
+// The cluster-wide settings are on the command line and, from the
+// primary's init container on, in postgresql.conf too, for the servers
+// pg_rewind starts in single-user mode.
 //
 // # How faults are made
 //
@@ -74,6 +81,14 @@
 // standby's socket. Promotion, sync lists and state queries are SQL over
 // ConnString and live in package cluster.
 //
+// # Inspection
+//
+// Reachable probes, from the postgres container of one pod (which shares
+// the pod's network namespace and so the sidecar's nftables rules), a TCP
+// connection to another pod's IP and port 5432 with bash's /dev/tcp under
+// a one-second timeout; Processes reads /proc inside the postgres
+// container for the postmaster and its children.
+//
 // # Exec and access
 //
 // Commands run through the Executor interface; RemoteExecutor uses
@@ -81,7 +96,9 @@
 // executor as fallback. The harness connects by port-forward (default: one
 // stable 127.0.0.1 port per node, whose tunnel is re-opened whenever
 // client-go's port-forward drops it, e.g. after a connection refused by a
-// killed node) or, with InCluster, directly to the pod IPs.
+// killed node) or, with InCluster, directly to the pod IPs. client-go's
+// errors that it cannot return (its port-forward's, mostly) go to
+// Options.Logf rather than to stderr.
 //
 // # Errors
 //

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"k8s.io/apimachinery/pkg/util/httpstream"
@@ -64,14 +65,23 @@ func clientGoForward(cs kubernetes.Interface, cfg *rest.Config, namespace string
 // the proxy re-opens tunnels as they end and hands each accepted connection
 // to the current one; a connection that arrives while a tunnel is being
 // re-opened waits for it (up to dialWait).
+//
+// A tunnel can also hang without ending: on a loaded machine client-go's
+// port-forward kept a tunnel whose new streams all timed out ("Error
+// creating error stream: Timeout occurred"), and every connection to that
+// node failed for the rest of the run. So a connection that ends without a
+// single byte from the pod (a hung tunnel, a refused or frozen server)
+// ends the tunnel it used, and the next connection gets a new one.
 type proxy struct {
 	pod     string
 	ln      net.Listener
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 	mu      sync.Mutex
-	port    int   // the current tunnel's local port, 0 while none
-	lastErr error // why the last tunnel ended
+	port    int    // the current tunnel's local port, 0 while none
+	gen     int    // the current tunnel's number
+	drop    func() // ends the current tunnel
+	lastErr error  // why the last tunnel ended
 	changed chan struct{}
 }
 
@@ -92,7 +102,7 @@ func startProxy(ctx context.Context, pod string, fwd forwardFunc, timeout time.D
 	go p.accept(pctx)
 	wctx, wcancel := context.WithTimeout(ctx, timeout)
 	defer wcancel()
-	if _, err := p.tunnelPort(wctx); err != nil {
+	if _, _, err := p.tunnelPort(wctx); err != nil {
 		p.close()
 		return nil, err
 	}
@@ -105,9 +115,13 @@ func (p *proxy) addr() (string, int) {
 	return a.IP.String(), a.Port
 }
 
-func (p *proxy) set(port int, err error) {
+func (p *proxy) set(port int, drop func(), err error) {
 	p.mu.Lock()
 	p.port = port
+	if port != 0 {
+		p.gen++
+		p.drop = drop
+	}
 	if err != nil {
 		p.lastErr = err
 	}
@@ -116,24 +130,43 @@ func (p *proxy) set(port int, err error) {
 	p.mu.Unlock()
 }
 
+// errNoAnswer is why a tunnel was ended after a connection through it got
+// nothing from the pod.
+var errNoAnswer = errors.New("a connection through the tunnel got no answer from the pod")
+
+// dropTunnel ends tunnel gen if it is still the current one.
+func (p *proxy) dropTunnel(gen int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.gen == gen && p.port != 0 && p.drop != nil {
+		p.lastErr = errNoAnswer
+		p.drop()
+	}
+}
+
 // keepTunnel opens tunnels one after another until ctx ends.
 func (p *proxy) keepTunnel(ctx context.Context, fwd forwardFunc) {
 	defer p.wg.Done()
 	for ctx.Err() == nil {
 		ready := make(chan int, 1)
 		done := make(chan error, 1)
-		go func() { done <- fwd(ctx, p.pod, ready) }()
+		tctx, drop := context.WithCancel(ctx)
+		go func() { done <- fwd(tctx, p.pod, ready) }()
 		var err error
 		select {
 		case port := <-ready:
-			p.set(port, nil)
+			p.set(port, drop, nil)
 			err = <-done
 		case err = <-done:
+		}
+		drop()
+		if err == nil && tctx.Err() != nil && ctx.Err() == nil {
+			err = errNoAnswer
 		}
 		if err == nil {
 			err = errors.New("tunnel closed")
 		}
-		p.set(0, err)
+		p.set(0, nil, err)
 		select {
 		case <-ctx.Done():
 		case <-time.After(100 * time.Millisecond):
@@ -141,21 +174,21 @@ func (p *proxy) keepTunnel(ctx context.Context, fwd forwardFunc) {
 	}
 }
 
-// tunnelPort waits for an open tunnel.
-func (p *proxy) tunnelPort(ctx context.Context) (int, error) {
+// tunnelPort waits for an open tunnel and returns its port and number.
+func (p *proxy) tunnelPort(ctx context.Context) (int, int, error) {
 	for {
 		p.mu.Lock()
-		port, last, ch := p.port, p.lastErr, p.changed
+		port, gen, last, ch := p.port, p.gen, p.lastErr, p.changed
 		p.mu.Unlock()
 		if port != 0 {
-			return port, nil
+			return port, gen, nil
 		}
 		select {
 		case <-ctx.Done():
 			if last == nil {
 				last = ctx.Err()
 			}
-			return 0, fmt.Errorf("port-forward to pod %s: %w", p.pod, last)
+			return 0, 0, fmt.Errorf("port-forward to pod %s: %w", p.pod, last)
 		case <-ch:
 		}
 	}
@@ -182,11 +215,13 @@ func (p *proxy) serve(ctx context.Context, c net.Conn) {
 	dctx, cancel := context.WithTimeout(ctx, dialWait)
 	defer cancel()
 	var up net.Conn
+	var gen int
 	for up == nil {
-		port, err := p.tunnelPort(dctx)
+		port, g, err := p.tunnelPort(dctx)
 		if err != nil {
 			return
 		}
+		gen = g
 		var d net.Dialer
 		up, err = d.DialContext(dctx, "tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 		if err != nil {
@@ -201,12 +236,20 @@ func (p *proxy) serve(ctx context.Context, c net.Conn) {
 	stop := context.AfterFunc(ctx, func() { c.Close(); up.Close() })
 	defer stop()
 	done := make(chan struct{}, 2)
+	var answered atomic.Bool
 	go func() { io.Copy(up, c); done <- struct{}{} }()
-	go func() { io.Copy(c, up); done <- struct{}{} }()
+	go func() {
+		n, _ := io.Copy(c, up)
+		answered.Store(n > 0)
+		done <- struct{}{}
+	}()
 	<-done // either side ended: the PostgreSQL protocol has no half-close
 	c.Close()
 	up.Close()
 	<-done
+	if !answered.Load() && ctx.Err() == nil {
+		p.dropTunnel(gen)
+	}
 }
 
 // close stops accepting, ends the tunnel and every piped connection, and

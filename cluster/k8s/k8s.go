@@ -44,6 +44,8 @@ type Cluster struct {
 	logf   func(format string, args ...any)
 	swept  []string
 	ownsNS bool // the namespace was created by strongcheck: Close deletes it
+	// errLog is this cluster's hold on client-go's unreturnable errors.
+	errLog *func(format string, args ...any)
 
 	mu      sync.Mutex
 	ips     map[string]string       // pod IPs, fixed for a pod's life
@@ -108,6 +110,7 @@ func Up(ctx context.Context, opts Options) (*Cluster, error) {
 		}
 		c.opts.forward = clientGoForward(cs, cfg, opts.Namespace)
 	}
+	c.errLog = routeClientGoErrors(opts.Logf)
 	if err := c.up(ctx); err != nil {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 		defer cancel()
@@ -444,6 +447,15 @@ func (c *Cluster) ip(node string) string {
 	return c.ips[node]
 }
 
+// Connect timeouts of ConnString. Through port-forward every connection
+// opens a new stream through the API server, the kubelet and the runtime
+// into the pod: on a loaded 2-core machine running the whole cluster that
+// took more than 2 s (a failover failed on it), so it gets longer.
+const (
+	connectTimeoutDirect  = 2
+	connectTimeoutForward = 6
+)
+
 // ConnString implements cluster.Cluster: 127.0.0.1 and the node's stable
 // forwarded port with PortForward access, the pod IP with InCluster.
 func (c *Cluster) ConnString(node string, admin bool) string {
@@ -451,14 +463,15 @@ func (c *Cluster) ConnString(node string, admin bool) string {
 	if admin {
 		user, pw = superuser, c.pw.superuser
 	}
-	host, port := c.ip(node), pgPort
+	host, port, timeout := c.ip(node), pgPort, connectTimeoutDirect
 	c.mu.Lock()
 	if p := c.proxies[node]; p != nil {
 		host, port = p.addr()
+		timeout = connectTimeoutForward
 	}
 	c.mu.Unlock()
-	return fmt.Sprintf("host=%s port=%d user=%s password=%s dbname=%s sslmode=disable connect_timeout=2",
-		host, port, user, pw, workDB)
+	return fmt.Sprintf("host=%s port=%d user=%s password=%s dbname=%s sslmode=disable connect_timeout=%d",
+		host, port, user, pw, workDB, timeout)
 }
 
 func (c *Cluster) check(node string) error {
@@ -712,6 +725,7 @@ func (c *Cluster) Close(ctx context.Context) error {
 	for _, p := range proxies {
 		p.close()
 	}
+	releaseClientGoErrors(c.errLog)
 	_, err := deleteLabelled(ctx, c.cs, c.ns(), LabelManagedBy+"="+ManagedByValue+","+LabelRun+"="+c.opts.RunID, false, 0)
 	if err == nil && c.ownsNS {
 		err = deleteNamespace(ctx, c.cs, c.ns())

@@ -40,9 +40,6 @@ const (
 	keyUser      = "workload-password"
 )
 
-// The postgres image's user (uid and gid 999 in the official image).
-const postgresUID = 999
-
 // passwords are the run's credentials, generated per run.
 type passwords struct{ superuser, repl, user string }
 
@@ -129,22 +126,21 @@ func (b builder) pvc(node string) *corev1.PersistentVolumeClaim {
 	}
 }
 
-// commandLineSettings are the settings each node gets as "-c name=value"
-// on its postgres command line: the spec's effective settings, except
-// synchronous_standby_names, which the harness changes at run time with
-// ALTER SYSTEM (a command-line value would override postgresql.auto.conf),
-// then the node's own (cluster_name, listen address, port, socket dir).
-func (b builder) commandLineSettings(node string) []string {
+// ownSettings are the settings that belong to one node; they go on its
+// command line only (pg_basebackup and pg_rewind copy the configuration
+// files from another node).
+var ownSettings = []string{"cluster_name", "listen_addresses", "port", "unix_socket_directories"}
+
+// clusterSettings are the spec's effective settings every node shares, as
+// raw values, sorted by name: all but synchronous_standby_names (which
+// the harness changes at run time with ALTER SYSTEM; a command-line or
+// postgresql.conf value would be overridden or override it),
+// primary_conninfo and the node's own.
+func (b builder) clusterSettings() [][2]string {
 	eff := b.spec.Effective()
 	delete(eff, "synchronous_standby_names")
 	delete(eff, "primary_conninfo")
-	own := map[string]string{
-		"cluster_name":            node,
-		"listen_addresses":        "*",
-		"port":                    "5432",
-		"unix_socket_directories": sockDir,
-	}
-	for k := range own {
+	for _, k := range ownSettings {
 		delete(eff, k)
 	}
 	keys := make([]string, 0, len(eff))
@@ -152,14 +148,47 @@ func (b builder) commandLineSettings(node string) []string {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	args := []string{"-D", pgData}
-	for _, k := range keys {
-		args = append(args, "-c", k+"="+unquote(eff[k]))
+	out := make([][2]string, len(keys))
+	for i, k := range keys {
+		out[i] = [2]string{k, unquote(eff[k])}
 	}
-	for _, k := range []string{"cluster_name", "listen_addresses", "port", "unix_socket_directories"} {
+	return out
+}
+
+// commandLineSettings are the settings each node gets as "-c name=value"
+// on its postgres command line: clusterSettings, then the node's own
+// (cluster_name, listen address, port, socket dir).
+func (b builder) commandLineSettings(node string) []string {
+	own := map[string]string{
+		"cluster_name":            node,
+		"listen_addresses":        "*",
+		"port":                    "5432",
+		"unix_socket_directories": sockDir,
+	}
+	args := []string{"-D", pgData}
+	for _, kv := range b.clusterSettings() {
+		args = append(args, "-c", kv[0]+"="+kv[1])
+	}
+	for _, k := range ownSettings {
 		args = append(args, "-c", k+"="+own[k])
 	}
 	return args
+}
+
+// postgresqlConf is what the primary's init container appends to
+// postgresql.conf (and pg_basebackup copies to the standbys):
+// clusterSettings again, for the servers that start without the
+// supervisor's command line. pg_rewind runs crash recovery of a crashed
+// target in single-user mode with only the data directory's files: without
+// wal_keep_size there, its end-of-recovery checkpoint recycled the WAL
+// that pg_rewind then needed ("could not find previous WAL record").
+func (b builder) postgresqlConf() string {
+	var sb strings.Builder
+	sb.WriteString("# written by strongcheck: the cluster-wide settings (also on the command line)\n")
+	for _, kv := range b.clusterSettings() {
+		sb.WriteString(kv[0] + " = '" + strings.ReplaceAll(kv[1], "'", "''") + "'\n")
+	}
+	return sb.String()
 }
 
 // unquote turns a postgresql.conf string literal ('...') into the raw value
@@ -182,20 +211,23 @@ func (b builder) pod(node string, role cluster.Role, primaryHost string) *corev1
 	}
 	initEnv := []corev1.EnvVar{
 		{Name: "PGDATA", Value: pgData},
+		{Name: "PG_BINDIR", Value: b.opts.PGBinDir},
 		{Name: "NODE", Value: node},
 		{Name: "ROLE", Value: string(role)},
 		{Name: "PRIMARY_HOST", Value: primaryHost},
 		{Name: "SYNC_NAMES", Value: b.spec.SyncStandbyNames()},
+		{Name: "PG_CONF", Value: b.postgresqlConf()},
 		secretEnv("SU_PASSWORD", keySuperuser),
 		secretEnv("REPL_PASSWORD", keyRepl),
 		secretEnv("USER_PASSWORD", keyUser),
 	}
+	literalEnv(initEnv)
 	mounts := []corev1.VolumeMount{
 		{Name: "data", MountPath: dataMount},
 		{Name: "run", MountPath: sockDir},
 		{Name: "tmp", MountPath: "/tmp"},
 	}
-	uid := int64(postgresUID)
+	uid := b.opts.PostgresUID
 	pgSecurity := &corev1.SecurityContext{
 		RunAsUser:                &uid,
 		RunAsGroup:               &uid,
@@ -239,7 +271,8 @@ func (b builder) pod(node string, role cluster.Role, primaryHost string) *corev1
 			InitContainers: []corev1.Container{{
 				Name:            initCtr,
 				Image:           b.opts.Image,
-				Command:         []string{"bash", "-c", initScript, "strongcheck-init"},
+				ImagePullPolicy: b.opts.PullPolicy,
+				Command:         literal("bash", "-c", initScript, "strongcheck-init"),
 				Env:             initEnv,
 				VolumeMounts:    mounts,
 				SecurityContext: pgSecurity,
@@ -249,9 +282,13 @@ func (b builder) pod(node string, role cluster.Role, primaryHost string) *corev1
 				{
 					Name:            postgresCtr,
 					Image:           b.opts.Image,
-					Command:         []string{"bash", "-c", supervisorScript, "strongcheck-supervisor"},
-					Args:            b.commandLineSettings(node),
-					Env:             []corev1.EnvVar{{Name: "PGDATA", Value: pgData}, {Name: "PGPASSFILE", Value: passFile}},
+					ImagePullPolicy: b.opts.PullPolicy,
+					Command:         literal("bash", "-c", supervisorScript, "strongcheck-supervisor"),
+					Args:            literal(b.commandLineSettings(node)...),
+					Env: literalEnv([]corev1.EnvVar{
+						{Name: "PGDATA", Value: pgData}, {Name: "PGPASSFILE", Value: passFile},
+						{Name: "PG_BINDIR", Value: b.opts.PGBinDir},
+					}),
 					Ports:           []corev1.ContainerPort{{Name: "postgres", ContainerPort: pgPort}},
 					VolumeMounts:    mounts,
 					SecurityContext: pgSecurity,
@@ -259,16 +296,15 @@ func (b builder) pod(node string, role cluster.Role, primaryHost string) *corev1
 					// Readiness only: a liveness probe would restart a paused
 					// or killed node behind the nemesis's back.
 					ReadinessProbe: &corev1.Probe{
-						ProbeHandler: corev1.ProbeHandler{Exec: &corev1.ExecAction{
-							Command: []string{"pg_isready", "-q", "-h", sockDir, "-p", "5432"},
-						}},
+						ProbeHandler:  corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: literal(readyCmd()...)}},
 						PeriodSeconds: 1, TimeoutSeconds: 1, FailureThreshold: 2, SuccessThreshold: 1,
 					},
 				},
 				{
 					Name:            sidecarCtr,
 					Image:           b.opts.SidecarImage,
-					Command:         []string{"sh", "-c", sidecarScript},
+					ImagePullPolicy: b.opts.PullPolicy,
+					Command:         literal("sh", "-c", sidecarScript),
 					SecurityContext: sidecarSecurity,
 					Resources:       small,
 				},
@@ -283,3 +319,28 @@ func (b builder) pod(node string, role cluster.Role, primaryHost string) *corev1
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// literal escapes a container's command, arguments or exec probe for
+// Kubernetes, which expands $(NAME) references to the container's
+// variables in them and turns $$ into $: every $ is doubled, so the
+// container runs exactly the given text (the supervisor's "echo $$" would
+// otherwise write a lone "$" as its PID, and no fault could find the
+// postmaster).
+func literal(args ...string) []string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		out[i] = strings.ReplaceAll(a, "$", "$$")
+	}
+	return out
+}
+
+// literalEnv escapes the plain values of env in place (Kubernetes expands
+// $(NAME) in them too) and returns it.
+func literalEnv(env []corev1.EnvVar) []corev1.EnvVar {
+	for i := range env {
+		if env[i].ValueFrom == nil {
+			env[i].Value = strings.ReplaceAll(env[i].Value, "$", "$$")
+		}
+	}
+	return env
+}

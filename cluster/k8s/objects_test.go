@@ -18,6 +18,45 @@ import (
 	"github.com/strongcheck/strongcheck/cluster"
 )
 
+// TestImageOptions: an image other than the official one (a Debian-built
+// PostgreSQL whose postgres uid is not 999, binaries under
+// /usr/lib/postgresql/15/bin, images imported into the node) is described
+// by options that reach every container.
+func TestImageOptions(t *testing.T) {
+	ctx := context.Background()
+	cs := newFake(nil)
+	opts := testOptions(cs, &fakeExec{})
+	opts.Image, opts.SidecarImage = "strongcheck.local/postgres:15", "strongcheck.local/faults:1"
+	opts.PostgresUID, opts.PGBinDir, opts.PullPolicy = 104, "/usr/lib/postgresql/15/bin", corev1.PullNever
+	upFake(t, opts)
+	p, err := cs.CoreV1().Pods(DefaultNamespace).Get(ctx, "pg-n2", metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, int64(104), *p.Spec.SecurityContext.FSGroup)
+	for _, ctr := range append(p.Spec.InitContainers, p.Spec.Containers...) {
+		assert.Equal(t, corev1.PullNever, ctr.ImagePullPolicy, ctr.Name)
+		if ctr.Name == sidecarCtr {
+			assert.Equal(t, "strongcheck.local/faults:1", ctr.Image)
+			continue
+		}
+		assert.Equal(t, "strongcheck.local/postgres:15", ctr.Image, ctr.Name)
+		assert.Equal(t, int64(104), *ctr.SecurityContext.RunAsUser, ctr.Name)
+		assert.Equal(t, int64(104), *ctr.SecurityContext.RunAsGroup, ctr.Name)
+		assert.Contains(t, ctr.Env, corev1.EnvVar{Name: "PG_BINDIR", Value: "/usr/lib/postgresql/15/bin"}, ctr.Name)
+	}
+
+	for _, bad := range []func(o *Options){
+		func(o *Options) { o.PostgresUID = -1 },
+		func(o *Options) { o.PullPolicy = "Sometimes" },
+		func(o *Options) { o.PGBinDir = "usr/lib/postgresql/15/bin" },
+		func(o *Options) { o.PGBinDir = "/a b" },
+	} {
+		o := testOptions(newFake(nil), &fakeExec{})
+		bad(&o)
+		_, err := Up(ctx, o)
+		assert.ErrorIs(t, err, cluster.ErrSpec)
+	}
+}
+
 func TestUpCreatesLabelledObjects(t *testing.T) {
 	ctx := context.Background()
 	cs := newFake(nil)
@@ -84,7 +123,7 @@ func TestUpCreatesLabelledObjects(t *testing.T) {
 		assert.Equal(t, []corev1.Capability{"ALL"}, side.SecurityContext.Capabilities.Drop)
 
 		require.NotNil(t, pg.ReadinessProbe)
-		assert.Equal(t, []string{"pg_isready", "-q", "-h", sockDir, "-p", "5432"}, pg.ReadinessProbe.Exec.Command)
+		assert.Equal(t, literal(readyCmd()...), pg.ReadinessProbe.Exec.Command)
 		assert.Nil(t, pg.LivenessProbe, "a liveness probe would undo the nemesis's faults")
 
 		// Every effective setting on the command line, the node's own last.

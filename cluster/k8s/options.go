@@ -36,6 +36,8 @@ const (
 	DefaultSidecarImage = "nicolaka/netshoot:v0.13"
 	DefaultStorageSize  = "1Gi"
 	DefaultTimeout      = 5 * time.Minute
+	// DefaultPostgresUID is the postgres user of the official image.
+	DefaultPostgresUID = 999
 )
 
 // Options configure the Kubernetes backend. The zero value is usable: the
@@ -55,9 +57,26 @@ type Options struct {
 	// by Close) when missing; strongcheck objects of an earlier, crashed run
 	// found in it are deleted first, so two runs must not share a namespace.
 	Namespace string
-	// Image is the PostgreSQL image (official image layout: postgres runs
-	// as uid 999, server binaries on PATH, bash present).
+	// Image is the PostgreSQL image. It must provide bash, coreutils and
+	// the server binaries (postgres, initdb, pg_ctl, pg_isready, psql,
+	// pg_basebackup, pg_rewind): on PATH as in the official image, under
+	// PGBinDir, or else under the newest /usr/lib/postgresql/*/bin as
+	// Debian's packages install them (detected in the pod).
 	Image string
+	// PGBinDir, when set, is the folder of the server binaries in Image;
+	// empty means PATH, then the newest /usr/lib/postgresql/*/bin.
+	PGBinDir string
+	// PostgresUID is the uid (and gid) the PostgreSQL containers run as:
+	// the image's postgres user, which must have an entry in the image's
+	// /etc/passwd (initdb looks it up). Zero means DefaultPostgresUID (the
+	// official image's); Debian's package gives another (the e2e image's
+	// is read from its /etc/passwd). The pod's init container says which
+	// uid the image's postgres user has when they differ.
+	PostgresUID int64
+	// PullPolicy is the containers' imagePullPolicy: "" (Kubernetes'
+	// default), Always, IfNotPresent or Never (images imported into the
+	// node's runtime, as `make e2e-k8s` does).
+	PullPolicy corev1.PullPolicy
 	// SidecarImage runs the fault sidecar; it must provide sh and nft.
 	SidecarImage string
 	// StorageClass, when set, gives every node a PersistentVolumeClaim of
@@ -101,6 +120,9 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.Context, "context", o.Context, "k8s: kubeconfig context (default the current context)")
 	fs.StringVar(&o.Namespace, "namespace", o.Namespace, "k8s: namespace of the test's own (default "+DefaultNamespace+"); created and deleted by the run")
 	fs.StringVar(&o.Image, "image", o.Image, "k8s: PostgreSQL image (default "+DefaultImage+")")
+	fs.StringVar(&o.PGBinDir, "pg-bindir", o.PGBinDir, "k8s: folder of the server binaries in --image (default: PATH, then the newest /usr/lib/postgresql/*/bin)")
+	fs.Int64Var(&o.PostgresUID, "postgres-uid", o.PostgresUID, "k8s: uid of --image's postgres user (default 999, the official image's)")
+	fs.StringVar((*string)(&o.PullPolicy), "image-pull-policy", string(o.PullPolicy), "k8s: imagePullPolicy of the pods' containers: Always, IfNotPresent or Never (default: Kubernetes' own)")
 	fs.StringVar(&o.SidecarImage, "sidecar-image", o.SidecarImage, "k8s: fault sidecar image with nft (default "+DefaultSidecarImage+")")
 	fs.StringVar(&o.StorageClass, "storage-class", o.StorageClass, "k8s: storage class for per-node PVCs (default: emptyDir, no PVC)")
 	fs.StringVar(&o.StorageSize, "storage-size", o.StorageSize, "k8s: PVC size (default "+DefaultStorageSize+")")
@@ -120,6 +142,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.SidecarImage == "" {
 		o.SidecarImage = DefaultSidecarImage
+	}
+	if o.PostgresUID == 0 {
+		o.PostgresUID = DefaultPostgresUID
 	}
 	if o.StorageSize == "" {
 		o.StorageSize = DefaultStorageSize
@@ -151,6 +176,17 @@ func (o Options) validate() error {
 	}
 	if o.Image == "" || strings.ContainsAny(o.Image, " \t\n") {
 		return fmt.Errorf("%w: image %q", cluster.ErrSpec, o.Image)
+	}
+	if o.PostgresUID < 0 {
+		return fmt.Errorf("%w: postgres uid %d: want the image's postgres user (PostgreSQL refuses to run as root)", cluster.ErrSpec, o.PostgresUID)
+	}
+	switch o.PullPolicy {
+	case "", corev1.PullAlways, corev1.PullIfNotPresent, corev1.PullNever:
+	default:
+		return fmt.Errorf("%w: image pull policy %q: use %s, %s or %s", cluster.ErrSpec, o.PullPolicy, corev1.PullAlways, corev1.PullIfNotPresent, corev1.PullNever)
+	}
+	if strings.ContainsAny(o.PGBinDir, " \t\n:") || (o.PGBinDir != "" && !strings.HasPrefix(o.PGBinDir, "/")) {
+		return fmt.Errorf("%w: pg bindir %q: want an absolute path without spaces or colons", cluster.ErrSpec, o.PGBinDir)
 	}
 	if _, err := resource.ParseQuantity(o.StorageSize); err != nil {
 		return fmt.Errorf("%w: storage size %q: %v", cluster.ErrSpec, o.StorageSize, err)

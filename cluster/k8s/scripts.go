@@ -29,6 +29,19 @@ const (
 	initCtr     = "init"
 )
 
+// pathPrelude puts the PostgreSQL server binaries on PATH: PG_BINDIR when
+// set (Options.PGBinDir), else PATH as it is when it has postgres (the
+// official image), else the newest /usr/lib/postgresql/*/bin (Debian's
+// packages, whose /usr/bin holds only wrappers of the client tools).
+const pathPrelude = `if [ -n "${PG_BINDIR:-}" ]; then
+	PATH=$PG_BINDIR:$PATH
+elif ! command -v postgres >/dev/null 2>&1; then
+	pgbin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+	if [ -n "$pgbin" ]; then PATH=$pgbin:$PATH; fi
+fi
+export PATH
+`
+
 // shellPrelude defines the helpers every postgres-container script uses:
 // postmaster prints the running postmaster's PID (a process named postgres
 // whose parent is the supervisor; a stale postmaster.pid left by a SIGKILL
@@ -38,14 +51,14 @@ const (
 // (the supervisor, PID 1 of the container, reaps them), and stopped waits
 // until every PID in its arguments is stopped (SIGSTOP takes effect only
 // when the process is next scheduled, so kill returning is not enough).
-const shellPrelude = `set -u
+const shellPrelude = pathPrelude + `set -u
 ctl=` + ctlDir + `
 export PGDATA=` + pgData + `
 postmaster() {
 	local pid s sup
 	pid=$(head -n1 "$PGDATA/postmaster.pid" 2>/dev/null) || return 0
-	read -r sup < "$ctl/supervisor.pid" 2>/dev/null || return 0
-	read -r s < "/proc/$pid/stat" 2>/dev/null || return 0
+	read -r sup 2>/dev/null < "$ctl/supervisor.pid" || return 0
+	read -r s 2>/dev/null < "/proc/$pid/stat" || return 0
 	case "$s" in *"(postgres) "*) ;; *) return 0 ;; esac
 	s=${s##*) }
 	set -- $s
@@ -54,7 +67,7 @@ postmaster() {
 children() {
 	local parent=$1 f s
 	for f in /proc/[0-9]*/stat; do
-		read -r s < "$f" 2>/dev/null || continue
+		read -r s 2>/dev/null < "$f" || continue
 		s=${s##*) }
 		set -- $s
 		if [ "$2" = "$parent" ]; then echo "${f//[^0-9]/}"; fi
@@ -68,7 +81,7 @@ await_states() {
 	for i in $(seq 1 $((secs * 50))); do
 		left=""
 		for p in "$@"; do
-			read -r s < "/proc/$p/stat" 2>/dev/null || continue
+			read -r s 2>/dev/null < "/proc/$p/stat" || continue
 			s=${s##*) }
 			case "$states" in *"${s%% *}"*) ;; *) left="$left $p" ;; esac
 		done
@@ -90,7 +103,7 @@ stopped() { await_states TtZ 2 "not stopped" "$@"; }
 // not stopped by us) is restarted after a second; each exit is counted in
 // the control file "exit" so that Start can see a failed start. On SIGTERM
 // (pod deletion) it stops postgres cleanly.
-const supervisorScript = `set -u
+const supervisorScript = pathPrelude + `set -u
 ctl=` + ctlDir + `
 mkdir -p "$ctl"
 [ -f "$ctl/want" ] || echo run > "$ctl/want"
@@ -130,8 +143,13 @@ done
 // strongcheck (allowed to create tables in public), database postgres. The
 // passwords come from the Secret through the environment and reach psql on
 // stdin through printf (a shell builtin): they are in no command line.
-const initScript = `set -eu
+const initScript = pathPrelude + `set -eu
 umask 077
+if ! id -un >/dev/null 2>&1; then
+	pguid=$(while IFS=: read -r name _ uid _; do if [ "$name" = postgres ]; then echo "$uid"; fi; done < /etc/passwd)
+	echo "strongcheck-init: uid $(id -u) has no entry in the image's /etc/passwd (initdb needs one); the image's postgres user has uid ${pguid:-none}: pass it as --postgres-uid" >&2
+	exit 1
+fi
 ctl=` + ctlDir + `
 mkdir -p "$ctl"
 printf '*:*:*:` + superuser + `:%s\n*:*:*:` + replUser + `:%s\n' "$SU_PASSWORD" "$REPL_PASSWORD" > "$ctl/pgpass"
@@ -145,6 +163,7 @@ if [ "$ROLE" = primary ]; then
 	initdb -D "$PGDATA" -U ` + superuser + ` --pwfile="$ctl/pwfile" --auth-local=peer --auth-host=scram-sha-256 \
 		--data-checksums -E UTF8 --locale=C --no-instructions
 	rm -f "$ctl/pwfile"
+	printf '%s' "$PG_CONF" >> "$PGDATA/postgresql.conf"
 	cat > "$PGDATA/pg_hba.conf" <<'HBA'
 local all all peer
 host replication ` + replUser + ` all scram-sha-256
@@ -250,6 +269,11 @@ psql -X -q -v ON_ERROR_STOP=1 -h ` + sockDir + ` -U ` + superuser + ` -d postgre
 // bash builds an exec command running script as name with args.
 func bash(script, name string, args ...string) []string {
 	return append([]string{"bash", "-c", script, name}, args...)
+}
+
+// readyCmd is the postgres container's readiness probe.
+func readyCmd() []string {
+	return []string{"bash", "-c", pathPrelude + "exec pg_isready -q -h " + sockDir + " -p 5432", "strongcheck-ready"}
 }
 
 // Commands sent to the postgres container (see the scripts above).

@@ -116,11 +116,20 @@ func TestSupervisorScripts(t *testing.T) {
 	for _, p := range append([]int{pm}, children...) {
 		assert.Equal(t, "T", state(p), "pid %d after pause", p)
 	}
+	processes := func() ProcessState {
+		out, err := run(processesCmd())
+		require.NoError(t, err, out)
+		ps, err := parseProcesses(out)
+		require.NoError(t, err, out)
+		return ps
+	}
+	assert.Equal(t, ProcessState{Postmaster: true, Stopped: 3}, processes(), "Processes of a paused node")
 	out, err = run(resumeCmd())
 	require.NoError(t, err, out)
 	for _, p := range append([]int{pm}, children...) {
 		assert.NotEqual(t, "T", state(p), "pid %d after resume", p)
 	}
+	assert.Equal(t, ProcessState{Postmaster: true, Running: 3}, processes(), "Processes of a resumed node")
 
 	// Kill: everything gone, the supervisor still runs and does not restart.
 	out, err = run(killCmd())
@@ -130,6 +139,7 @@ func TestSupervisorScripts(t *testing.T) {
 		assert.True(t, s == "" || s == "Z", "pid %d after kill: %s", p, s)
 	}
 	assert.Equal(t, "stop", want())
+	assert.Equal(t, ProcessState{}, processes(), "Processes of a killed node")
 	// The supervisor reaps the postmaster and records its exit status; on
 	// a loaded machine its shell may take a while to be scheduled.
 	exitFile := func() string {

@@ -33,9 +33,10 @@ deps:
 deps-managers:
 	@scripts/install-deps.sh --managers || echo "make: the HA managers' packages could not be installed; their tests will skip"
 
-# The test suite: lint, pure packages with -race, then integration tests
-# against real clusters (they share the machine's 2 cores: -p 1).
-test: deps deps-managers lint test-pure test-integration
+# The test suite: lint, pure packages with -race, integration tests against
+# real clusters (they share the machine's 2 cores: -p 1), then the k8s
+# backend's e2e test on a single-node Kubernetes built here (e2e-k8s).
+test: deps deps-managers lint test-pure test-integration e2e-k8s
 
 test-pure:
 	$(GO) test -race -count=1 $(PURE)

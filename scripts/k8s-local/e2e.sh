@@ -80,7 +80,7 @@ check_run() {
 		grep -q "$f" "$run/report.html" || die "report.html does not show $f"
 	done
 	log "stored run $run: completed nemesis steps: $(grep -o '"process":"nemesis","type":"ok","f":"[a-z-]*"' "$h" | cut -d'"' -f12 | sort | uniq -c | tr -s ' \n' ' ')"
-	log "failovers: $(grep -o '"f":"failover".*"detail":"promoted [^"]*' "$h" | sed -e 's/.*"detail":"//' -e 's/;.*//' | tr '\n' ';')"
+	log "failovers: $(grep -o '"f":"failover".*"detail":"promoted [A-Za-z0-9_-]*' "$h" | sed -e 's/.*"detail":"//' | paste -sd ';' -)"
 }
 
 main() {

@@ -57,7 +57,40 @@ func run(t *testing.T, tt Test) (Outcome, *results.History) {
 	require.NotNil(t, out.Result)
 	h, err := results.ReadFile(out.Run.History())
 	require.NoError(t, err)
+	assertRecheckAgrees(t, out)
 	return out, h
+}
+
+// assertRecheckAgrees re-checks a stored run as `strongcheck check DIR`
+// does (its settings and model from test.json, nothing from the run's
+// memory) and asserts the same judgement: the verdict under every model,
+// every check's verdict, and the named anomalies with their counts.
+func assertRecheckAgrees(t *testing.T, out Outcome) {
+	t.Helper()
+	info, err := results.ReadTestInfo(out.Run.TestJSON())
+	require.NoError(t, err)
+	res, _, err := checker.CheckFile(context.Background(), out.Run.History(),
+		checker.Options{Timeout: time.Minute, Settings: info.Settings, Model: info.Model}, nil)
+	require.NoError(t, err)
+	judged := func(r *checker.Result) (string, map[string]checker.Verdict, map[checker.Kind]int) {
+		v := map[string]checker.Verdict{}
+		for _, m := range r.Models {
+			v["model "+m.Model] = m.Verdict
+		}
+		for _, c := range r.Checks {
+			v["check "+c.Name] = c.Verdict
+		}
+		a := map[checker.Kind]int{}
+		for _, an := range r.Anomalies {
+			a[an.Kind] = an.Count
+		}
+		return string(r.Verdict), v, a
+	}
+	wantV, wantM, wantA := judged(out.Result)
+	gotV, gotM, gotA := judged(&res)
+	assert.Equal(t, wantV, gotV, "strongcheck check's verdict on the stored run")
+	assert.Equal(t, wantM, gotM, "strongcheck check's models and checks on the stored run")
+	assert.Equal(t, wantA, gotA, "strongcheck check's anomalies on the stored run")
 }
 
 func nemesisOps(h *results.History, f string) []results.Op {
@@ -89,9 +122,20 @@ func TestIntegrationHealthyRunAllWorkloads(t *testing.T) {
 	for _, n := range []string{"n1", "n2", "n3"} {
 		assert.Greater(t, served[n], 10, "reads served by %s", n)
 	}
+	// Every read on every node need not fit one order even so: a standby
+	// replays a commit before the primary shows it (remote_apply waits
+	// for the replay before the primary's commit becomes visible), so a
+	// standby's read may see a write that a later read on the primary
+	// does not yet. That is what linearizable-all may find; the guide's
+	// and PostgreSQL's models allow it.
 	for _, c := range out.Result.Checks {
-		if c.Name != checker.NameLinearizable {
+		if c.Name != checker.NameLinearizable && c.Name != checker.NameLinearizableAll {
 			assert.Equal(t, checker.Valid, c.Verdict, "%s: %s", c.Name, c.Summary)
+		}
+	}
+	for _, m := range out.Result.Models {
+		if m.Model != checker.ModelLinearizable {
+			assert.Equal(t, checker.Valid, m.Verdict, "model %s: %s", m.Model, m.Summary)
 		}
 	}
 	info, err := results.ReadTestInfo(out.Run.TestJSON())

@@ -117,117 +117,16 @@ func checkReads(ctx context.Context, h *history, ri *regIndex, dc *docContext, a
 	chk := Check{Name: NameStaleRead}
 	res := &StaleReadResult{ByNode: map[string]int{}, StaleByNode: map[string]int{}}
 	chk.StaleRead = res
-	var hits []staleHit
-	var winv, wcomp []int64
-	var wflat, sufMin, byComp []int
-	for k, ops := range ri.byKey {
+	kr := &keyReads{h: h, ri: ri, dc: dc, an: an, res: res}
+	for k := range ri.byKey {
 		if ctx.Err() != nil {
 			chk.Verdict, chk.Error = Unknown, fmt.Sprintf("stopped: %v", ctx.Err())
 			chk.Summary = "unknown: " + chk.Error
 			return chk
 		}
-		base := int(ri.offset[k])
-		// Acknowledged writes of this key, in invoke order (ops are).
-		winv, wcomp, wflat = winv[:0], wcomp[:0], wflat[:0]
-		byComp = byComp[:0]
-		for i := range ops {
-			op := &ops[i]
-			if op.kind != opRead && op.ok() {
-				winv = append(winv, op.invT)
-				wcomp = append(wcomp, op.compT)
-				wflat = append(wflat, base+i)
-			}
-			if op.kind == opRead && op.ok() && op.hasValue {
-				byComp = append(byComp, i)
-			}
-		}
-		// sufMin[i]: the write among wflat[i:] acknowledged first.
-		sufMin = slices.Grow(sufMin[:0], len(wflat)+1)[:len(wflat)+1]
-		sufMin[len(wflat)] = -1
-		for i := len(wflat) - 1; i >= 0; i-- {
-			sufMin[i] = i
-			if j := sufMin[i+1]; j >= 0 && wcomp[j] < wcomp[i] {
-				sufMin[i] = j
-			}
-		}
-		slices.SortFunc(byComp, func(a, b int) int { return cmpInt64(ops[a].compT, ops[b].compT) })
-		var global orders
-		perNode := map[uint8]*nodeWitness{}
-		next := 0
-		for i := range ops {
-			op := &ops[i]
-			if op.kind != opRead || !op.ok() || !op.hasValue {
-				continue
-			}
-			// Every read completed before this one began is a witness.
-			for ; next < len(byComp) && ops[byComp[next]].compT < op.invT; next++ {
-				r := &ops[byComp[next]]
-				global.add(ri, r, base+byComp[next])
-				nw := perNode[r.node]
-				if nw == nil {
-					nw = &nodeWitness{}
-					perNode[r.node] = nw
-				}
-				// A step that moved roles since the last witness voids
-				// the earlier ones for this node.
-				if dc.rt.movedBetween(nw.lastT, r.compT) {
-					nw.o = orders{}
-				}
-				nw.o.add(ri, r, base+byComp[next])
-				nw.lastT = r.compT
-			}
-			node := h.nodes[op.node]
-			res.Reads++
-			res.ByNode[node]++
-			existed, known := ri.eff(op.value)
-			if !known {
-				continue // an unexpected value: rpo reports it
-			}
-			role := dc.rt.roleAt(node, op.invT)
-			j := sort.Search(len(winv), func(i int) bool { return winv[i] > existed })
-			if m := sufMin[j]; m >= 0 && wcomp[m] < op.invT {
-				newer := ri.at(wflat[m])
-				hits = append(hits, staleHit{read: int(op.call), newer: int(newer.call), staleNS: op.invT - wcomp[m]})
-				res.StaleByNode[node]++
-				an.add(instance{kind: KindStaleRead, doc: dc.staleRead(node, role, op.invT, h.clients[newer.call]), node: node, role: role,
-					t: op.invT, durNS: op.invT - wcomp[m], key: ri.keys[k],
-					example: func() Example {
-						return Example{Key: ri.keys[k], Ops: []OpRef{h.ref(h.clients[op.call]), h.ref(h.clients[newer.call])},
-							Text: fmt.Sprintf("read of %s on %s (%s) returned %d although write %d had been acknowledged %s before the read began",
-								ri.keys[k], node, role, op.value, newer.value, fmtNS(op.invT-newer.compT))}
-					}})
-			}
-			var local readWitness
-			localOK := false
-			if nw := perNode[op.node]; nw != nil && !dc.rt.movedBetween(nw.lastT, op.invT) {
-				local, localOK = nw.o.behind(ri, op.value)
-			}
-			g, globalOK := global.behind(ri, op.value)
-			switch {
-			case localOK:
-				an.add(ri.behindInstance(h, dc, KindNonMonotonic, docNonMonotonic, k, op, local))
-			case globalOK && op.primary && dc.rt.movedBetween(ri.at(g.rop).compT, op.invT):
-				// The primary went back behind a value read before a
-				// failover: the promoted node lacked it, it vanished.
-				an.add(ri.behindInstance(h, dc, KindVanished, docVerdict{}, k, op, g))
-			case globalOK:
-				an.add(ri.behindInstance(h, dc, KindNewThenOld, docVerdict{}, k, op, g))
-			}
-		}
+		kr.judgeKey(k)
 	}
-	res.StaleCount = len(hits)
-	if len(hits) > 0 {
-		ns := make([]int64, len(hits))
-		for i, s := range hits {
-			ns[i] = s.staleNS
-		}
-		slices.Sort(ns)
-		res.MaxStaleNS, res.P50StaleNS = ns[len(ns)-1], ns[len(ns)/2]
-		sort.Slice(hits, func(a, b int) bool { return hits[a].read < hits[b].read })
-		for _, s := range hits[:min(len(hits), maxListed)] {
-			res.Stale = append(res.Stale, StaleRead{Read: h.ref(h.clients[s.read]), Newer: h.ref(h.clients[s.newer]), StaleNS: s.staleNS})
-		}
-	}
+	kr.finish()
 	if res.StaleCount > 0 {
 		chk.Verdict = Invalid
 		chk.Summary = fmt.Sprintf("%d of %d reads returned a value older than a write acknowledged before they began (%s); up to %s stale, median %s",
@@ -238,6 +137,163 @@ func checkReads(ctx context.Context, h *history, ri *regIndex, dc *docContext, a
 	}
 	chk.ElapsedNS = time.Since(start).Nanoseconds()
 	return chk
+}
+
+// keyReads judges the reads of one register key after another; its slices
+// are reused from key to key.
+type keyReads struct {
+	h   *history
+	ri  *regIndex
+	dc  *docContext
+	an  *anomalySet
+	res *StaleReadResult
+
+	hits []staleHit
+	// The key's acknowledged writes in invoke order: their invoke and
+	// completion times and their index into ri.flat; sufMin[i] is the one
+	// among them from i on acknowledged first.
+	winv, wcomp   []int64
+	wflat, sufMin []int
+	byComp        []int // the key's ok reads with a value, by completion
+
+	// The witnesses: every read completed before the current one began,
+	// over all nodes and per node.
+	global  orders
+	perNode map[uint8]*nodeWitness
+	next    int
+}
+
+// judgeKey judges every ok read of key k.
+func (kr *keyReads) judgeKey(k int) {
+	ops, base := kr.ri.byKey[k], int(kr.ri.offset[k])
+	kr.indexWrites(ops, base)
+	kr.global, kr.perNode, kr.next = orders{}, map[uint8]*nodeWitness{}, 0
+	for i := range ops {
+		op := &ops[i]
+		if op.kind != opRead || !op.ok() || !op.hasValue {
+			continue
+		}
+		kr.witnessesBefore(ops, base, op.invT)
+		node := kr.h.nodes[op.node]
+		kr.res.Reads++
+		kr.res.ByNode[node]++
+		existed, known := kr.ri.eff(op.value)
+		if !known {
+			continue // an unexpected value: rpo reports it
+		}
+		kr.stale(k, op, node, existed)
+		kr.behind(k, op)
+	}
+}
+
+// indexWrites fills the key's write arrays and its reads by completion.
+func (kr *keyReads) indexWrites(ops []rop, base int) {
+	kr.winv, kr.wcomp, kr.wflat, kr.byComp = kr.winv[:0], kr.wcomp[:0], kr.wflat[:0], kr.byComp[:0]
+	for i := range ops {
+		op := &ops[i]
+		if op.kind != opRead && op.ok() {
+			kr.winv = append(kr.winv, op.invT)
+			kr.wcomp = append(kr.wcomp, op.compT)
+			kr.wflat = append(kr.wflat, base+i)
+		}
+		if op.kind == opRead && op.ok() && op.hasValue {
+			kr.byComp = append(kr.byComp, i)
+		}
+	}
+	n := len(kr.wflat)
+	kr.sufMin = slices.Grow(kr.sufMin[:0], n+1)[:n+1]
+	kr.sufMin[n] = -1
+	for i := n - 1; i >= 0; i-- {
+		kr.sufMin[i] = i
+		if j := kr.sufMin[i+1]; j >= 0 && kr.wcomp[j] < kr.wcomp[i] {
+			kr.sufMin[i] = j
+		}
+	}
+	slices.SortFunc(kr.byComp, func(a, b int) int { return cmpInt64(ops[a].compT, ops[b].compT) })
+}
+
+// witnessesBefore adds every read completed before t to the witnesses.
+func (kr *keyReads) witnessesBefore(ops []rop, base int, t int64) {
+	for ; kr.next < len(kr.byComp) && ops[kr.byComp[kr.next]].compT < t; kr.next++ {
+		r, flat := &ops[kr.byComp[kr.next]], base+kr.byComp[kr.next]
+		kr.global.add(kr.ri, r, flat)
+		nw := kr.perNode[r.node]
+		if nw == nil {
+			nw = &nodeWitness{}
+			kr.perNode[r.node] = nw
+		}
+		// A step that moved roles since the last witness voids the
+		// earlier ones for this node.
+		if kr.dc.rt.movedBetween(nw.lastT, r.compT) {
+			nw.o = orders{}
+		}
+		nw.o.add(kr.ri, r, flat)
+		nw.lastT = r.compT
+	}
+}
+
+// stale records op (of key k, on node) as a stale read when a write
+// invoked after its value existed was acknowledged before op began.
+func (kr *keyReads) stale(k int, op *rop, node string, existed int64) {
+	h, ri := kr.h, kr.ri
+	j := sort.Search(len(kr.winv), func(i int) bool { return kr.winv[i] > existed })
+	m := kr.sufMin[j]
+	if m < 0 || kr.wcomp[m] >= op.invT {
+		return
+	}
+	role := kr.dc.rt.roleAt(node, op.invT)
+	newer := ri.at(kr.wflat[m])
+	staleNS := op.invT - kr.wcomp[m]
+	kr.hits = append(kr.hits, staleHit{read: int(op.call), newer: int(newer.call), staleNS: staleNS})
+	kr.res.StaleByNode[node]++
+	kr.an.add(instance{kind: KindStaleRead, doc: kr.dc.staleRead(node, role, op.invT, h.clients[newer.call]), node: node, role: role,
+		t: op.invT, durNS: staleNS, key: ri.keys[k],
+		example: func() Example {
+			return Example{Key: ri.keys[k], Ops: []OpRef{h.ref(h.clients[op.call]), h.ref(h.clients[newer.call])},
+				Text: fmt.Sprintf("read of %s on %s (%s) returned %d although write %d had been acknowledged %s before the read began",
+					ri.keys[k], node, role, op.value, newer.value, fmtNS(op.invT-newer.compT))}
+		}})
+}
+
+// behind records op (of key k) as non-monotonic, vanished or new-then-old
+// when an earlier read's value proves op's older.
+func (kr *keyReads) behind(k int, op *rop) {
+	ri, dc := kr.ri, kr.dc
+	var local readWitness
+	localOK := false
+	if nw := kr.perNode[op.node]; nw != nil && !dc.rt.movedBetween(nw.lastT, op.invT) {
+		local, localOK = nw.o.behind(ri, op.value)
+	}
+	g, globalOK := kr.global.behind(ri, op.value)
+	switch {
+	case localOK:
+		kr.an.add(ri.behindInstance(kr.h, dc, KindNonMonotonic, docNonMonotonic, k, op, local))
+	case globalOK && op.primary && dc.rt.movedBetween(ri.at(g.rop).compT, op.invT):
+		// The primary went back behind a value read before a failover:
+		// the promoted node lacked it, it vanished.
+		kr.an.add(ri.behindInstance(kr.h, dc, KindVanished, docVerdict{}, k, op, g))
+	case globalOK:
+		kr.an.add(ri.behindInstance(kr.h, dc, KindNewThenOld, docVerdict{}, k, op, g))
+	}
+}
+
+// finish fills the result's stale-read counts, durations and examples.
+func (kr *keyReads) finish() {
+	res, hits, h := kr.res, kr.hits, kr.h
+	res.StaleCount = len(hits)
+	if len(hits) == 0 {
+		return
+	}
+	ns := make([]int64, len(hits))
+	for i, s := range hits {
+		ns[i] = s.staleNS
+	}
+	slices.Sort(ns)
+	res.MaxStaleNS, res.P50StaleNS = ns[len(ns)-1], ns[len(ns)/2]
+	sort.Slice(hits, func(a, b int) bool { return hits[a].read < hits[b].read })
+	for _, s := range hits[:min(len(hits), maxListed)] {
+		res.Stale = append(res.Stale, StaleRead{Read: h.ref(h.clients[s.read]), Newer: h.ref(h.clients[s.newer]), StaleNS: s.staleNS})
+	}
 }
 
 // behindInstance is a read op (of key k) that returned an older value than

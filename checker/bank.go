@@ -44,28 +44,7 @@ func checkBank(ctx context.Context, h *history, opts Options, dc *docContext, an
 	for _, b := range initial {
 		res.Total += b
 	}
-	bad := 0
-	// checkRead judges one read's balances; ref and node describe it.
-	checkRead := func(values []int64, t int64, node string, ref func() OpRef) {
-		res.Reads++
-		var sum int64
-		for _, b := range values {
-			sum += b
-		}
-		if sum == res.Total && len(values) == res.Accounts {
-			return
-		}
-		bad++
-		if len(res.BadReads) < maxListed {
-			res.BadReads = append(res.BadReads, BadTotal{Read: ref(), Balances: values, Sum: sum})
-		}
-		role := dc.rt.roleAt(node, t)
-		an.add(instance{kind: KindBankTotal, doc: docBank, node: node, role: role, t: t, key: results.WorkloadBank,
-			example: func() Example {
-				return Example{Key: results.WorkloadBank, Ops: []OpRef{ref()},
-					Text: fmt.Sprintf("bank read on %s (%s) summed to %d over %d accounts, not %d", node, role, sum, len(values), res.Total)}
-			}})
-	}
+	bj := &bankJudge{h: h, dc: dc, an: an, res: res}
 	for _, c := range h.clients {
 		if c.wl != wlBank || c.typ != tOK {
 			continue
@@ -73,7 +52,7 @@ func checkBank(ctx context.Context, h *history, opts Options, dc *docContext, an
 		switch c.f {
 		case fRead:
 			if c.side >= 0 {
-				checkRead(h.bankReads[c.side], c.invT, h.nodeName(&c), func() OpRef { return h.ref(c) })
+				bj.read(h.bankReads[c.side], c.invT, h.nodeName(&c), func() OpRef { return h.ref(c) })
 			}
 		case fTransfer:
 			res.Transfers++
@@ -87,69 +66,24 @@ func checkBank(ctx context.Context, h *history, opts Options, dc *docContext, an
 	fs := h.finals()[results.WorkloadBank]
 	for _, node := range sortedNodes(fs) {
 		for _, f := range fs[node] {
-			checkRead(f.op.Values, f.s.invT, node, func() OpRef { return h.refStep(f.s) })
+			bj.read(f.op.Values, f.s.invT, node, func() OpRef { return h.refStep(f.s) })
 		}
 	}
-	res.BadReadCount = bad
+	res.BadReadCount = bj.bad
 
 	var problems []string
-	if bad > 0 {
-		problems = append(problems, fmt.Sprintf("%d of %d reads do not sum to the initial total %d", bad, res.Reads, res.Total))
+	if bj.bad > 0 {
+		problems = append(problems, fmt.Sprintf("%d of %d reads do not sum to the initial total %d", bj.bad, res.Reads, res.Total))
 	}
 	node := pickFinal(fs, h.finalPrimary(opts.FinalPrimary))
-	judged := node != ""
-	if judged {
-		f := fs[node][len(fs[node])-1]
-		transfers := bankTransfers(h)
-		in := make(map[int64]bool, len(f.op.IDs))
-		for _, id := range f.op.IDs {
-			in[id] = true
-		}
-		lost := 0
-		for _, c := range h.clients { // history order, for the listing
-			if c.wl == wlBank && c.f == fTransfer && c.side >= 0 && c.typ == tOK && !in[c.value] {
-				lost++
-				if len(res.LostTransfers) < maxListed {
-					res.LostTransfers = append(res.LostTransfers, h.ref(c))
-				}
-			}
-		}
-		if lost > 0 {
-			problems = append(problems, fmt.Sprintf("%d of %d acknowledged transfers are missing from the final transfer log on %s", lost, res.Transfers, node))
-		}
-		// The final balances must be the initial ones moved by exactly the
-		// logged transfers (each is logged in its own transaction).
-		expected := append([]int64(nil), initial...)
-		complete := true
-		for _, id := range f.op.IDs {
-			c, ok := transfers[id]
-			if !ok {
-				complete = false // an unknown id: rpo reports it
-				break
-			}
-			t := h.transfers[c.side]
-			if t.From < 0 || t.From >= len(expected) || t.To < 0 || t.To >= len(expected) {
-				complete = false
-				break
-			}
-			expected[t.From] -= t.Amount
-			expected[t.To] += t.Amount
-		}
-		if complete && len(f.op.Values) > 0 && !slices.Equal(expected, f.op.Values) {
-			res.FinalBalances, res.ExpectedBalances = f.op.Values, expected
-			an.add(instance{kind: KindBankTotal, doc: docBank, node: node, role: rolePrimary, t: f.s.invT, key: results.WorkloadBank,
-				example: func() Example {
-					return Example{Key: results.WorkloadBank, Ops: []OpRef{h.refStep(f.s)},
-						Text: fmt.Sprintf("final balances on %s are %v, but the initial balances moved by the %d logged transfers give %v", node, f.op.Values, len(f.op.IDs), expected)}
-				}})
-			problems = append(problems, fmt.Sprintf("the final balances on %s are not the initial ones plus the %d logged transfers", node, len(f.op.IDs)))
-		}
+	if node != "" {
+		problems = append(problems, bj.final(node, fs[node][len(fs[node])-1], initial)...)
 	}
 	switch {
 	case len(problems) > 0:
 		chk.Verdict = Invalid
 		chk.Summary = strings.Join(problems, "; ")
-	case !judged:
+	case node == "":
 		chk.Verdict = Unknown
 		chk.Error = "no final read on the primary: lost transfers cannot be judged"
 		chk.Summary = fmt.Sprintf("unknown: %s (%d reads kept the total %d)", chk.Error, res.Reads, res.Total)
@@ -158,4 +92,92 @@ func checkBank(ctx context.Context, h *history, opts Options, dc *docContext, an
 		chk.Summary = fmt.Sprintf("all %d reads sum to %d and all %d acknowledged transfers are in the final state on %s", res.Reads, res.Total, res.Transfers, node)
 	}
 	return chk
+}
+
+// bankJudge judges the bank's reads and final state into res and an.
+type bankJudge struct {
+	h   *history
+	dc  *docContext
+	an  *anomalySet
+	res *BankResult
+	bad int
+}
+
+// read judges one read's balances (begun at t on node); ref describes it.
+func (bj *bankJudge) read(values []int64, t int64, node string, ref func() OpRef) {
+	res := bj.res
+	res.Reads++
+	var sum int64
+	for _, b := range values {
+		sum += b
+	}
+	if sum == res.Total && len(values) == res.Accounts {
+		return
+	}
+	bj.bad++
+	if len(res.BadReads) < maxListed {
+		res.BadReads = append(res.BadReads, BadTotal{Read: ref(), Balances: values, Sum: sum})
+	}
+	role := bj.dc.rt.roleAt(node, t)
+	bj.an.add(instance{kind: KindBankTotal, doc: docBank, node: node, role: role, t: t, key: results.WorkloadBank,
+		example: func() Example {
+			return Example{Key: results.WorkloadBank, Ops: []OpRef{ref()},
+				Text: fmt.Sprintf("bank read on %s (%s) summed to %d over %d accounts, not %d", node, role, sum, len(values), res.Total)}
+		}})
+}
+
+// final judges the final read f on the primary node: every acknowledged
+// transfer is in its log, and its balances are the initial ones moved by
+// exactly the logged transfers (each is logged in its own transaction).
+// It returns the problems found.
+func (bj *bankJudge) final(node string, f finalRead, initial []int64) []string {
+	h, res := bj.h, bj.res
+	var problems []string
+	in := make(map[int64]bool, len(f.op.IDs))
+	for _, id := range f.op.IDs {
+		in[id] = true
+	}
+	lost := 0
+	for _, c := range h.clients { // history order, for the listing
+		if c.wl == wlBank && c.f == fTransfer && c.side >= 0 && c.typ == tOK && !in[c.value] {
+			lost++
+			if len(res.LostTransfers) < maxListed {
+				res.LostTransfers = append(res.LostTransfers, h.ref(c))
+			}
+		}
+	}
+	if lost > 0 {
+		problems = append(problems, fmt.Sprintf("%d of %d acknowledged transfers are missing from the final transfer log on %s", lost, res.Transfers, node))
+	}
+	expected, complete := bankReplay(h, initial, f.op.IDs)
+	if complete && len(f.op.Values) > 0 && !slices.Equal(expected, f.op.Values) {
+		res.FinalBalances, res.ExpectedBalances = f.op.Values, expected
+		bj.an.add(instance{kind: KindBankTotal, doc: docBank, node: node, role: rolePrimary, t: f.s.invT, key: results.WorkloadBank,
+			example: func() Example {
+				return Example{Key: results.WorkloadBank, Ops: []OpRef{h.refStep(f.s)},
+					Text: fmt.Sprintf("final balances on %s are %v, but the initial balances moved by the %d logged transfers give %v", node, f.op.Values, len(f.op.IDs), expected)}
+			}})
+		problems = append(problems, fmt.Sprintf("the final balances on %s are not the initial ones plus the %d logged transfers", node, len(f.op.IDs)))
+	}
+	return problems
+}
+
+// bankReplay moves the initial balances by the transfers ids; complete is
+// false when an id is unknown (rpo reports it) or names no account.
+func bankReplay(h *history, initial []int64, ids []int64) (expected []int64, complete bool) {
+	transfers := bankTransfers(h)
+	expected = append([]int64(nil), initial...)
+	for _, id := range ids {
+		c, ok := transfers[id]
+		if !ok {
+			return expected, false
+		}
+		t := h.transfers[c.side]
+		if t.From < 0 || t.From >= len(expected) || t.To < 0 || t.To >= len(expected) {
+			return expected, false
+		}
+		expected[t.From] -= t.Amount
+		expected[t.To] += t.Amount
+	}
+	return expected, true
 }

@@ -58,8 +58,14 @@ func (b *hb) final(t int64, wl, node string, mods ...mod) *hb {
 }
 
 func (b *hb) nemesis(t0, t1 int64, f results.Fault) *hb {
-	b.add(t0, results.NemesisProcess, results.Invoke, results.WorkloadNemesis, f.Kind, "", fault(f))
-	return b.add(t1, results.NemesisProcess, results.OK, results.WorkloadNemesis, f.Kind, "", fault(f))
+	return b.step(t0, t1, f.Kind, f)
+}
+
+// step is a nemesis step named verb (as the nemesis names its steps:
+// kill-primary, failover, repoint, rejoin, ...) of fault f.
+func (b *hb) step(t0, t1 int64, verb string, f results.Fault) *hb {
+	b.add(t0, results.NemesisProcess, results.Invoke, results.WorkloadNemesis, verb, "", fault(f))
+	return b.add(t1, results.NemesisProcess, results.OK, results.WorkloadNemesis, verb, "", fault(f))
 }
 
 var (

@@ -193,6 +193,30 @@ func (rt *roleTimeline) movedBetween(a, b int64) bool {
 	return rt.stepBetween(a, b, func(s roleStep) bool { return s.moves })
 }
 
+// promotedBetween reports whether the primary changed between a and b: a
+// step overlapping [a, b] left a primary other than the last one recorded
+// before it. A step that leaves no primary (a kill) is no change by
+// itself, nor is one that only re-points or rejoins standbys.
+func (rt *roleTimeline) promotedBetween(a, b int64) bool {
+	prev := rt.initial
+	i := sort.Search(len(rt.comps), func(i int) bool { return rt.comps[i] >= a })
+	for j := i - 1; j >= 0; j-- {
+		if p := rt.steps[j].primary; p != "" {
+			prev = p
+			break
+		}
+	}
+	for ; i < len(rt.steps) && rt.steps[i].inv <= b; i++ {
+		if p := rt.steps[i].primary; p != "" {
+			if p != prev {
+				return true
+			}
+			prev = p
+		}
+	}
+	return false
+}
+
 // stepBetween reports whether a step matching pred overlaps [a, b].
 func (rt *roleTimeline) stepBetween(a, b int64, pred func(roleStep) bool) bool {
 	for i := sort.Search(len(rt.comps), func(i int) bool { return rt.comps[i] >= a }); i < len(rt.steps); i++ {

@@ -268,9 +268,12 @@ func (kr *keyReads) behind(k int, op *rop) {
 	switch {
 	case localOK:
 		kr.an.add(ri.behindInstance(kr.h, dc, KindNonMonotonic, docNonMonotonic, k, op, local))
-	case globalOK && op.primary && dc.rt.movedBetween(ri.at(g.rop).compT, op.invT):
+	case globalOK && op.primary && dc.rt.promotedBetween(ri.at(g.rop).compT, op.invT):
 		// The primary went back behind a value read before a failover:
-		// the promoted node lacked it, it vanished.
+		// the promoted node lacked it, it vanished. Without a change of
+		// primary in between (a rejoin or re-pointing of standbys only),
+		// it is new-then-old: a standby replays a commit before the
+		// primary shows it.
 		kr.an.add(ri.behindInstance(kr.h, dc, KindVanished, docVerdict{}, k, op, g))
 	case globalOK:
 		kr.an.add(ri.behindInstance(kr.h, dc, KindNewThenOld, docVerdict{}, k, op, g))

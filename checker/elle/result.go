@@ -49,9 +49,9 @@ type Result struct {
 	// RulesOut the models it violates, each with the anomalies that rule it
 	// out; Undecided the models neither proven nor ruled out because a
 	// search did not finish (see Incomplete).
-	Satisfies []string  `json:"satisfies,omitempty"`
+	Satisfies []string   `json:"satisfies,omitempty"`
 	RulesOut  []RuledOut `json:"rules_out,omitempty"`
-	Undecided []string  `json:"undecided,omitempty"`
+	Undecided []string   `json:"undecided,omitempty"`
 	// Incomplete lists the anomaly kinds whose search stopped at its
 	// budget before it could rule them out.
 	Incomplete []Kind `json:"incomplete,omitempty"`

@@ -275,13 +275,16 @@ func (x *analysis) wwWhy(a, b int32) (k int32, ea, eb int64, ok bool) {
 
 // externalReads calls f with every external read of committed transaction t.
 func (x *analysis) externalReads(t int32, f func(k int32, read []int64) bool) {
-	var firsts []int32
+	tt := &touches{}
+	tt.reset(len(x.txns[t].mops))
 	for j, m := range x.txns[t].mops {
 		k := x.mopKey[x.mopOff[t]+int32(j)]
-		if k < 0 || slices.Contains(firsts, k) {
+		if k < 0 {
 			continue
 		}
-		firsts = append(firsts, k)
+		if _, first := tt.touch(k); !first {
+			continue
+		}
 		if m.IsRead() && m.Read != nil && f(k, m.Read) {
 			return
 		}

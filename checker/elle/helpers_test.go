@@ -1,9 +1,7 @@
 package elle
 
 import (
-	"cmp"
 	"context"
-	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -11,17 +9,8 @@ import (
 	"github.com/strongcheck/strongcheck/results"
 )
 
-// tx is a hand-made transaction: process, node, invoke and completion
-// times, how it ended and its micro-operations as the completion reports
-// them.
-type tx struct {
-	p         int
-	node      string
-	inv, comp int64
-	typ       results.Type
-	mops      []results.Mop
-	final     bool
-}
+// tx is a hand-made transaction.
+type tx = GenTxn
 
 func ap(k, v int64) results.Mop { return results.Append(k, v) }
 
@@ -30,58 +19,20 @@ func rd(k int64, vals ...int64) results.Mop {
 	return results.ReadOf(k, append([]int64{}, vals...))
 }
 
+// ok is a transaction of process p on n1 that completed ok.
 func ok(p int, inv, comp int64, mops ...results.Mop) tx {
-	return tx{p: p, node: "n1", inv: inv, comp: comp, typ: results.OK, mops: mops}
+	return tx{Process: p, Node: "n1", Inv: inv, Comp: comp, Type: results.OK, Mops: mops}
 }
 
-func on(node string, t tx) tx { t.node = node; return t }
+func on(node string, t tx) tx { t.Node = node; return t }
 
-func with(typ results.Type, t tx) tx { t.typ = typ; return t }
+func with(typ results.Type, t tx) tx { t.Type = typ; return t }
 
 func final(node string, at int64, mops ...results.Mop) tx {
-	return tx{p: int(results.HarnessProcess), node: node, inv: at, comp: at + 1, typ: results.OK, mops: mops, final: true}
+	return tx{Process: int(results.HarnessProcess), Node: node, Inv: at, Comp: at + 1, Type: results.OK, Mops: mops, Final: true}
 }
 
-// hist lays the transactions out as a history: invokes (reads unknown) and
-// completions in time order.
-func hist(txs ...tx) []results.Op {
-	type ev struct {
-		t  int64
-		op results.Op
-	}
-	var evs []ev
-	for _, t := range txs {
-		if t.final {
-			evs = append(evs, ev{t.comp, results.Op{Process: results.HarnessProcess, Type: results.OK, F: results.FFinal,
-				Workload: results.WorkloadAppend, Node: t.node, Txn: t.mops, Latency: t.comp - t.inv}})
-			continue
-		}
-		invm := make([]results.Mop, len(t.mops))
-		for i, m := range t.mops {
-			invm[i] = m
-			if m.IsRead() {
-				invm[i].Read = nil
-			}
-		}
-		evs = append(evs, ev{t.inv, results.Op{Process: results.Process(t.p), Type: results.Invoke, F: results.FTxn,
-			Workload: results.WorkloadAppend, Node: t.node, Txn: invm}})
-		comp := results.Op{Process: results.Process(t.p), Type: t.typ, F: results.FTxn, Workload: results.WorkloadAppend,
-			Node: t.node, Txn: t.mops, Latency: t.comp - t.inv}
-		if t.typ != results.OK {
-			comp.Txn = invm
-		}
-		if t.comp >= 0 {
-			evs = append(evs, ev{t.comp, comp})
-		}
-	}
-	slices.SortStableFunc(evs, func(a, b ev) int { return cmp.Compare(a.t, b.t) })
-	ops := make([]results.Op, len(evs))
-	for i, e := range evs {
-		e.op.V, e.op.Index, e.op.Time = results.SchemaVersion, int64(i), e.t
-		ops[i] = e.op
-	}
-	return ops
-}
+func hist(txs ...tx) []results.Op { return Layout(txs) }
 
 // kindsOf lists the kinds found with their counts.
 func kindsOf(r *Result) map[Kind]int {

@@ -129,7 +129,7 @@ type keyTouch struct {
 // transaction, when it is a read): aborted and intermediate reads, and
 // their write-read and read-write edges.
 func (x *analysis) readsAndInternal() {
-	var touched []keyTouch
+	tt := &touches{}
 	for i := range x.txns {
 		if i&0xffff == 0 && x.budget.exceeded() {
 			return
@@ -138,13 +138,13 @@ func (x *analysis) readsAndInternal() {
 		if !t.ok() {
 			continue
 		}
-		touched = touched[:0]
+		tt.reset(len(t.mops))
 		for j, m := range t.mops {
 			k := x.mopKey[x.mopOff[i]+int32(j)]
 			if k < 0 {
 				continue
 			}
-			kt, first := touch(&touched, k)
+			kt, first := tt.touch(k)
 			if !m.IsRead() {
 				kt.appended = append(kt.appended, m.Value)
 				continue
@@ -166,24 +166,48 @@ func (x *analysis) readsAndInternal() {
 	}
 }
 
+// touches are one transaction's records of the keys it accessed, reused
+// from one transaction to the next; a transaction of many keys (a final
+// read) finds its records through a map.
+type touches struct {
+	ts  []keyTouch
+	pos map[int32]int
+}
+
+const touchScan = 16 // up to this many keys, a linear scan is faster
+
+func (tt *touches) reset(mops int) {
+	tt.ts = tt.ts[:0]
+	if mops > touchScan {
+		tt.pos = make(map[int32]int, mops)
+	} else {
+		tt.pos = nil
+	}
+}
+
 // touch returns the transaction's record of key k, adding it (first) when
-// this is the first access; records are reused from earlier transactions.
-func touch(touched *[]keyTouch, k int32) (kt *keyTouch, first bool) {
-	ts := *touched
-	for u := range ts {
-		if ts[u].key == k {
-			return &ts[u], false
+// this is the first access.
+func (tt *touches) touch(k int32) (kt *keyTouch, first bool) {
+	if tt.pos != nil {
+		if u, ok := tt.pos[k]; ok {
+			return &tt.ts[u], false
+		}
+		tt.pos[k] = len(tt.ts)
+	} else {
+		for u := range tt.ts {
+			if tt.ts[u].key == k {
+				return &tt.ts[u], false
+			}
 		}
 	}
-	if len(ts) < cap(ts) {
-		ts = ts[:len(ts)+1]
-		kt = &ts[len(ts)-1]
+	if len(tt.ts) < cap(tt.ts) {
+		tt.ts = tt.ts[:len(tt.ts)+1]
+		kt = &tt.ts[len(tt.ts)-1]
 		kt.key, kt.known, kt.list, kt.appended = k, false, nil, kt.appended[:0]
 	} else {
-		ts = append(ts, keyTouch{key: k})
-		kt = &ts[len(ts)-1]
+		tt.ts = append(tt.ts, keyTouch{key: k})
+		kt = &tt.ts[len(tt.ts)-1]
 	}
-	*touched = ts
 	return kt, true
 }
 

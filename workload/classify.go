@@ -30,8 +30,9 @@ const (
 	// error is fail.
 	PhaseTx
 	// PhaseCommit: the COMMIT of an explicit transaction. Only an error
-	// raised before COMMIT was sent, or the server answering ROLLBACK, is
-	// fail; anything else is info.
+	// raised before COMMIT was sent, the server answering ROLLBACK, or an
+	// ERROR of the pre-commit checks (refusedCommit) is fail; anything else
+	// is info.
 	PhaseCommit
 )
 
@@ -82,13 +83,28 @@ func Classify(err error, phase Phase) results.Type {
 	if definite(err) {
 		return results.Fail
 	}
-	if phase == PhaseWrite {
-		var pe *pgconn.PgError
-		if errors.As(err, &pe) && severity(pe) == "ERROR" && definiteState(pe.Code) {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && severity(pe) == "ERROR" {
+		if phase == PhaseWrite && definiteState(pe.Code) || phase == PhaseCommit && refusedCommit(pe.Code) {
 			return results.Fail
 		}
 	}
 	return results.Info
+}
+
+// refusedCommit reports SQLSTATEs which, as an ERROR in answer to COMMIT,
+// prove the transaction was rolled back: they come from the checks
+// PostgreSQL runs before it writes the commit record (serializable
+// conflicts, deferred constraints), and an error after that record would
+// be a PANIC. 40003 (statement completion unknown) is deliberately absent.
+func refusedCommit(code string) bool {
+	switch code {
+	case "40001", // serialization_failure (SSI's pre-commit check)
+		"40P01", // deadlock_detected
+		"40002": // transaction_integrity_constraint_violation
+		return true
+	}
+	return strings.HasPrefix(code, "23") // a deferred constraint
 }
 
 // definite reports errors that prove no request reached the server, or

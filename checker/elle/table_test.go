@@ -46,13 +46,13 @@ var anomalyCases = []anomalyCase{
 		name: "internal: a transaction does not see its own append",
 		bad:  []tx{ok(0, 0, 10, ap(1, 5), rd(1))},
 		twin: []tx{ok(0, 0, 10, ap(1, 5), rd(1, 5))},
-		want: []Kind{Internal}, rules: "read-uncommitted",
+		want: []Kind{Internal}, rules: "snapshot-isolation", keeps: "read-committed",
 	},
 	{
 		name: "internal: a second read disagrees with the first",
 		bad:  []tx{ok(0, 0, 10, ap(1, 1)), ok(1, 20, 30, rd(1, 1), rd(1, 1, 1))},
 		twin: []tx{ok(0, 0, 10, ap(1, 1)), ok(1, 20, 30, rd(1, 1), rd(1, 1))},
-		want: []Kind{Internal, DuplicateElements}, rules: "read-uncommitted",
+		want: []Kind{Internal, DuplicateElements}, rules: "read-uncommitted", keeps: "",
 	},
 	{
 		name: "duplicate elements",

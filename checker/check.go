@@ -23,6 +23,10 @@ type Options struct {
 	// shape the notes. A missing synchronous_commit is taken as "on",
 	// PostgreSQL's default.
 	Settings map[string]string
+	// Isolation is the list-append workload's isolation level
+	// (read-committed, repeatable-read, serializable; empty: serializable):
+	// it chooses the model the list-append check judges.
+	Isolation string
 	// MemoryBudget, when not 0, is the heap (bytes in live objects) the
 	// linearizability search may grow to: keys not begun once the heap
 	// exceeds it are left undecided and the verdict is Unknown, with the
@@ -33,7 +37,8 @@ type Options struct {
 
 // CheckHistory runs every checker that applies to the workloads in h:
 // linearizable and stale-read for register, rpo for register, set and
-// bank, bank for bank, and availability always, in that fixed order. The
+// bank, bank for bank, list-append for append, and availability always,
+// in that fixed order. The
 // verdict combines theirs (Combine); Notes say in plain words what the
 // findings mean for the guide's promise. A history cut short (Torn, or
 // without final reads) is judged as far as it goes. ctx stops the work
@@ -62,6 +67,10 @@ func CheckHistory(ctx context.Context, hist *results.History, opts Options) Resu
 	}
 	if present[results.WorkloadBank] {
 		res.Checks = append(res.Checks, checkBank(ctx, h, opts))
+	}
+	// list-append (issue 15): Elle's dependency-graph check, listappend.go.
+	if present[results.WorkloadAppend] {
+		res.Checks = append(res.Checks, CheckListAppend(ctx, hist.Ops, opts))
 	}
 	res.Checks = append(res.Checks, checkAvailability(ctx, h))
 	vs := make([]Verdict, len(res.Checks))

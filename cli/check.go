@@ -40,6 +40,7 @@ func newCheckCmd(stdout, stderr io.Writer) *cobra.Command {
 			info, ierr := results.ReadTestInfo(run.TestJSON())
 			if ierr == nil {
 				opts.Settings = info.Settings
+				opts.Isolation = info.Extra["isolation"]
 			}
 			res := checker.CheckHistory(cmd.Context(), h, opts)
 			if err := report.WriteAll(run, info, h, &res); err != nil {

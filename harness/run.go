@@ -124,6 +124,7 @@ func (r *runner) execute(ctx context.Context) (err error) {
 			"link_rate": r.t.Spec.LinkRate,
 		},
 	}
+	r.t.isolationInfo(r.info.Extra)
 	for _, f := range r.t.Faults {
 		r.info.Nemeses = append(r.info.Nemeses, f.String())
 	}
@@ -533,7 +534,8 @@ func (r *runner) check(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("%w: read back history: %v", ErrInfra, err)
 	}
-	res := checker.CheckHistory(ctx, h, checker.Options{Timeout: r.t.CheckTimeout, Settings: r.t.Spec.Effective(), FinalPrimary: r.topo.Primary(), MemoryBudget: r.t.CheckMemory})
+	res := checker.CheckHistory(ctx, h, checker.Options{Timeout: r.t.CheckTimeout, Settings: r.t.Spec.Effective(), FinalPrimary: r.topo.Primary(), MemoryBudget: r.t.CheckMemory,
+		Isolation: r.t.isolation()})
 	r.result = &res
 	if err := report.WriteAll(r.run, r.info, h, &res); err != nil {
 		return fmt.Errorf("%w: write report: %v", ErrInfra, err)

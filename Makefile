@@ -13,7 +13,8 @@ PURE := ./results/... ./checker/... ./cluster ./nemesis/... ./cli/... ./cluster/
 # Integration packages: real PostgreSQL servers and real faults.
 INTEGRATION := ./cluster/local/... ./workload/... ./harness/...
 SCENARIOS := async-failover local-commit-failover stale-standby-reads remote-apply-reads \
-	any1-wrong-promotion cancel-sync-wait timeout-then-vanish sound-default
+	any1-wrong-promotion cancel-sync-wait timeout-then-vanish sound-default \
+	long-fork-across-nodes serializable-standby-reads serializable-primary
 ZOO_RUNS ?= 20
 
 .PHONY: all build deps test test-pure test-integration lint bench run e2e-kind zoo scenarios clean $(addprefix reproduce-,$(SCENARIOS))

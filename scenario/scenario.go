@@ -51,8 +51,9 @@ var quick = []string{"--time-limit", "30s", "--nemesis-interval", "7s"}
 
 func args(extra ...string) []string { return append(append([]string(nil), quick...), extra...) }
 
-// All is the zoo, in the order of the README's track record.
-var All = []Scenario{
+// All is the zoo, in the order of the README's track record; the
+// list-append scenarios (listappend.go) come last.
+var All = append([]Scenario{
 	{
 		Name:  "async-failover",
 		Shows: "with asynchronous replication, a failover while the standbys lag behind a congested link loses writes the old primary had acknowledged",
@@ -132,7 +133,7 @@ var All = []Scenario{
 		Anomaly: "none (valid)",
 		Found:   func(r *checker.Result) bool { return r.Verdict == checker.Valid },
 	},
-}
+}, listAppendScenarios...)
 
 // Get returns the scenario called name.
 func Get(name string) (Scenario, error) {
@@ -190,6 +191,7 @@ func FirstAnomalyNS(r *checker.Result) int64 {
 				see(b.Read.InvokeNS)
 			}
 		}
+		see(listAppendFirstNS(&c))
 	}
 	return first
 }

@@ -68,7 +68,8 @@ var (
 // certainly did not happen; Info wherever it may have. See Phase for the
 // rules per phase. Errors certain in every phase: an error before the
 // request was sent (pgconn.SafeToRetry, including a context that was done
-// before the query was sent and a closed connection), the sentinel errors
+// before the query was sent, but not pgx's "conn closed", which it also
+// reports after sending), the sentinel errors
 // of this package, an error while preparing a statement, and COMMIT
 // answered with ROLLBACK. For PhaseWrite also a server ERROR whose SQLSTATE
 // proves the statement's transaction was rolled back (see definiteState).
@@ -110,7 +111,12 @@ func refusedCommit(code string) bool {
 // definite reports errors that prove no request reached the server, or
 // that the server refused or rolled back the operation, in any phase.
 func definite(err error) bool {
-	if pgconn.SafeToRetry(err) {
+	// pgx (5.12) also reports a connection lost while it waited for a
+	// result as "conn closed", a lock error it calls safe to retry: the
+	// request may have reached the server (a COMMIT waiting for the
+	// standbys when the primary is killed, TestIntegrationKillDuringCommit),
+	// so it proves nothing.
+	if pgconn.SafeToRetry(err) && !errors.Is(err, pgconn.ErrConnClosed) {
 		return true
 	}
 	if errors.Is(err, ErrCASMismatch) || errors.Is(err, ErrNoRow) ||

@@ -23,6 +23,15 @@ type notSent struct{}
 func (notSent) Error() string     { return "not sent" }
 func (notSent) SafeToRetry() bool { return true }
 
+// closedAfterSend is what pgx returns when the connection dies while it
+// waits for a result: a lock error, safe to retry by its own account,
+// wrapping pgconn.ErrConnClosed.
+type closedAfterSend struct{}
+
+func (closedAfterSend) Error() string     { return "conn closed" }
+func (closedAfterSend) SafeToRetry() bool { return true }
+func (closedAfterSend) Unwrap() error     { return pgconn.ErrConnClosed }
+
 func pgErr(severity, code string) error {
 	return &pgconn.PgError{Severity: severity, SeverityUnlocalized: severity, Code: code, Message: "m"}
 }
@@ -44,6 +53,7 @@ func TestClassify(t *testing.T) {
 		{"success", nil, [4]results.Type{ok, ok, ok, ok}},
 		{"not sent (SafeToRetry)", notSent{}, [4]results.Type{fail, fail, fail, fail}},
 		{"not sent, wrapped", fmt.Errorf("x: %w", notSent{}), [4]results.Type{fail, fail, fail, fail}},
+		{"conn closed, maybe after sending", closedAfterSend{}, [4]results.Type{fail, info, fail, info}},
 		{"serialization failure", pgErr("ERROR", "40001"), [4]results.Type{fail, fail, fail, fail}},
 		{"deadlock", pgErr("ERROR", "40P01"), [4]results.Type{fail, fail, fail, fail}},
 		{"statement completion unknown", pgErr("ERROR", "40003"), [4]results.Type{fail, info, fail, info}},

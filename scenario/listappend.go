@@ -27,9 +27,12 @@ var listAppendScenarios = []Scenario{
 		Found:   rulesOutBy("serializable", elle.G2Item, elle.GSingle, elle.GNonadjacent),
 	},
 	{
+		// Not through failovers: after a kill of the primary, 2 of 6 runs
+		// of 15-20 s showed a G2-item among serializable transactions on
+		// the promoted standby (issue 15's report), never without one.
 		Name:    "serializable-primary",
-		Shows:   "serializable transactions on the primary alone stay serializable through kills of the primary, failovers and standby partitions",
-		Args:    args("--workload", "append", "--isolation", "serializable", "--read-from", "primary", "--nemesis", "kill-primary,partition:standby"),
+		Shows:   "serializable transactions on the primary alone stay serializable (strict serializable) while standbys are cut off: their commits wait, none is lost",
+		Args:    args("--workload", "append", "--isolation", "serializable", "--read-from", "primary", "--nemesis", "partition:standby"),
 		Expect:  checker.Valid,
 		Anomaly: "none (list-append valid for serializable)",
 		Found: func(r *checker.Result) bool {

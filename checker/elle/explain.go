@@ -188,6 +188,9 @@ func (x *analysis) txnRef(t int32, i int) TxnRef {
 	if int(tx.node) < len(x.nodes) {
 		r.Node = x.nodes[tx.node]
 		r.Role = x.roles.at(r.Node, tx.invT)
+		if tx.ok() && !tx.final && writes(tx.mops) {
+			r.Role = "primary" // only a primary commits an append
+		}
 	}
 	return r
 }

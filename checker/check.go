@@ -38,8 +38,7 @@ type Options struct {
 // CheckHistory runs every checker that applies to the workloads in h:
 // linearizable and stale-read for register, rpo for register, set and
 // bank, bank for bank, list-append for append, and availability always,
-// in that fixed order. The
-// verdict combines theirs (Combine); Notes say in plain words what the
+// in that fixed order. The verdict combines theirs (Combine); Notes say in plain words what the
 // findings mean for the guide's promise. A history cut short (Torn, or
 // without final reads) is judged as far as it goes. ctx stops the work
 // early; what was not decided is then Unknown.
@@ -60,10 +59,10 @@ func CheckHistory(ctx context.Context, hist *results.History, opts Options) Resu
 		if ri == nil {
 			ri = &regIndex{vals: newValIndex(0, 0)}
 		}
-		res.Checks = append(res.Checks, checkRPO(ctx, h, ri, opts))
+		res.Checks = append(res.Checks, unlessRepeats(ri, NameRPO, func() Check { return checkRPO(ctx, h, ri, opts) }))
 	}
 	if present[results.WorkloadRegister] {
-		res.Checks = append(res.Checks, checkStaleReads(ctx, h, ri))
+		res.Checks = append(res.Checks, unlessRepeats(ri, NameStaleRead, func() Check { return checkStaleReads(ctx, h, ri) }))
 	}
 	if present[results.WorkloadBank] {
 		res.Checks = append(res.Checks, checkBank(ctx, h, opts))

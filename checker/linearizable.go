@@ -84,8 +84,8 @@ func CheckLinearizable(ctx context.Context, ops []results.Op, opts Options) Chec
 // keyOperations turns the history of register key k into porcupine
 // operations, appended to buf[:0]: fail operations and reads without a
 // result are dropped, info operations return at infinity, and info writes
-// whose value nobody observed are left out (values are unique, so such a
-// write can always be linearized last; "observed" counts the expected value
+// whose value nobody observed are left out unless values repeat (values
+// are unique, so such a write can always be linearized last; "observed" counts the expected value
 // of an info cas, whose own write may need it). It also returns the number
 // left out.
 func keyOperations(h *history, ri *regIndex, k int, buf []porcupine.Operation) ([]porcupine.Operation, int) {
@@ -105,7 +105,7 @@ func keyOperations(h *history, ri *regIndex, k int, buf []porcupine.Operation) (
 		case op.kind == opRead:
 			continue // a read without a result says nothing
 		default:
-			if vi := ri.vals.get(op.value); vi.seen == never && !vi.expected {
+			if vi := ri.vals.get(op.value); !ri.repeats && vi.seen == never && !vi.expected {
 				pruned++
 				continue
 			}

@@ -96,6 +96,9 @@ type regIndex struct {
 	byKey [][]rop  // per key, in invoke order; sub-slices of flat
 	flat  []rop
 	vals  *valIndex
+	// repeats: some value is written twice (repeats.go); vals is then
+	// ambiguous and nothing is pruned.
+	repeats bool
 }
 
 // at returns the operation at flat position i of the byKey array (valInfo.writer).
@@ -140,6 +143,7 @@ func indexRegister(h *history) *regIndex {
 	for k := range order {
 		ri.byKey[k] = ri.flat[count[k]:count[k+1]:count[k+1]]
 	}
+	ri.repeats = valuesRepeat(ri)
 	ri.vals = newValIndex(maxV, len(h.rops))
 	for i := range ri.flat {
 		r := &ri.flat[i]

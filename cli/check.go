@@ -17,11 +17,15 @@ import (
 func newCheckCmd(stdout, stderr io.Writer) *cobra.Command {
 	var timeout time.Duration
 	var memMiB uint64
+	var jf *jepsenFlags
 	cmd := &cobra.Command{
-		Use:   "check DIR",
-		Short: "Re-run every checker on a stored run (also a partial one) and rewrite its results",
+		Use:   "check DIR|FILE",
+		Short: "Re-run every checker on a stored run (also a partial one) and rewrite its results, or judge a Jepsen history FILE",
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if fi, err := os.Stat(args[0]); err == nil && !fi.IsDir() {
+				return checkJepsenFile(cmd.Context(), args[0], jf, timeout, memMiB<<20, stdout) // jepsen.go
+			}
 			run, err := results.OpenRun(args[0])
 			if err != nil {
 				return usageErr("%s: %v", args[0], err)
@@ -55,6 +59,7 @@ func newCheckCmd(stdout, stderr io.Writer) *cobra.Command {
 	}
 	cmd.Flags().DurationVar(&timeout, "check-timeout", 60*time.Second, "time limit of the linearizability search per key")
 	cmd.Flags().Uint64Var(&memMiB, "check-memory", 4096, "memory budget of the linearizability search in MiB (then: unknown); 0 for none")
+	jf = addJepsenFlags(cmd.Flags())
 	return cmd
 }
 

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -26,15 +25,8 @@ func newCheckCmd(stdout, stderr io.Writer) *cobra.Command {
 			if fi, err := os.Stat(args[0]); err == nil && !fi.IsDir() {
 				return checkJepsenFile(cmd.Context(), args[0], jf, timeout, memMiB<<20, stdout) // jepsen.go
 			}
-			run, err := results.OpenRun(args[0])
+			run, h, err := openHistory(args[0])
 			if err != nil {
-				return usageErr("%s: %v", args[0], err)
-			}
-			h, err := results.ReadFile(run.History())
-			if err != nil {
-				if errors.Is(err, os.ErrNotExist) {
-					return usageErr("%s: no history (%v)", args[0], err)
-				}
 				return err
 			}
 			if h.Torn {

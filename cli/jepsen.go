@@ -33,15 +33,8 @@ func newExportCmd(stdout io.Writer) *cobra.Command {
 			if format != "jepsen" {
 				return usageErr("--format %q: the one format is jepsen", format)
 			}
-			run, err := results.OpenRun(args[0])
+			run, h, err := openHistory(args[0])
 			if err != nil {
-				return usageErr("%s: %v", args[0], err)
-			}
-			h, err := results.ReadFile(run.History())
-			if err != nil {
-				if errors.Is(err, os.ErrNotExist) {
-					return usageErr("%s: no history (%v)", args[0], err)
-				}
 				return err
 			}
 			var buf bytes.Buffer
@@ -70,6 +63,23 @@ func newExportCmd(stdout io.Writer) *cobra.Command {
 	cmd.Flags().StringVar(&format, "format", "jepsen", "output format: jepsen (EDN, one op map per line)")
 	cmd.Flags().StringVar(&out, "out", "", "output file (default DIR/history.edn; - for standard output)")
 	return cmd
+}
+
+// openHistory opens the run folder dir and reads its history; a folder
+// that is no run or has no history is the user's error (exit 254).
+func openHistory(dir string) (results.Run, *results.History, error) {
+	run, err := results.OpenRun(dir)
+	if err != nil {
+		return run, nil, usageErr("%s: %v", dir, err)
+	}
+	h, err := results.ReadFile(run.History())
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return run, nil, usageErr("%s: no history (%v)", dir, err)
+		}
+		return run, nil, err
+	}
+	return run, h, nil
 }
 
 // jepsenFlags are `strongcheck check FILE`'s own flags, for a Jepsen

@@ -52,16 +52,6 @@ func (x *index) nodeIndex(n string) uint16 {
 	return uint16(len(x.nodes) - 1)
 }
 
-func typeCode(t results.Type) uint8 {
-	switch t {
-	case results.OK:
-		return tOK
-	case results.Fail:
-		return tFail
-	}
-	return tInfo
-}
-
 // isAppendTxn reports whether op belongs to the list-append workload's
 // client transactions.
 func isAppendTxn(op *results.Op) bool {
@@ -102,7 +92,13 @@ func buildIndex(ops []results.Op) *index {
 			}
 			delete(open, op.Process)
 			t := &x.txns[j]
-			t.comp, t.typ = int32(i), typeCode(op.Type)
+			t.comp, t.typ = int32(i), tInfo
+			switch op.Type {
+			case results.OK:
+				t.typ = tOK
+			case results.Fail:
+				t.typ = tFail
+			}
 			if op.Node != "" {
 				t.node = x.nodeIndex(op.Node)
 			}

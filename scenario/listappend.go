@@ -12,7 +12,11 @@ var listAppendScenarios = []Scenario{
 		Name: "long-fork-across-nodes",
 		Shows: "at repeatable read (snapshot isolation) a reader on the primary and one on a standby can see two independent commits in opposite orders (long fork): " +
 			"a standby makes commits visible in WAL order, the primary as each backend returns from its synchronous-replication wait",
-		Args:    args("--workload", "append", "--isolation", "repeatable-read", "--read-from", "any", "--nemesis", "none"),
+		// Twenty clients: a long fork needs two commits released from the
+		// synchronous-replication wait together; with ten, one 20 s run in
+		// six found none.
+		Args: args("--workload", "append", "--isolation", "repeatable-read", "--read-from", "any", "--nemesis", "none",
+			"--concurrency", "20", "--keys", "6"),
 		Expect:  checker.Invalid,
 		Anomaly: "G-nonadjacent (long fork): rules out snapshot isolation",
 		Found:   rulesOutBy("snapshot-isolation", elle.GNonadjacent, elle.GSingle),

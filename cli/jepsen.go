@@ -85,14 +85,16 @@ func openHistory(dir string) (results.Run, *results.History, error) {
 // jepsenFlags are `strongcheck check FILE`'s own flags, for a Jepsen
 // history.
 type jepsenFlags struct {
-	model string
-	json  bool
+	model   string
+	history string
+	json    bool
 }
 
 func addJepsenFlags(fl *pflag.FlagSet) *jepsenFlags {
 	f := &jepsenFlags{}
 	fl.StringVar(&f.model, "consistency-model", elle.DefaultModel,
 		"a Jepsen list-append history: the model to judge ("+strings.Join(elle.ModelNames(), ", ")+")")
+	fl.StringVar(&f.history, "jepsen-model", "", "a Jepsen history: judge its register or list-append operations (needed when it has both)")
 	fl.BoolVar(&f.json, "json", false, "a Jepsen history: print the check's result as JSON")
 	return f
 }
@@ -104,7 +106,7 @@ func checkJepsenFile(ctx context.Context, path string, f *jepsenFlags, timeout t
 	if _, err := elle.LookupModel(f.model); err != nil {
 		return usageErr("--consistency-model: %v", err)
 	}
-	h, err := jepsen.ReadFile(path)
+	h, err := jepsen.ReadFile(path, f.history)
 	if err != nil {
 		if errors.Is(err, jepsen.ErrHistory) || errors.Is(err, os.ErrNotExist) {
 			return usageErr("%s: %v", path, err)

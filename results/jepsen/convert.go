@@ -7,8 +7,9 @@ import (
 	"github.com/strongcheck/strongcheck/results"
 )
 
-// convert turns Jepsen ops into a strongcheck history of one model.
-func convert(ops []jop) (*History, error) {
+// convert turns Jepsen ops into a strongcheck history of one model (""
+// for the one they have).
+func convert(ops []jop, model string) (*History, error) {
 	h := &History{}
 	reg, txn := false, false
 	for i := range ops {
@@ -20,8 +21,13 @@ func convert(ops []jop) (*History, error) {
 		}
 	}
 	switch {
+	case model != "":
+		h.Model = model
+		if model == ModelRegister && !reg || model == ModelListAppend && !txn {
+			return nil, fmt.Errorf("%w: no operation of the %s model", ErrHistory, model)
+		}
 	case reg && txn:
-		return nil, fmt.Errorf("%w: it mixes register operations and list-append transactions", ErrHistory)
+		return nil, fmt.Errorf("%w: it mixes register operations and list-append transactions: choose one model", ErrHistory)
 	case !reg && !txn:
 		return nil, fmt.Errorf("%w: no register operation (:read, :write, :cas) and no list-append transaction (:txn)", ErrHistory)
 	case txn:
@@ -119,7 +125,7 @@ func (c *converter) registerInit(ops []jop) {
 	seen := map[string]bool{}
 	for i := range ops {
 		op := &ops[i]
-		if !op.proc.IsClient() {
+		if !op.proc.IsClient() || op.f != "read" && op.f != "write" && op.f != "cas" {
 			continue
 		}
 		k, v := c.split(op)

@@ -328,12 +328,30 @@ func kinds(r *elle.Result) map[elle.Kind]int {
 }
 
 func TestListAppendEDNFixture(t *testing.T) {
-	h, err := jepsen.ReadFile(filepath.Join("testdata", "list-append.edn"))
+	h, err := jepsen.ReadFile(filepath.Join("testdata", "list-append.edn"), "")
 	require.NoError(t, err)
 	require.Equal(t, jepsen.ModelListAppend, h.Model)
 	r := elle.Check(context.Background(), h.Ops, elle.Options{Model: "snapshot-isolation"})
 	assert.Equal(t, map[elle.Kind]int{elle.GNonadjacent: 1}, kinds(r), r.Summary)
 	assert.Equal(t, 1, r.Info, "the timed-out transaction is info")
+}
+
+// A history of both models is read as one of them when asked.
+func TestReadOneModelOfTwo(t *testing.T) {
+	mixed := "{:type :invoke, :f :txn, :process 0, :value [[:append 1 1]]}\n{:type :ok, :f :txn, :process 0, :value [[:append 1 1]]}\n" +
+		"{:type :invoke, :f :write, :process 1, :value [1 5]}\n{:type :ok, :f :write, :process 1, :value [1 5]}\n"
+	for model, f := range map[string]string{jepsen.ModelRegister: results.FWrite, jepsen.ModelListAppend: results.FTxn} {
+		h, err := jepsen.ReadModel(strings.NewReader(mixed), model)
+		require.NoError(t, err, model)
+		assert.Equal(t, model, h.Model)
+		for _, op := range h.Ops {
+			if op.Process.IsClient() && op.Process != 2 { // 2 writes the register's initial nil
+				assert.Equal(t, f, op.F, model)
+			}
+		}
+	}
+	_, err := jepsen.ReadModel(strings.NewReader(mixed), "bank")
+	assert.ErrorIs(t, err, jepsen.ErrHistory)
 }
 
 func TestReadErrors(t *testing.T) {

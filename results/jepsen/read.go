@@ -34,17 +34,20 @@ type History struct {
 // history this reader knows (the CLI exits 254 for it).
 var ErrHistory = errors.New("not a Jepsen history")
 
-// ReadFile reads the Jepsen history at path; see Read.
-func ReadFile(path string) (*History, error) {
+// ReadFile reads the Jepsen history at path; see ReadModel.
+func ReadFile(path, model string) (*History, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("jepsen: %w", err)
 	}
 	defer f.Close()
-	return Read(f)
+	return ReadModel(f, model)
 }
 
-// Read reads a Jepsen history: EDN op maps (one per line as history.edn
+// Read reads a history of one model; see ReadModel.
+func Read(r io.Reader) (*History, error) { return ReadModel(r, "") }
+
+// ReadModel reads a Jepsen history: EDN op maps (one per line as history.edn
 // holds them, or one vector of them), or the jepsen.util log lines of
 // older Jepsen tests ("INFO  jepsen.util - 3	:invoke	:write	1"), whose
 // line order is their time. Register operations (:read, :write, :cas, on
@@ -54,8 +57,15 @@ func ReadFile(path string) (*History, error) {
 // that initial state as an ok write, before everything, of a value no
 // operation uses (a note says which), so that the checker's model, which
 // starts at 0, judges the same history. A :fail op certainly did not
-// happen, as in Knossos; an :info one may have.
-func Read(r io.Reader) (*History, error) {
+// happen, as in Knossos; an :info one may have. model (ModelRegister or
+// ModelListAppend) keeps that model's client operations of a history that
+// has both (strongcheck runs several workloads at once) and leaves the
+// others out; "" takes the one the history has, and a history with both is
+// then an error.
+func ReadModel(r io.Reader, model string) (*History, error) {
+	if model != "" && model != ModelRegister && model != ModelListAppend {
+		return nil, fmt.Errorf("%w: model %q: want %s or %s", ErrHistory, model, ModelRegister, ModelListAppend)
+	}
 	br := bufio.NewReaderSize(r, 1<<16)
 	head, _ := br.Peek(4096)
 	var ops []jop
@@ -68,7 +78,7 @@ func Read(r io.Reader) (*History, error) {
 	if err != nil {
 		return nil, err
 	}
-	return convert(ops)
+	return convert(ops, model)
 }
 
 // jop is one Jepsen op before conversion.

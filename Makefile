@@ -9,15 +9,16 @@ BIN := bin/strongcheck
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/strongcheck/strongcheck/cli.Version=$(VERSION)
 # Pure packages: no servers, run with the race detector.
-PURE := ./results/... ./checker/... ./cluster ./nemesis/... ./cli/... ./cluster/k8s/...
+PURE := ./results/... ./checker/... ./cluster ./cluster/syncnames ./cli/... ./cluster/k8s/... ./internal/...
 # Integration packages: real PostgreSQL servers and real faults.
-INTEGRATION := ./cluster/local/... ./workload/... ./harness/...
+INTEGRATION := ./cluster/local/... ./nemesis/... ./workload/... ./harness/...
 SCENARIOS := async-failover local-commit-failover stale-standby-reads remote-apply-reads \
 	any1-wrong-promotion cancel-sync-wait timeout-then-vanish sound-default \
 	long-fork-across-nodes serializable-standby-reads serializable-primary
 ZOO_RUNS ?= 20
+FUZZTIME ?= 60s
 
-.PHONY: all build deps test test-pure test-integration lint bench run e2e-kind zoo scenarios clean $(addprefix reproduce-,$(SCENARIOS))
+.PHONY: all build deps test test-pure test-integration lint bench fuzz run e2e-kind zoo scenarios clean $(addprefix reproduce-,$(SCENARIOS))
 
 all: build
 
@@ -51,6 +52,14 @@ bench: deps build
 	STRONGCHECK_BENCH=1 $(GO) test -run '^TestBenchThroughputVsPgbench$$' -count 1 -v ./harness/ | grep -E 'pgbench|ratio|---'
 	$(GO) test -run '^TestSpeed1M$$' -count 1 -v ./checker/ | grep -vE '^=== RUN'
 	$(GO) test -run '^TestSpeed1M$$' -count 1 -v -timeout 20m ./checker/elle/ | grep -vE '^=== RUN'
+	$(GO) test -run '^$$' -bench WriteAll300k -benchtime 3x -count 1 ./results/report/
+
+# Fuzz the history reader and the flags of `strongcheck test` for FUZZTIME
+# each (their seed corpora in testdata/fuzz run with every `go test`).
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzRead$$' -fuzztime $(FUZZTIME) ./results/
+	$(GO) test -run '^$$' -fuzz '^FuzzUnmarshalLine$$' -fuzztime $(FUZZTIME) ./results/
+	$(GO) test -run '^$$' -fuzz '^FuzzTestFlags$$' -fuzztime $(FUZZTIME) ./cli/
 
 # The default test of the seed guide's promise (60 s, kill-primary and
 # partition faults, auto failover) with a report in ./store.

@@ -3,6 +3,7 @@ package checker
 import (
 	"context"
 	"fmt"
+	"math"
 	"slices"
 	"sort"
 	"time"
@@ -25,18 +26,51 @@ func CheckAvailability(ctx context.Context, ops []results.Op) Check {
 	return checkAvailability(ctx, index(ops))
 }
 
-// outcomeAcc accumulates Outcomes.
+// outcomeAcc accumulates Outcomes in memory bounded whatever the run's
+// length: latencies are kept exactly up to exactSamples of them, then in
+// logarithmic buckets 1 % wide (quantiles within 1 %; the maximum exact).
 type outcomeAcc struct {
-	o   Outcomes
-	lat []int64
+	o      Outcomes
+	lat    []int64
+	bucket map[int32]int64
+	n      int64
 }
 
-func (a *outcomeAcc) add(t results.Type, lat int64) {
+// exactSamples is how many latencies an outcomeAcc keeps as they are.
+const exactSamples = 1 << 14
+
+// bucketBase is the ratio of one latency bucket's bounds.
+var logBucketBase = math.Log(1.01)
+
+func bucketOf(ns int64) int32 {
+	if ns <= 1 {
+		return 0
+	}
+	return int32(math.Log(float64(ns)) / logBucketBase)
+}
+
+// bucketValue is a bucket's representative latency: its geometric middle.
+func bucketValue(b int32) int64 { return int64(math.Exp((float64(b) + 0.5) * logBucketBase)) }
+
+func (a *outcomeAcc) add(t uint8, lat int64) {
 	switch t {
-	case results.OK:
+	case tOK:
 		a.o.OK++
-		a.lat = append(a.lat, lat)
-	case results.Fail:
+		a.n++
+		a.o.Max = max(a.o.Max, lat)
+		if a.bucket == nil && len(a.lat) < exactSamples {
+			a.lat = append(a.lat, lat)
+			return
+		}
+		if a.bucket == nil {
+			a.bucket = map[int32]int64{}
+			for _, l := range a.lat {
+				a.bucket[bucketOf(l)]++
+			}
+			a.lat = nil
+		}
+		a.bucket[bucketOf(lat)]++
+	case tFail:
 		a.o.Fail++
 	default:
 		a.o.Info++
@@ -44,10 +78,28 @@ func (a *outcomeAcc) add(t results.Type, lat int64) {
 }
 
 func (a *outcomeAcc) done() Outcomes {
+	if a.bucket != nil {
+		keys := make([]int32, 0, len(a.bucket))
+		for b := range a.bucket {
+			keys = append(keys, b)
+		}
+		slices.Sort(keys)
+		q := func(p float64) int64 {
+			rank, seen := int64(p*float64(a.n)), int64(0)
+			for _, b := range keys {
+				if seen += a.bucket[b]; seen > rank {
+					return min(bucketValue(b), a.o.Max)
+				}
+			}
+			return a.o.Max
+		}
+		a.o.P50, a.o.P95, a.o.P99 = q(0.50), q(0.95), q(0.99)
+		return a.o
+	}
 	if n := len(a.lat); n > 0 {
 		// Selection instead of a sort: linear in the number of operations.
 		q := func(p float64) int64 { return nth(a.lat, min(n-1, int(p*float64(n)))) }
-		a.o.P50, a.o.P95, a.o.P99, a.o.Max = q(0.50), q(0.95), q(0.99), slices.Max(a.lat)
+		a.o.P50, a.o.P95, a.o.P99 = q(0.50), q(0.95), q(0.99)
 	}
 	return a.o
 }
@@ -100,8 +152,7 @@ func checkAvailability(ctx context.Context, h *history) Check {
 			stops[i] = h.end
 		}
 	}
-	all := outcomeAcc{lat: make([]int64, 0, len(h.clients))}
-	outside := outcomeAcc{lat: make([]int64, 0, len(h.clients))}
+	var all, outside outcomeAcc
 	inWin := make([]outcomeAcc, len(h.windows))
 	for _, c := range h.clients {
 		t := c.typ
@@ -177,25 +228,27 @@ func checkAvailability(ctx context.Context, h *history) Check {
 // invoke times in completion order.
 func (h *history) rtos(wcomp, winv []int64) []RTO {
 	var out []RTO
-	for i, c := range h.nemesis {
-		f := h.completion(c).Fault
-		if f == nil || f.Phase != results.PhaseStart || (f.Kind != kindKillPrimary && h.ops[c.inv].F != kindKillPrimary) {
+	for i, si := range h.nemesis {
+		s := h.steps[si]
+		f := h.stepOp(s).Fault
+		if f == nil || f.Phase != results.PhaseStart || (f.Kind != kindKillPrimary && h.special[s.inv].F != kindKillPrimary) {
 			continue
 		}
-		r := RTO{FaultID: f.ID, KillNS: h.opEnd(c), PromotedNS: -1, FirstWriteNS: -1, ToPromotionNS: -1, ToFirstWriteNS: -1}
+		r := RTO{FaultID: f.ID, KillNS: h.stepEnd(s), PromotedNS: -1, FirstWriteNS: -1, ToPromotionNS: -1, ToFirstWriteNS: -1}
 		if len(f.Targets) > 0 {
 			r.Old = f.Targets[0]
 		}
-		for _, n := range h.nemesis[i+1:] {
-			g := h.completion(n).Fault
+		for _, ni := range h.nemesis[i+1:] {
+			n := h.steps[ni]
+			g := h.stepOp(n).Fault
 			if g == nil {
 				continue
 			}
-			if g.Phase == results.PhaseStart && (g.Kind == kindKillPrimary || h.ops[n.inv].F == kindKillPrimary) {
+			if g.Phase == results.PhaseStart && (g.Kind == kindKillPrimary || h.special[n.inv].F == kindKillPrimary) {
 				break // the next kill
 			}
-			if g.Phase == results.PhaseStep && (g.Kind == kindFailover || h.ops[n.inv].F == kindFailover) && g.Primary != "" {
-				r.PromotedNS, r.New = h.opEnd(n), g.Primary
+			if f := h.special[n.inv].F; g.Phase == results.PhaseStep && (g.Kind == kindFailover || f == kindFailover || f == "await-primary") && g.Primary != "" {
+				r.PromotedNS, r.New = h.stepEnd(n), g.Primary
 				r.ToPromotionNS = r.PromotedNS - r.KillNS
 				break
 			}

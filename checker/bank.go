@@ -16,10 +16,11 @@ import (
 // the primary's final balances are the initial ones plus exactly the
 // transfers in that log.
 func CheckBank(ctx context.Context, ops []results.Op, opts Options) Check {
-	return checkBank(ctx, index(ops), opts)
+	h := index(ops)
+	return checkBank(ctx, h, opts, newDocContext(h, h.roleTimeline(), opts.Settings), newAnomalySet(h))
 }
 
-func checkBank(ctx context.Context, h *history, opts Options) Check {
+func checkBank(ctx context.Context, h *history, opts Options, dc *docContext, an *anomalySet) Check {
 	start := time.Now()
 	chk := Check{Name: NameBank}
 	res := &BankResult{}
@@ -27,8 +28,8 @@ func checkBank(ctx context.Context, h *history, opts Options) Check {
 	defer func() { chk.ElapsedNS = time.Since(start).Nanoseconds() }()
 
 	var initial []int64
-	for _, c := range h.harness {
-		op := h.completion(c)
+	for st := range h.harnessSteps() {
+		op := h.stepOp(st)
 		if op.F == results.FInit && op.Workload == results.WorkloadBank && op.Type == results.OK {
 			initial = op.Values
 		}
@@ -44,28 +45,37 @@ func checkBank(ctx context.Context, h *history, opts Options) Check {
 		res.Total += b
 	}
 	bad := 0
-	checkRead := func(c call, values []int64) {
+	// checkRead judges one read's balances; ref and node describe it.
+	checkRead := func(values []int64, t int64, node string, ref func() OpRef) {
 		res.Reads++
 		var sum int64
 		for _, b := range values {
 			sum += b
 		}
-		if sum != res.Total || len(values) != res.Accounts {
-			bad++
-			if len(res.BadReads) < maxListed {
-				res.BadReads = append(res.BadReads, BadTotal{Read: h.ref(c), Balances: values, Sum: sum})
-			}
+		if sum == res.Total && len(values) == res.Accounts {
+			return
 		}
+		bad++
+		if len(res.BadReads) < maxListed {
+			res.BadReads = append(res.BadReads, BadTotal{Read: ref(), Balances: values, Sum: sum})
+		}
+		role := dc.rt.roleAt(node, t)
+		an.add(instance{kind: KindBankTotal, doc: docBank, node: node, role: role, t: t, key: results.WorkloadBank,
+			example: func() Example {
+				return Example{Key: results.WorkloadBank, Ops: []OpRef{ref()},
+					Text: fmt.Sprintf("bank read on %s (%s) summed to %d over %d accounts, not %d", node, role, sum, len(values), res.Total)}
+			}})
 	}
 	for _, c := range h.clients {
-		inv := &h.ops[c.inv]
-		if inv.Workload != results.WorkloadBank {
+		if c.wl != wlBank || c.typ != tOK {
 			continue
 		}
-		switch {
-		case inv.F == results.FRead && c.typ == results.OK:
-			checkRead(c, h.ops[c.comp].Values)
-		case inv.F == results.FTransfer && c.typ == results.OK:
+		switch c.f {
+		case fRead:
+			if c.side >= 0 {
+				checkRead(h.bankReads[c.side], c.invT, h.nodeName(&c), func() OpRef { return h.ref(c) })
+			}
+		case fTransfer:
 			res.Transfers++
 		}
 	}
@@ -77,7 +87,7 @@ func checkBank(ctx context.Context, h *history, opts Options) Check {
 	fs := h.finals()[results.WorkloadBank]
 	for _, node := range sortedNodes(fs) {
 		for _, f := range fs[node] {
-			checkRead(f.c, f.op.Values)
+			checkRead(f.op.Values, f.s.invT, node, func() OpRef { return h.refStep(f.s) })
 		}
 	}
 	res.BadReadCount = bad
@@ -97,9 +107,7 @@ func checkBank(ctx context.Context, h *history, opts Options) Check {
 		}
 		lost := 0
 		for _, c := range h.clients { // history order, for the listing
-			inv := &h.ops[c.inv]
-			if inv.Workload == results.WorkloadBank && inv.F == results.FTransfer && inv.Transfer != nil &&
-				c.typ == results.OK && !in[inv.Transfer.ID] {
+			if c.wl == wlBank && c.f == fTransfer && c.side >= 0 && c.typ == tOK && !in[c.value] {
 				lost++
 				if len(res.LostTransfers) < maxListed {
 					res.LostTransfers = append(res.LostTransfers, h.ref(c))
@@ -119,7 +127,7 @@ func checkBank(ctx context.Context, h *history, opts Options) Check {
 				complete = false // an unknown id: rpo reports it
 				break
 			}
-			t := h.ops[c.inv].Transfer
+			t := h.transfers[c.side]
 			if t.From < 0 || t.From >= len(expected) || t.To < 0 || t.To >= len(expected) {
 				complete = false
 				break
@@ -129,6 +137,11 @@ func checkBank(ctx context.Context, h *history, opts Options) Check {
 		}
 		if complete && len(f.op.Values) > 0 && !slices.Equal(expected, f.op.Values) {
 			res.FinalBalances, res.ExpectedBalances = f.op.Values, expected
+			an.add(instance{kind: KindBankTotal, doc: docBank, node: node, role: rolePrimary, t: f.s.invT, key: results.WorkloadBank,
+				example: func() Example {
+					return Example{Key: results.WorkloadBank, Ops: []OpRef{h.refStep(f.s)},
+						Text: fmt.Sprintf("final balances on %s are %v, but the initial balances moved by the %d logged transfers give %v", node, f.op.Values, len(f.op.IDs), expected)}
+				}})
 			problems = append(problems, fmt.Sprintf("the final balances on %s are not the initial ones plus the %d logged transfers", node, len(f.op.IDs)))
 		}
 	}

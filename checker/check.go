@@ -2,6 +2,7 @@ package checker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -19,65 +20,142 @@ type Options struct {
 	// node of the last acknowledged write.
 	FinalPrimary string
 	// Settings are the PostgreSQL settings the run used (name -> value,
-	// e.g. synchronous_commit, synchronous_standby_names); they only
-	// shape the notes. A missing synchronous_commit is taken as "on",
-	// PostgreSQL's default.
+	// e.g. synchronous_commit, synchronous_standby_names): the postgres
+	// model's judgement of what is documented follows them. A missing
+	// synchronous_commit is taken as "on", PostgreSQL's default.
 	Settings map[string]string
-	// Isolation is the list-append workload's isolation level
-	// (read-committed, repeatable-read, serializable; empty: serializable):
-	// it chooses the model the list-append check judges.
-	Isolation string
 	// MemoryBudget, when not 0, is the heap (bytes in live objects) the
 	// linearizability search may grow to: keys not begun once the heap
 	// exceeds it are left undecided and the verdict is Unknown, with the
 	// keys it did decide. One key's search is not interrupted (porcupine
 	// takes no context), so the peak can pass the budget by that much.
 	MemoryBudget uint64
+	// Model is the model whose verdict becomes Result.Verdict (one of
+	// Models; empty: ModelGuide). Every model is judged either way.
+	Model string
+	// Isolation is the list-append workload's isolation level
+	// (read-committed, repeatable-read, serializable; empty: serializable):
+	// it chooses the model the list-append check judges (listappend.go).
+	Isolation string
 }
 
-// CheckHistory runs every checker that applies to the workloads in h:
-// linearizable and stale-read for register, rpo for register, set and
-// bank, bank for bank, list-append for append, and availability always,
-// in that fixed order. The verdict combines theirs (Combine); Notes say in plain words what the
-// findings mean for the guide's promise. A history cut short (Torn, or
-// without final reads) is judged as far as it goes. ctx stops the work
-// early; what was not decided is then Unknown.
+// CheckHistory runs every checker that applies to the workloads in h, names
+// the anomalies they find, and judges the history under every model:
+// linearizable (porcupine on the writes and the primary's reads, and again
+// on every node's reads when standbys served some), rpo, stale-read (with
+// new-then-old and non-monotonic reads) for register; rpo and the same read
+// anomalies for set; rpo and bank for bank; list-append for append; faults
+// (did every fault take effect) and availability always, in that fixed
+// order. Result.Verdict is
+// opts.Model's verdict. A history cut short (Torn, or without final reads)
+// is judged as far as it goes. ctx stops the work early; what was not
+// decided is then Unknown.
 func CheckHistory(ctx context.Context, hist *results.History, opts Options) Result {
-	res := Result{Schema: ResultSchema}
 	if hist == nil {
 		hist = &results.History{}
 	}
-	res.Ops, res.Torn = len(hist.Ops), hist.Torn
-	h := index(hist.Ops)
+	return checkIndexed(ctx, index(hist.Ops), opts, results.Tail{Lines: len(hist.Ops), Torn: hist.Torn, TornLine: hist.TornLine})
+}
+
+// CheckFile judges the history at path as CheckHistory does, reading it
+// once without keeping its lines (memory follows the number of operations
+// at some 70 bytes each, not the file's size). also, when not nil, sees
+// every operation as it is read (the report's timeline is built that way).
+// A history that cannot be read returns the scan's error: a corrupt one a
+// results.CorruptError, after which nothing was judged.
+func CheckFile(ctx context.Context, path string, opts Options, also func(op *results.Op)) (Result, results.Tail, error) {
+	var scanErr error
+	var tail results.Tail
+	h := indexSeq(func(yield func(*results.Op) bool) {
+		tail, scanErr = results.ScanFile(path, func(op *results.Op) error {
+			if also != nil {
+				also(op)
+			}
+			if !yield(op) {
+				return errStopped
+			}
+			return nil
+		})
+	})
+	if scanErr != nil {
+		return Result{}, tail, scanErr
+	}
+	return checkIndexed(ctx, h, opts, tail), tail, nil
+}
+
+// errStopped ends a scan whose consumer stopped early.
+var errStopped = errors.New("stopped")
+
+// checkIndexed runs every checker on an indexed history.
+func checkIndexed(ctx context.Context, h *history, opts Options, tail results.Tail) Result {
+	res := Result{Schema: ResultSchema, Model: opts.Model}
+	if res.Model == "" {
+		res.Model = ModelGuide
+	}
+	res.Ops, res.Torn = tail.Lines, tail.Torn
+	rt := h.roleTimeline()
+	dc := newDocContext(h, rt, opts.Settings)
+	an := newAnomalySet(h)
 	present := h.workloads()
+	var lin, linAll, reads *Check
 	var ri *regIndex
 	if present[results.WorkloadRegister] {
 		ri = indexRegister(h)
-		res.Checks = append(res.Checks, checkLinearizable(ctx, h, ri, opts.Timeout, opts.MemoryBudget))
+		standbyReads := markPrimaryReads(h, ri, rt)
+		c := unlessRepeats(ri, NameStaleRead, func() Check { return checkReads(ctx, h, ri, dc, an) }) // repeats.go
+		reads = &c
+		l := checkLinearizable(ctx, h, ri, opts.Timeout, opts.MemoryBudget, scopePrimary)
+		lin = &l
+		if standbyReads > 0 {
+			la := checkLinearizable(ctx, h, ri, opts.Timeout, opts.MemoryBudget, scopeAll)
+			linAll = &la
+		}
 	}
+	var checks []Check
 	if present[results.WorkloadRegister] || present[results.WorkloadSet] || present[results.WorkloadBank] {
 		if ri == nil {
 			ri = &regIndex{vals: newValIndex(0, 0)}
 		}
-		res.Checks = append(res.Checks, unlessRepeats(ri, NameRPO, func() Check { return checkRPO(ctx, h, ri, opts) }))
+		rpo := unlessRepeats(ri, NameRPO, func() Check { return checkRPO(ctx, h, ri, opts, dc, an) }) // repeats.go
+		if present[results.WorkloadSet] {
+			checkSetReads(ctx, h, dc, an)
+		}
+		// The named anomalies are all known now: they explain (or not)
+		// why porcupine found no legal order.
+		for _, l := range []*Check{lin, linAll} {
+			if l == nil {
+				continue
+			}
+			kind, docOf := KindNonLinearizable, func(key string) docVerdict { return dc.nonLinearizable(ri.cancelledWrites(key)) }
+			if l.Name == NameLinearizableAll {
+				kind, docOf = KindNonLinearizableAll, func(string) docVerdict { return docNonLinearAll }
+			}
+			an.explainBadKeys(l, kind, docOf)
+			checks = append(checks, *l)
+		}
+		checks = append(checks, rpo)
 	}
-	if present[results.WorkloadRegister] {
-		res.Checks = append(res.Checks, unlessRepeats(ri, NameStaleRead, func() Check { return checkStaleReads(ctx, h, ri) }))
+	if reads != nil {
+		checks = append(checks, *reads)
 	}
 	if present[results.WorkloadBank] {
-		res.Checks = append(res.Checks, checkBank(ctx, h, opts))
+		checks = append(checks, checkBank(ctx, h, opts, dc, an))
 	}
-	// list-append (issue 15): Elle's dependency-graph check, listappend.go.
+	// list-append (issue 15): Elle's dependency-graph check and its
+	// anomalies, listappend.go.
 	if present[results.WorkloadAppend] {
-		res.Checks = append(res.Checks, CheckListAppend(ctx, hist.Ops, opts))
+		checks = append(checks, checkListAppend(ctx, h, opts, an))
 	}
-	res.Checks = append(res.Checks, checkAvailability(ctx, h))
-	vs := make([]Verdict, len(res.Checks))
-	for i, c := range res.Checks {
-		vs[i] = c.Verdict
+	checks = append(checks, checkFaults(ctx, h), checkAvailability(ctx, h))
+	res.Checks = checks
+	res.Anomalies = an.list()
+	res.Models = judgeModels(res.Anomalies, res.Checks)
+	if m := res.ModelResult(res.Model); m != nil {
+		res.Verdict = m.Verdict
+	} else {
+		res.Verdict = Unknown
 	}
-	res.Verdict = Combine(vs...)
-	res.Notes = notes(&res, hist, opts)
+	res.Notes = notes(&res, tail.TornLine, dc)
 	return res
 }
 
@@ -91,71 +169,54 @@ func (r *Result) Find(name string) *Check {
 	return nil
 }
 
-// notes explain the findings in plain sentences.
-func notes(r *Result, hist *results.History, opts Options) []string {
+// notes explain the findings in plain sentences: the verdict under the
+// chosen model, what rules each model out, what could not be decided, and
+// which setting would change the guide's result.
+func notes(r *Result, tornLine int, dc *docContext) []string {
 	var out []string
-	syncCommit := strings.ToLower(strings.TrimSpace(opts.Settings["synchronous_commit"]))
-	if syncCommit == "" {
-		syncCommit = "on"
-	}
-	standbys, hasStandbys := opts.Settings["synchronous_standby_names"]
-	async := hasStandbys && strings.Trim(strings.TrimSpace(standbys), "'\"") == ""
-
 	if r.Torn {
-		out = append(out, fmt.Sprintf("The history ends in a torn line (line %d, the run was killed while writing it); it was checked up to that line.", hist.TornLine))
+		out = append(out, fmt.Sprintf("The history ends in a torn line (line %d, the run was killed while writing it); it was checked up to that line.", tornLine))
 	}
-	if c := r.Find(NameStaleRead); c != nil && c.StaleRead != nil && c.StaleRead.StaleCount > 0 {
-		s := c.StaleRead
-		msg := fmt.Sprintf("%d reads (%s) returned a value older than a write that had already been acknowledged, stale by up to %s (median %s).",
-			s.StaleCount, countByNode(s.StaleByNode), fmtNS(s.MaxStaleNS), fmtNS(s.P50StaleNS))
-		switch syncCommit {
-		case "on", "remote_write", "local", "off":
-			msg += fmt.Sprintf(" This is expected with synchronous_commit=%s: a commit is acknowledged once the synchronous standbys have written (on: flushed) its WAL, not once they have replayed it, so a standby can still serve the old value for a moment. The guide's promise that an acknowledged write is readable from the synchronous standbys does not hold with this setting; synchronous_commit=remote_apply waits for the standbys to replay the commit and would change it.", syncCommit)
-		case "remote_apply":
-			msg += " synchronous_commit=remote_apply should have prevented this (each commit waits for the standbys to replay it): this is a real violation, look at the node and the fault around each read."
+	if m := r.ModelResult(r.Model); m != nil {
+		out = append(out, fmt.Sprintf("Verdict under the %s model (%s): %s.", r.Model, ModelHelp[r.Model], m.Summary))
+	}
+	out = append(out, "Every model: "+r.ModelsLine()+".")
+	for _, a := range r.Anomalies {
+		status := "PostgreSQL does not document this for this configuration: a finding."
+		if a.Documented {
+			status = "PostgreSQL documents this for this configuration."
+		}
+		out = append(out, fmt.Sprintf("%s %s %s.", a.Explanation, status, capitalize(a.Why)))
+	}
+	if c := r.Find(NameFaults); c != nil && c.Verdict != Valid {
+		out = append(out, "Not every fault took effect, so the run proves less than it set out to: "+c.Error+". Unknown is not a pass.")
+	}
+	for _, c := range r.Checks {
+		if c.Verdict == Unknown && c.Name != NameFaults {
+			out = append(out, fmt.Sprintf("The %s check could not decide: %s. Unknown is not a pass.", c.Name, c.Error))
+		}
+	}
+	if g := r.ModelResult(ModelGuide); g != nil && g.Verdict == Invalid && dc.syncCommit != "remote_apply" {
+		for _, ru := range g.RuledOutBy {
+			if ru.Kind == KindStaleRead {
+				out = append(out, fmt.Sprintf("The guide promises that an acknowledged write is readable from the synchronous standbys; with synchronous_commit=%s a commit is acknowledged once they have flushed its WAL, not replayed it. synchronous_commit=remote_apply waits for the replay and would change this.", dc.syncCommit))
+				break
+			}
+		}
+	}
+	if c := r.Find(NameRPO); c != nil && c.RPO != nil && c.Verdict == Valid {
+		msg := fmt.Sprintf("All %d acknowledged writes survived every promotion (RPO = 0).", c.RPO.Acknowledged)
+		if c.RPO.AckedWithWarning > 0 {
+			msg += fmt.Sprintf(" %d were acknowledged with the sync-wait warning and survived anyway.", c.RPO.AckedWithWarning)
 		}
 		out = append(out, msg)
 	}
-	if c := r.Find(NameRPO); c != nil && c.RPO != nil {
-		p := c.RPO
-		switch {
-		case p.LostCount > 0:
-			msg := fmt.Sprintf("%d acknowledged writes are missing from the final state: the promise that an acknowledged write is on the primary and on every synchronous standby and survives any promotion (RPO = 0) broke.", p.LostCount)
-			if async {
-				msg += " Replication was asynchronous (synchronous_standby_names is empty), so a commit was acknowledged before any standby had it and the promotion lost it."
-			}
-			if n := len(p.LostWithWarning); n > 0 {
-				msg += fmt.Sprintf(" %d of them were acknowledged with the warning \"canceling wait for synchronous replication\": the wait for the standbys was cancelled and PostgreSQL reported success for a commit only the primary had.", n)
-			}
-			out = append(out, msg)
-		case c.Verdict == Valid:
-			msg := fmt.Sprintf("All %d acknowledged writes survived every promotion (RPO = 0).", p.Acknowledged)
-			if p.AckedWithWarning > 0 {
-				msg += fmt.Sprintf(" %d were acknowledged with the sync-wait warning and survived anyway.", p.AckedWithWarning)
-			}
-			out = append(out, msg)
-		}
-		if p.VanishedCount > 0 {
-			out = append(out, fmt.Sprintf("%d reads returned a value that later disappeared from the cluster: clients saw a write that a failover then lost.", p.VanishedCount))
-		}
-		if p.UnexpectedCount > 0 {
-			out = append(out, fmt.Sprintf("%d reads returned values no client ever wrote: the data was corrupted or the history does not match the database.", p.UnexpectedCount))
-		}
-		if len(p.Divergent) > 0 {
-			out = append(out, fmt.Sprintf("After the run settled, %s did not hold the same data as the primary: that node would lose or resurrect writes if promoted.", strings.Join(p.Divergent, ", ")))
-		}
-		if c.Verdict == Unknown {
-			out = append(out, "RPO could not be judged: "+c.Error+". Unknown is not a pass.")
-		}
-	}
-	if c := r.Find(NameLinearizable); c != nil && c.Verdict == Unknown {
-		out = append(out, fmt.Sprintf("The linearizability search did not finish: %s. The verdict is unknown, not valid; a longer --check-timeout may decide it.", c.Error))
-	}
-	if c := r.Find(NameBank); c != nil && c.Bank != nil && c.Verdict == Invalid {
-		out = append(out, "The bank's invariant broke: "+c.Summary+".")
-	}
-	if r.Verdict == Valid {
-		out = append(out, "Every check passed: no lost acknowledged write, no stale or non-linearizable read.")
-	}
 	return out
+}
+
+func capitalize(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
 }

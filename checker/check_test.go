@@ -3,6 +3,7 @@ package checker
 import (
 	"bytes"
 	"context"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -66,8 +67,10 @@ var (
 		Nodes:       []results.NodeState{{Node: "n1", Role: "primary", CurrentLSN: "0/3000100"}, {Node: "n2", Role: "standby", ReceiveLSN: "0/3000000", ReplayLSN: "0/2FFFF00"}},
 		Replication: []results.ReplicationState{{Name: "n2", State: "streaming", SyncState: "quorum"}}}
 	failoverN2 = results.Fault{ID: 2, Kind: kindFailover, Phase: results.PhaseStep, Primary: "n2"}
+	rejoinN1   = results.Fault{ID: 2, Kind: kindKillPrimary, Phase: results.PhaseStop, Targets: []string{"n1"}, Primary: "n2"}
 	partition  = results.Fault{ID: 1, Kind: "partition", Phase: results.PhaseStart, Targets: []string{"n2"},
 		Replication: []results.ReplicationState{{Name: "n2", State: "streaming", SyncState: "quorum", ReplyAgeMS: 4000}}}
+	healN2 = results.Fault{ID: 1, Kind: "partition", Phase: results.PhaseStop, Targets: []string{"n2"}}
 )
 
 const syncWarn = "canceling wait for synchronous replication due to user request"
@@ -89,9 +92,10 @@ func TestCheckHistory(t *testing.T) {
 				reg(20, 0, results.OK, results.FWrite, val(1), on("n1")).
 				nemesis(30, 31, killN1).
 				nemesis(32, 40, failoverN2).
+				nemesis(60, 70, rejoinN1).
 				final(100, results.WorkloadRegister, "n2", val(0)),
 			verdict: Invalid,
-			checks:  want{NameRPO: Invalid, NameLinearizable: Valid, NameStaleRead: Valid, NameAvailability: Valid},
+			checks:  want{NameRPO: Invalid, NameLinearizable: Valid, NameStaleRead: Valid, NameAvailability: Valid, NameFaults: Valid},
 			more: func(t *testing.T, r Result) {
 				p := r.Find(NameRPO).RPO
 				require.Len(t, p.Lost, 1)
@@ -103,7 +107,11 @@ func TestCheckHistory(t *testing.T) {
 				require.Contains(t, p.Evidence, 2)
 				assert.Equal(t, "0/3000100", p.Evidence[2].Nodes[0].LSN)
 				assert.Equal(t, []string{"n2=streaming/quorum"}, p.Evidence[2].SyncStates)
-				assert.Contains(t, strings.Join(r.Notes, " "), "RPO = 0) broke")
+				assert.Contains(t, strings.Join(r.Notes, " "), "RPO = 0 broke")
+				a := findAnomaly(r, KindLostWrite, false)
+				require.NotNil(t, a, "a lost write, undocumented with ANY 2 and a safe failover")
+				assert.Equal(t, 1, a.Count)
+				assert.Equal(t, Invalid, r.ModelResult(ModelPostgres).Verdict)
 			},
 		},
 		{
@@ -113,6 +121,7 @@ func TestCheckHistory(t *testing.T) {
 				reg(20, 0, results.OK, results.FWrite, val(1), on("n1")).
 				nemesis(30, 31, killN1).
 				nemesis(32, 40, failoverN2).
+				nemesis(60, 70, rejoinN1).
 				final(100, results.WorkloadRegister, "n2", val(1)).
 				final(110, results.WorkloadRegister, "n3", val(1)),
 			verdict: Valid,
@@ -130,6 +139,8 @@ func TestCheckHistory(t *testing.T) {
 				nemesis(32, 40, failoverN2).
 				reg(45, 1, results.Invoke, results.FRead).
 				reg(50, 1, results.OK, results.FRead, val(0), on("n2")).
+				nemesis(60, 70, rejoinN1).
+				nemesis(71, 72, healN2).
 				final(100, results.WorkloadRegister, "n2", val(0)),
 			verdict: Invalid,
 			checks:  want{NameRPO: Invalid, NameLinearizable: Invalid, NameStaleRead: Invalid},
@@ -149,6 +160,16 @@ func TestCheckHistory(t *testing.T) {
 				assert.Contains(t, l.Visualization, "<html")
 				assert.Contains(t, l.Visualization, "kill-primary")
 				assert.Contains(t, strings.Join(r.Notes, " "), "canceling wait for synchronous replication")
+				// Every finding is named and documented: the write's
+				// wait was cancelled.
+				assert.Equal(t, []string{"k0"}, keysOf(l.Explained))
+				assert.Empty(t, l.Unexplained)
+				for _, k := range []Kind{KindLostWarned, KindVanished, KindStaleRead} {
+					a := findAnomaly(r, k, true)
+					require.NotNil(t, a, "%s, documented", k)
+				}
+				assert.Equal(t, Valid, r.ModelResult(ModelPostgres).Verdict, r.ModelsLine())
+				assert.Equal(t, Invalid, r.ModelResult(ModelGuide).Verdict)
 			},
 		},
 		{
@@ -195,7 +216,7 @@ func TestCheckHistory(t *testing.T) {
 				reg(40, 1, results.OK, results.FRead, val(0), on("n2")).
 				final(100, results.WorkloadRegister, "n1", val(1)),
 			verdict: Invalid,
-			checks:  want{NameStaleRead: Invalid, NameLinearizable: Invalid, NameRPO: Valid},
+			checks:  want{NameStaleRead: Invalid, NameLinearizable: Valid, NameLinearizableAll: Invalid, NameRPO: Valid},
 			more: func(t *testing.T, r Result) {
 				s := r.Find(NameStaleRead).StaleRead
 				assert.Equal(t, 1, s.StaleCount)
@@ -204,8 +225,13 @@ func TestCheckHistory(t *testing.T) {
 				require.Len(t, s.Stale, 1)
 				assert.Equal(t, int64(1), *s.Stale[0].Newer.Value)
 				notes := strings.Join(r.Notes, " ")
-				assert.Contains(t, notes, "not once they have replayed it")
+				assert.Contains(t, notes, "flushed its WAL, not replayed it")
 				assert.Contains(t, notes, "remote_apply")
+				a := findAnomaly(r, KindStaleRead, true)
+				require.NotNil(t, a)
+				assert.Equal(t, map[string]int{"standby": 1}, a.ByRole)
+				assert.Equal(t, "satisfies postgres", r.ModelResult(ModelPostgres).Summary)
+				assert.Equal(t, "rules out guide: 1 stale-read (documented)", r.ModelResult(ModelGuide).Summary)
 			},
 		},
 		{
@@ -233,7 +259,9 @@ func TestCheckHistory(t *testing.T) {
 			verdict: Invalid,
 			checks:  want{NameStaleRead: Invalid},
 			more: func(t *testing.T, r Result) {
-				assert.Contains(t, strings.Join(r.Notes, " "), "real violation")
+				assert.Contains(t, strings.Join(r.Notes, " "), "a finding")
+				require.NotNil(t, findAnomaly(r, KindStaleRead, false), "remote_apply with ANY 2: a stale read on a standby is not documented")
+				assert.Equal(t, Invalid, r.ModelResult(ModelPostgres).Verdict)
 			},
 		},
 		{
@@ -248,7 +276,8 @@ func TestCheckHistory(t *testing.T) {
 			checks:  want{NameLinearizable: Valid, NameRPO: Valid, NameStaleRead: Valid},
 			more: func(t *testing.T, r Result) {
 				assert.Equal(t, 1, r.Find(NameRPO).RPO.Recovered)
-				assert.Equal(t, 0, r.Find(NameLinearizable).Linearizable.Pruned)
+				assert.Equal(t, 1, r.Find(NameLinearizable).Linearizable.Pruned, "only a standby saw it: the primary's history can leave it out")
+				assert.Equal(t, 0, r.Find(NameLinearizableAll).Linearizable.Pruned)
 			},
 		},
 		{
@@ -285,9 +314,10 @@ func TestCheckHistory(t *testing.T) {
 				reg(40, 1, results.OK, results.FRead, val(99), on("n2")).
 				final(100, results.WorkloadRegister, "n1", val(0)),
 			verdict: Invalid,
-			checks:  want{NameRPO: Invalid, NameLinearizable: Invalid},
+			checks:  want{NameRPO: Invalid, NameLinearizableAll: Invalid},
 			more: func(t *testing.T, r Result) {
 				require.Len(t, r.Find(NameRPO).RPO.Unexpected, 1)
+				require.NotNil(t, findAnomaly(r, KindUnwritten, false))
 			},
 		},
 		{
@@ -369,7 +399,7 @@ func TestCheckHistory(t *testing.T) {
 			verdict: Unknown,
 			checks:  want{NameRPO: Unknown, NameLinearizable: Valid, NameStaleRead: Valid},
 			more: func(t *testing.T, r Result) {
-				assert.Contains(t, r.Find(NameRPO).Error, "no final reads")
+				assert.Contains(t, r.Find(NameRPO).Error, "no final read")
 				assert.Contains(t, strings.Join(r.Notes, " "), "Unknown is not a pass")
 			},
 		},
@@ -432,7 +462,7 @@ func TestLinearizableTimeoutIsUnknown(t *testing.T) {
 	assert.Equal(t, Unknown, l.Verdict)
 	assert.Len(t, l.Linearizable.TimedOut, 4)
 	assert.Equal(t, Unknown, r.Verdict)
-	assert.Contains(t, strings.Join(r.Notes, " "), "not valid")
+	assert.Contains(t, strings.Join(r.Notes, " "), "Unknown is not a pass")
 
 	// With time enough, the same history is valid.
 	r = CheckHistory(context.Background(), &results.History{Ops: ops}, Options{Timeout: time.Minute})
@@ -521,4 +551,23 @@ func TestNth(t *testing.T) {
 		c := append([]int64(nil), s...)
 		assert.Equal(t, want, nth(c, k), "k=%d", k)
 	}
+}
+
+// findAnomaly returns the anomaly of kind with that documentation, or nil.
+func findAnomaly(r Result, kind Kind, documented bool) *Anomaly {
+	for i := range r.Anomalies {
+		if a := &r.Anomalies[i]; a.Kind == kind && a.Documented == documented {
+			return a
+		}
+	}
+	return nil
+}
+
+func keysOf[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }

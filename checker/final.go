@@ -8,7 +8,7 @@ import (
 
 // finalRead is one ok final read of the settle step.
 type finalRead struct {
-	c  call
+	s  step
 	op *results.Op // the completion, which carries the values
 }
 
@@ -18,12 +18,12 @@ type finalState map[string][]finalRead
 // finals collects the ok final reads by workload and node.
 func (h *history) finals() map[string]finalState {
 	out := map[string]finalState{}
-	for _, c := range h.harness {
-		inv := &h.ops[c.inv]
-		if inv.F != results.FFinal || c.typ != results.OK {
+	for st := range h.harnessSteps() {
+		inv := &h.special[st.inv]
+		if inv.F != results.FFinal || st.typ != results.OK {
 			continue
 		}
-		comp := &h.ops[c.comp]
+		comp := &h.special[st.comp]
 		wl := inv.Workload
 		if wl == "" {
 			wl = comp.Workload
@@ -35,21 +35,25 @@ func (h *history) finals() map[string]finalState {
 		if out[wl] == nil {
 			out[wl] = finalState{}
 		}
-		out[wl][node] = append(out[wl][node], finalRead{c: c, op: comp})
+		out[wl][node] = append(out[wl][node], finalRead{s: st, op: comp})
 	}
 	return out
 }
 
 // finalPrimary names the node that was primary at the end of the history:
-// the override if given, else the latest primary the nemesis recorded (a
-// failover step's Primary or a node state with role primary), else the node
-// of the last acknowledged client write (writes go to the primary).
+// the override if given, else the primary the role timeline ends with,
+// else the latest primary the nemesis recorded (a failover step's Primary
+// or a node state with role primary), else the node of the last
+// acknowledged client write (writes go to the primary).
 func (h *history) finalPrimary(override string) string {
 	if override != "" {
 		return override
 	}
-	for i := len(h.ops) - 1; i >= 0; i-- {
-		op := &h.ops[i]
+	if p := h.roleTimeline().primaryAt(h.end); p != "" {
+		return p
+	}
+	for i := len(h.special) - 1; i >= 0; i-- {
+		op := &h.special[i]
 		if op.Process == results.NemesisProcess && op.Fault != nil {
 			if op.Fault.Primary != "" {
 				return op.Fault.Primary
@@ -61,10 +65,9 @@ func (h *history) finalPrimary(override string) string {
 			}
 		}
 	}
-	for i := len(h.ops) - 1; i >= 0; i-- {
-		op := &h.ops[i]
-		if op.Process.IsClient() && op.Type == results.OK && isWrite(op.F) && op.Node != "" {
-			return op.Node
+	for i := len(h.clients) - 1; i >= 0; i-- {
+		if c := &h.clients[i]; c.typ == tOK && c.write() && h.nodeName(c) != "" {
+			return h.nodeName(c)
 		}
 	}
 	return ""

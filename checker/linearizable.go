@@ -78,24 +78,74 @@ const maxEvidenceKeys = 10
 // Valid. Keys are searched in parallel (GOMAXPROCS at a time).
 func CheckLinearizable(ctx context.Context, ops []results.Op, opts Options) Check {
 	h := index(ops)
-	return checkLinearizable(ctx, h, indexRegister(h), opts.Timeout, opts.MemoryBudget)
+	return checkLinearizable(ctx, h, indexRegister(h), opts.Timeout, opts.MemoryBudget, scopeAll)
+}
+
+// Scopes of the linearizability check: which reads porcupine judges along
+// with every write.
+const (
+	// scopePrimary: the reads the primary served (for their whole span).
+	// Every model forbids these to be non-linearizable.
+	scopePrimary = "primary"
+	// scopeAll: the reads of every node, which only the linearizable
+	// model requires to fit one order.
+	scopeAll = "all"
+)
+
+// markPrimaryReads flags the register reads that the primary served from
+// invocation to completion.
+func markPrimaryReads(h *history, ri *regIndex, rt *roleTimeline) (standbyReads int) {
+	for i := range ri.flat {
+		r := &ri.flat[i]
+		if r.kind != opRead || !r.ok() {
+			continue
+		}
+		r.primary = rt.primaryThroughout(h.nodes[r.node], r.invT, r.compT)
+		if !r.primary {
+			standbyReads++
+		}
+	}
+	for i := range ri.flat {
+		switch r := &ri.flat[i]; {
+		case !r.ok():
+		case r.kind == opRead && r.primary && r.hasValue:
+			ri.vals.observeP(r.value, r.compT)
+		case r.kind == opCAS && r.hasExpect:
+			ri.vals.observeP(r.expect, r.compT)
+		}
+	}
+	return standbyReads
 }
 
 // keyOperations turns the history of register key k into porcupine
 // operations, appended to buf[:0]: fail operations and reads without a
-// result are dropped, info operations return at infinity, and info writes
-// whose value nobody observed are left out unless values repeat (values
-// are unique, so such a write can always be linearized last; "observed" counts the expected value
-// of an info cas, whose own write may need it). It also returns the number
-// left out.
-func keyOperations(h *history, ri *regIndex, k int, buf []porcupine.Operation) ([]porcupine.Operation, int) {
+// result are dropped; reads outside the scope are dropped; info writes
+// whose value no operation in the scope observed are left out (values are
+// unique, so such a write can always be linearized last; "observed" counts
+// the expected value of an info cas, whose own write may need it); the
+// other info writes return when their value was first observed (they took
+// effect before), the rest at infinity; when values repeat (repeats.go)
+// none of this holds and every info write returns at infinity. It also
+// returns the number left out.
+func keyOperations(h *history, ri *regIndex, k int, scope string, buf []porcupine.Operation) ([]porcupine.Operation, int) {
 	inf := h.end + 1
 	out := buf[:0]
 	pruned := 0
 	ops := ri.byKey[k]
+	inScope := func(op *rop) bool { return scope != scopePrimary || op.kind != opRead || op.primary }
+	// The first observation of each value by an operation in the scope
+	// (markPrimaryReads keeps the primary's apart).
+	seenIn := func(v int64) (int64, bool) {
+		vi := ri.vals.get(v)
+		t := vi.seen
+		if scope == scopePrimary {
+			t = vi.seenP
+		}
+		return t, t != never
+	}
 	for i := range ops {
 		op := &ops[i]
-		if op.typ == tFail || !op.hasValue || (op.kind == opCAS && !op.hasExpect) {
+		if op.typ == tFail || !op.hasValue || (op.kind == opCAS && !op.hasExpect) || !inScope(op) {
 			continue
 		}
 		ret := inf
@@ -105,9 +155,16 @@ func keyOperations(h *history, ri *regIndex, k int, buf []porcupine.Operation) (
 		case op.kind == opRead:
 			continue // a read without a result says nothing
 		default:
-			if vi := ri.vals.get(op.value); !ri.repeats && vi.seen == never && !vi.expected {
+			if ri.repeats {
+				break // values repeat (repeats.go): nothing left out, returns at infinity
+			}
+			t, observed := seenIn(op.value)
+			if !observed && !ri.vals.get(op.value).expected {
 				pruned++
 				continue
+			}
+			if observed {
+				ret = t
 			}
 		}
 		out = append(out, porcupine.Operation{ClientId: int(op.call), Input: op, Call: op.invT, Return: ret})
@@ -126,10 +183,13 @@ func heapLive() uint64 {
 	return s[0].Value.Uint64()
 }
 
-func checkLinearizable(ctx context.Context, h *history, ri *regIndex, timeout time.Duration, budget uint64) Check {
+func checkLinearizable(ctx context.Context, h *history, ri *regIndex, timeout time.Duration, budget uint64, scope string) Check {
 	start := time.Now()
 	chk := Check{Name: NameLinearizable}
-	res := &LinearizableResult{}
+	if scope == scopeAll {
+		chk.Name = NameLinearizableAll
+	}
+	res := &LinearizableResult{Scope: scope}
 	chk.Linearizable = res
 	keys := ri.keys
 
@@ -164,6 +224,7 @@ func checkLinearizable(ctx context.Context, h *history, ri *regIndex, timeout ti
 	}
 
 	verdicts := make([]porcupine.CheckResult, len(keys))
+	failing := make([]segmentResult, len(keys))
 	counts := make([]int, len(keys))
 	prunedBy := make([]int, len(keys))
 	var next int
@@ -181,18 +242,23 @@ func checkLinearizable(ctx context.Context, h *history, ri *regIndex, timeout ti
 				if i >= len(keys) {
 					return
 				}
-				buf, prunedBy[i] = keyOperations(h, ri, i, buf)
+				buf, prunedBy[i] = keyOperations(h, ri, i, scope, buf)
 				counts[i] = len(buf)
 				if len(buf) == 0 {
 					verdicts[i] = porcupine.Ok
 					continue
 				}
-				r, ok := remaining()
-				if !ok || overBudgetNow() {
+				if _, ok := remaining(); !ok || overBudgetNow() {
 					verdicts[i] = porcupine.Unknown
 					continue
 				}
-				verdicts[i] = porcupine.CheckOperationsTimeout(registerModel, buf, r)
+				sr := searchSplit(buf, timedSearch(remaining))
+				verdicts[i] = sr.verdict
+				if sr.verdict == porcupine.Illegal {
+					// The failing part, copied: buf is reused.
+					sr.failing = append([]porcupine.Operation(nil), sr.failing...)
+					failing[i] = sr
+				}
 			}
 		})
 	}
@@ -223,8 +289,7 @@ func checkLinearizable(ctx context.Context, h *history, ri *regIndex, timeout ti
 		if !ok {
 			break
 		}
-		ops, _ := keyOperations(h, ri, i, nil)
-		ev, vis := explainKey(h, ops, r, n == 0)
+		ev, vis := explainKey(h, failing[i].failing, withInit(failing[i].init), r, n == 0)
 		if len(ev) > 0 {
 			if res.Evidence == nil {
 				res.Evidence = map[string][]OpRef{}
@@ -271,20 +336,19 @@ func checkLinearizable(ctx context.Context, h *history, ri *regIndex, timeout ti
 // linearizations to name the operations that could not be placed, and, if
 // visualize, renders porcupine's HTML with the nemesis windows as
 // annotations.
-func explainKey(h *history, ops []porcupine.Operation, timeout time.Duration, visualize bool) ([]OpRef, string) {
-	clients := map[results.Process]int{}
+func explainKey(h *history, ops []porcupine.Operation, model porcupine.Model, timeout time.Duration, visualize bool) ([]OpRef, string) {
+	clients := map[int32]int{}
 	for i := range ops {
-		p := h.ops[h.clients[ops[i].Input.(*rop).call].inv].Process
-		id, ok := clients[p]
+		c := &h.clients[ops[i].Input.(*rop).call]
+		id, ok := clients[c.proc]
 		if !ok {
 			id = len(clients)
-			clients[p] = id
+			clients[c.proc] = id
 		}
 		ops[i].ClientId = id // porcupine's visualization wants dense ids
-		c := h.clients[ops[i].Input.(*rop).call]
-		ops[i].Metadata = fmt.Sprintf("#%d process %d on %s", h.ops[c.inv].Index, h.ops[c.inv].Process, h.completion(c).Node)
+		ops[i].Metadata = fmt.Sprintf("#%d process %d on %s", c.inv, c.proc, h.nodeName(c))
 	}
-	verdict, info := porcupine.CheckOperationsVerbose(registerModel, ops, timeout)
+	verdict, info := porcupine.CheckOperationsVerbose(model, ops, timeout)
 	if verdict != porcupine.Illegal {
 		return nil, ""
 	}
@@ -322,7 +386,7 @@ func explainKey(h *history, ops []porcupine.Operation, timeout time.Duration, vi
 	}
 	info.AddAnnotations(h.annotations())
 	var buf bytes.Buffer
-	if err := porcupine.Visualize(registerModel, info, &buf); err != nil {
+	if err := porcupine.Visualize(model, info, &buf); err != nil {
 		return evidence, ""
 	}
 	return evidence, buf.String()
@@ -346,8 +410,8 @@ func (h *history) annotations() []porcupine.Annotation {
 			BackgroundColor: "#f4cccc",
 		})
 	}
-	for _, c := range h.nemesis {
-		f := h.completion(c).Fault
+	for c := range h.nemesisSteps() {
+		f := h.stepOp(c).Fault
 		if f == nil || f.Phase != results.PhaseStep {
 			continue
 		}
@@ -355,7 +419,7 @@ func (h *history) annotations() []porcupine.Annotation {
 		if f.Primary != "" {
 			d += " → " + f.Primary
 		}
-		t := h.opEnd(c)
+		t := h.stepEnd(c)
 		out = append(out, porcupine.Annotation{
 			Tag: "nemesis", Start: t, End: t, Description: d,
 			Details: fmt.Sprintf("fault %d step %s %s", f.ID, f.Kind, f.Detail),

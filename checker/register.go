@@ -15,6 +15,10 @@ const never = math.MaxInt64
 type valInfo struct {
 	writer int   // index into regIndex.flat of the write or cas that wrote it; -1 if none
 	seen   int64 // earliest completion of an ok read or ok cas that observed it; never if none
+	// seenP is seen among the reads the primary served (and cas, which
+	// the primary runs): the primary's visible order, which a standby
+	// that replays a commit before the primary shows it does not follow.
+	seenP int64
 	// expected: an info cas expected it. Such a cas is kept by the
 	// linearizability check if its own value was observed, and then needs
 	// this value's write too.
@@ -32,7 +36,7 @@ func newValIndex(maxV int64, n int) *valIndex {
 	if maxV >= 0 && maxV <= int64(4*n+1024) {
 		d := make([]valInfo, maxV+1)
 		for i := range d {
-			d[i] = valInfo{writer: -1, seen: never}
+			d[i] = valInfo{writer: -1, seen: never, seenP: never}
 		}
 		return &valIndex{dense: d}
 	}
@@ -44,12 +48,12 @@ func (x *valIndex) get(v int64) valInfo {
 		if v >= 0 && v < int64(len(x.dense)) {
 			return x.dense[v]
 		}
-		return valInfo{writer: -1, seen: never}
+		return valInfo{writer: -1, seen: never, seenP: never}
 	}
 	if vi, ok := x.sparse[v]; ok {
 		return vi
 	}
-	return valInfo{writer: -1, seen: never}
+	return valInfo{writer: -1, seen: never, seenP: never}
 }
 
 func (x *valIndex) setWriter(v int64, c int) {
@@ -77,25 +81,34 @@ func (x *valIndex) expect(v int64) {
 }
 
 func (x *valIndex) observe(v int64, t int64) {
+	x.update(v, func(vi *valInfo) { vi.seen = min(vi.seen, t) })
+}
+
+// observeP records an observation by the primary.
+func (x *valIndex) observeP(v int64, t int64) {
+	x.update(v, func(vi *valInfo) { vi.seenP = min(vi.seenP, t) })
+}
+
+func (x *valIndex) update(v int64, fn func(*valInfo)) {
 	if x.dense != nil {
-		if v >= 0 && v < int64(len(x.dense)) && t < x.dense[v].seen {
-			x.dense[v].seen = t
+		if v >= 0 && v < int64(len(x.dense)) {
+			fn(&x.dense[v])
 		}
 		return
 	}
 	vi := x.get(v)
-	if t < vi.seen {
-		vi.seen = t
-		x.sparse[v] = vi
-	}
+	fn(&vi)
+	x.sparse[v] = vi
 }
 
 // regIndex is the register workload's view of a history.
 type regIndex struct {
 	keys  []string // in natural order (k2 before k10)
 	byKey [][]rop  // per key, in invoke order; sub-slices of flat
-	flat  []rop
-	vals  *valIndex
+	// offset[k] is where key k's operations start in flat.
+	offset []int32
+	flat   []rop
+	vals   *valIndex
 	// repeats: some value is written twice (repeats.go); vals is then
 	// ambiguous and nothing is pruned.
 	repeats bool
@@ -140,11 +153,13 @@ func indexRegister(h *history) *regIndex {
 	}
 	h.rops = nil // grouped copy from here on
 	ri.byKey = make([][]rop, len(order))
+	ri.offset = make([]int32, len(order))
 	for k := range order {
 		ri.byKey[k] = ri.flat[count[k]:count[k+1]:count[k+1]]
+		ri.offset[k] = int32(count[k])
 	}
 	ri.repeats = valuesRepeat(ri)
-	ri.vals = newValIndex(maxV, len(h.rops))
+	ri.vals = newValIndex(maxV, len(ri.flat))
 	for i := range ri.flat {
 		r := &ri.flat[i]
 		if !r.hasValue {
@@ -171,10 +186,16 @@ func indexRegister(h *history) *regIndex {
 }
 
 // eff is the latest time by which value v certainly existed in the
-// database: the acknowledgement of its write, or the first observation of it,
-// whichever came first. The initial value 0 existed from the start. ok is
-// false when no write produced v (an unexpected value).
-func (ri *regIndex) eff(v int64) (t int64, ok bool) {
+// database: the acknowledgement of its write, or the first observation of it
+// (on any node), whichever came first. The initial value 0 existed from the
+// start. ok is false when no write produced v (an unexpected value).
+func (ri *regIndex) eff(v int64) (t int64, ok bool) { return ri.effWith(v, false) }
+
+// effP is eff as the primary showed it: the acknowledgement, or the first
+// observation by the primary.
+func (ri *regIndex) effP(v int64) (t int64, ok bool) { return ri.effWith(v, true) }
+
+func (ri *regIndex) effWith(v int64, primary bool) (t int64, ok bool) {
 	if v == 0 {
 		return math.MinInt64, true
 	}
@@ -183,6 +204,9 @@ func (ri *regIndex) eff(v int64) (t int64, ok bool) {
 		return 0, false
 	}
 	t = vi.seen
+	if primary {
+		t = vi.seenP
+	}
 	if w := ri.at(vi.writer); w.ok() && w.compT < t {
 		t = w.compT
 	}
@@ -213,4 +237,21 @@ func splitNum(s string) (string, int, bool) {
 		return s, 0, false
 	}
 	return s[:i], n, true
+}
+
+// cancelledWrites reports whether a write or cas of key was acknowledged
+// with the sync-wait warning or ended info after a timeout: its wait for
+// the standbys may have been cancelled.
+func (ri *regIndex) cancelledWrites(key string) bool {
+	for k, name := range ri.keys {
+		if name != key {
+			continue
+		}
+		for i := range ri.byKey[k] {
+			if op := &ri.byKey[k][i]; op.kind != opRead && (op.warned || op.cancelled) {
+				return true
+			}
+		}
+	}
+	return false
 }

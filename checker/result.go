@@ -63,8 +63,17 @@ func Combine(vs ...Verdict) Verdict {
 
 // Result is the judgement of one history. It is stored as results.json.
 type Result struct {
-	Schema  int     `json:"schema"`
+	Schema int `json:"schema"`
+	// Verdict is the judgement under Model, the model the run was asked to
+	// satisfy (Options.Model; the exit code follows it).
 	Verdict Verdict `json:"verdict"`
+	Model   string  `json:"model,omitempty"`
+	// Models judges the history under every model: which it satisfies,
+	// and which anomalies rule the others out.
+	Models []ModelResult `json:"models,omitempty"`
+	// Anomalies are the named anomalies found, each with its count,
+	// evidence, and whether PostgreSQL documents it for the configuration.
+	Anomalies []Anomaly `json:"anomalies,omitempty"`
 	// Checks has one entry per checker that ran, in a fixed order.
 	Checks []Check `json:"checks"`
 	// Ops is the number of history entries read; Torn says the history
@@ -76,8 +85,9 @@ type Result struct {
 	Notes []string `json:"notes,omitempty"`
 }
 
-// ResultSchema is the version of Result's JSON form.
-const ResultSchema = 1
+// ResultSchema is the version of Result's JSON form (2: models and
+// anomalies).
+const ResultSchema = 2
 
 // Check is one checker's judgement. Exactly one of the detail fields is set,
 // the one named by Name.
@@ -96,16 +106,19 @@ type Check struct {
 	StaleRead    *StaleReadResult    `json:"stale_read,omitempty"`
 	Bank         *BankResult         `json:"bank,omitempty"`
 	Availability *AvailabilityResult `json:"availability,omitempty"`
+	Faults       *FaultsResult       `json:"faults,omitempty"`
 	ListAppend   *elle.Result        `json:"list_append,omitempty"` // listappend.go
 }
 
 // Checker names.
 const (
-	NameLinearizable = "linearizable"
-	NameRPO          = "rpo"
-	NameStaleRead    = "stale-read"
-	NameBank         = "bank"
-	NameAvailability = "availability"
+	NameLinearizable    = "linearizable"
+	NameLinearizableAll = "linearizable-all"
+	NameFaults          = "faults"
+	NameRPO             = "rpo"
+	NameStaleRead       = "stale-read"
+	NameBank            = "bank"
+	NameAvailability    = "availability"
 )
 
 // OpRef points at history entries and carries what a reader needs to believe
@@ -127,10 +140,16 @@ type OpRef struct {
 	SinceFaultNS int64  `json:"since_fault_ns"`
 	FaultID      int    `json:"fault_id,omitempty"`
 	FaultKind    string `json:"fault_kind,omitempty"`
+	// Role is the node's role when the operation was invoked, as the
+	// nemesis recorded the roles (primary or standby).
+	Role string `json:"role,omitempty"`
 }
 
 // LinearizableResult is porcupine's judgement, per key.
 type LinearizableResult struct {
+	// Scope says which reads were judged with the writes: "primary" (the
+	// reads the primary served) or "all" (every node's).
+	Scope    string   `json:"scope,omitempty"`
 	Keys     int      `json:"keys"`
 	Ops      int      `json:"ops"`    // operations given to porcupine
 	Pruned   int      `json:"pruned"` // info writes never observed, left out
@@ -142,6 +161,11 @@ type LinearizableResult struct {
 	// Evidence: for each bad key, the operations of the longest partial
 	// linearization's frontier (the reads that could not be placed).
 	Evidence map[string][]OpRef `json:"evidence,omitempty"`
+	// Explained maps each bad key that named anomalies explain to their
+	// kinds; Unexplained lists the others (each a non-linearizable
+	// anomaly of its own).
+	Explained   map[string][]Kind `json:"explained,omitempty"`
+	Unexplained []string          `json:"unexplained,omitempty"`
 }
 
 // RPOResult lists acknowledged writes missing from the final state.
@@ -153,6 +177,9 @@ type RPOResult struct {
 	LostCount       int `json:"lost_count"`
 	UnexpectedCount int `json:"unexpected_count"`
 	VanishedCount   int `json:"vanished_count"`
+	// FailedPresentCount counts writes recorded as fail whose effect was
+	// read or is in the final state.
+	FailedPresentCount int `json:"failed_present_count,omitempty"`
 	// LostWithWarning are lost writes that were acknowledged with
 	// "canceling wait for synchronous replication" (counted in Lost too).
 	LostWithWarning []OpRef `json:"lost_with_warning,omitempty"`

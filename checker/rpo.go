@@ -26,15 +26,34 @@ func ackedWithWarning(op *results.Op) bool {
 // says Unknown, unless it proved an anomaly anyway (an unexpected value).
 func CheckRPO(ctx context.Context, ops []results.Op, opts Options) Check {
 	h := index(ops)
-	return checkRPO(ctx, h, indexRegister(h), opts)
+	rt := h.roleTimeline()
+	return checkRPO(ctx, h, indexRegister(h), opts, newDocContext(h, rt, opts.Settings), newAnomalySet(h))
 }
 
 // rpoAcc gathers the findings of every workload.
 type rpoAcc struct {
-	h                          *history
-	res                        *RPOResult
-	lost, unexpected, vanished []call
-	unjudged                   []string // why a part could not be judged
+	h    *history
+	res  *RPOResult
+	lost []call
+	// unexpected are reads (or final reads) of values no write produced.
+	unexpected []callPair
+	// vanished are reads of values the final state lacks, and failed the
+	// fail writes whose effect was read or is in the final state; each
+	// with the write (or the read) that explains it.
+	vanished, failed []callPair
+	unjudged         []string // why a part could not be judged
+	// divergent are the final reads that differ from the primary's.
+	divergent []step
+}
+
+// callPair is an anomalous operation and the one that explains it: a read
+// and the write of what it read, or a failed write and what showed it (a
+// client operation, or a final read).
+type callPair struct {
+	op, other call
+	hasOther  bool
+	final     *step
+	noOp      bool // only the final read is evidence (op is unset)
 }
 
 func (a *rpoAcc) ack(warned bool) {
@@ -44,7 +63,7 @@ func (a *rpoAcc) ack(warned bool) {
 	}
 }
 
-func checkRPO(ctx context.Context, h *history, ri *regIndex, opts Options) Check {
+func checkRPO(ctx context.Context, h *history, ri *regIndex, opts Options, dc *docContext, an *anomalySet) Check {
 	start := time.Now()
 	chk := Check{Name: NameRPO}
 	a := &rpoAcc{h: h, res: &RPOResult{}}
@@ -66,7 +85,7 @@ func checkRPO(ctx context.Context, h *history, ri *regIndex, opts Options) Check
 	}
 	res := a.res
 	byOrder := func(cs []call) []call {
-		slices.SortFunc(cs, func(x, y call) int { return x.inv - y.inv })
+		slices.SortFunc(cs, func(x, y call) int { return int(x.inv - y.inv) })
 		return cs
 	}
 	res.LostCount, res.UnexpectedCount, res.VanishedCount = len(a.lost), len(a.unexpected), len(a.vanished)
@@ -74,16 +93,19 @@ func checkRPO(ctx context.Context, h *history, ri *regIndex, opts Options) Check
 		if len(res.Lost) < maxListed {
 			res.Lost = append(res.Lost, h.ref(c))
 		}
-		if c.warned && len(res.LostWithWarning) < maxListed {
+		if c.warned() && len(res.LostWithWarning) < maxListed {
 			res.LostWithWarning = append(res.LostWithWarning, h.ref(c))
 		}
 	}
-	for _, c := range byOrder(a.unexpected)[:min(len(a.unexpected), maxListed)] {
-		res.Unexpected = append(res.Unexpected, h.ref(c))
+	for _, p := range a.unexpected[:min(len(a.unexpected), maxListed)] {
+		res.Unexpected = append(res.Unexpected, h.pairRefs(p)[0])
 	}
-	for _, c := range byOrder(a.vanished)[:min(len(a.vanished), maxListed)] {
-		res.Vanished = append(res.Vanished, h.ref(c))
+	slices.SortFunc(a.vanished, func(x, y callPair) int { return int(x.op.inv - y.op.inv) })
+	for _, p := range a.vanished[:min(len(a.vanished), maxListed)] {
+		res.Vanished = append(res.Vanished, h.ref(p.op))
 	}
+	res.FailedPresentCount = len(a.failed)
+	a.emit(dc, an)
 	res.Evidence = h.lostEvidence(a.lost)
 	slices.Sort(res.FinalNodes)
 	res.FinalNodes = slices.Compact(res.FinalNodes)
@@ -103,6 +125,9 @@ func checkRPO(ctx context.Context, h *history, ri *regIndex, opts Options) Check
 	}
 	if res.UnexpectedCount > 0 {
 		found = append(found, fmt.Sprintf("%d reads returned a value no write produced", res.UnexpectedCount))
+	}
+	if len(a.failed) > 0 {
+		found = append(found, fmt.Sprintf("%d writes recorded as failed took effect", len(a.failed)))
 	}
 	if len(res.Divergent) > 0 {
 		found = append(found, fmt.Sprintf("the final state of %s differs from the primary's", strings.Join(res.Divergent, ", ")))
@@ -127,26 +152,9 @@ func checkRPO(ctx context.Context, h *history, ri *regIndex, opts Options) Check
 	return chk
 }
 
-// workloads names the client workloads present in the history.
-func (h *history) workloads() map[string]bool {
-	out := map[string]bool{}
-	last := ""
-	for _, c := range h.clients {
-		if wl := h.ops[c.inv].Workload; wl != last {
-			out[wl], last = true, wl
-		}
-	}
-	for _, c := range h.harness {
-		if wl := h.ops[c.inv].Workload; wl != "" && wl != results.WorkloadNemesis {
-			out[wl] = true
-		}
-	}
-	return out
-}
+// workloads names the workloads present in the history.
+func (h *history) workloads() map[string]bool { return h.workloadNames }
 
-// register: an acknowledged write is lost when the final value of its key
-// was certainly older than it (written or read before the write was
-// invoked): the final state went back behind it.
 // finalNode picks the node whose final read is the workload's final state
 // and records it; when there is none it records why what cannot be judged
 // and returns "".
@@ -163,22 +171,306 @@ func (a *rpoAcc) finalNode(fs finalState, primary, workload, what string) string
 	return node
 }
 
-// judgeMembers compares the members of a final state (set elements, bank
-// transfer ids) with the writes that would have put them there: an ok
-// write whose member is missing is lost, an info write whose member is
-// present was recovered.
-func (a *rpoAcc) judgeMembers(final map[int64]struct{}, writes map[int64]call) {
-	for m, c := range writes {
-		_, in := final[m]
-		switch c.typ {
-		case results.OK:
-			if !in {
-				a.lost = append(a.lost, c)
+// judgeWrite judges one write against the final state: an ok write whose
+// effect is missing is lost, an info write whose effect is there was
+// recovered.
+func (a *rpoAcc) judgeWrite(c call, in bool) {
+	switch {
+	case c.typ == tOK && !in:
+		a.lost = append(a.lost, c)
+	case c.typ == tInfo && in:
+		a.res.Recovered++
+	}
+}
+
+// register: an acknowledged write is lost when the final value of its key
+// was certainly older than it (written or read before the write was
+// invoked): the final state went back behind it.
+func (a *rpoAcc) register(ri *regIndex, fs finalState, primary string) {
+	h := a.h
+	for _, ops := range ri.byKey {
+		for i := range ops {
+			op := &ops[i]
+			switch {
+			case !op.ok():
+			case op.kind != opRead:
+				a.ack(op.warned)
+			case op.hasValue:
+				if _, known := ri.eff(op.value); !known {
+					a.unexpected = append(a.unexpected, callPair{op: h.clients[op.call]})
+				}
 			}
-		case results.Info:
-			if in {
+		}
+	}
+	node := a.finalNode(fs, primary, "register", "writes")
+	if node == "" {
+		return
+	}
+	final := map[string]finalRead{}
+	for _, f := range fs[node] {
+		if f.op.Value != nil {
+			final[h.special[f.s.inv].Key] = f
+		}
+	}
+	for _, other := range sortedNodes(fs) {
+		if other == node {
+			continue
+		}
+		for _, f := range fs[other] {
+			p, ok := final[h.special[f.s.inv].Key]
+			if f.op.Value != nil && (!ok || *p.op.Value != *f.op.Value) {
+				a.res.Divergent = append(a.res.Divergent, other)
+				a.divergent = append(a.divergent, f.s)
+				break
+			}
+		}
+	}
+	missing := 0
+	for k, key := range ri.keys {
+		f, ok := final[key]
+		if !ok {
+			missing++
+			continue
+		}
+		fv := *f.op.Value
+		existed, known := ri.eff(fv)
+		if !known {
+			fs := f.s
+			a.unexpected = append(a.unexpected, callPair{final: &fs, noOp: true})
+			continue
+		}
+		ops := ri.byKey[k]
+		for i := range ops {
+			op := &ops[i]
+			if !op.hasValue {
+				continue
+			}
+			switch {
+			case op.kind == opRead && op.ok():
+				// A read of a value certainly newer than the final one:
+				// the value it saw was lost later.
+				if vi := ri.vals.get(op.value); op.value != fv && vi.writer >= 0 && ri.at(vi.writer).invT > existed {
+					a.vanished = append(a.vanished, callPair{op: h.clients[op.call], other: h.clients[ri.at(vi.writer).call], hasOther: true})
+				}
+			case op.kind == opRead:
+			case op.ok():
+				if op.invT > existed && op.value != fv {
+					a.lost = append(a.lost, h.clients[op.call])
+				}
+			case op.typ == tInfo && op.value == fv:
 				a.res.Recovered++
 			}
+		}
+	}
+	if missing > 0 {
+		a.unjudged = append(a.unjudged, fmt.Sprintf("register: %d keys have no final read on %s", missing, node))
+	}
+	a.registerFailed(ri, final)
+}
+
+// registerFailed finds fail writes and cas whose value was observed (by an
+// ok read, an ok cas expecting it) or is a key's final value.
+func (a *rpoAcc) registerFailed(ri *regIndex, final map[string]finalRead) {
+	h := a.h
+	for k, ops := range ri.byKey {
+		f, hasFinal := final[ri.keys[k]]
+		for i := range ops {
+			w := &ops[i]
+			if w.kind == opRead || w.typ != tFail || !w.hasValue {
+				continue
+			}
+			if hasFinal && *f.op.Value == w.value {
+				fs := f.s
+				a.failed = append(a.failed, callPair{op: h.clients[w.call], final: &fs})
+				continue
+			}
+			if ri.vals.get(w.value).seen == never {
+				continue
+			}
+			p := callPair{op: h.clients[w.call]}
+			for j := range ops {
+				if r := &ops[j]; r.ok() && ((r.kind == opRead && r.value == w.value) || (r.kind == opCAS && r.expect == w.value)) {
+					p.other, p.hasOther = h.clients[r.call], true
+					break
+				}
+			}
+			a.failed = append(a.failed, p)
+		}
+	}
+}
+
+// setAdds indexes the set's adds densely by element (elements are handed
+// out from 1): the client call of each, -1 where none was invoked.
+func (h *history) setAdds() []int32 {
+	adds := make([]int32, h.maxAdd+1)
+	for i := range adds {
+		adds[i] = -1
+	}
+	for i := range h.clients {
+		if c := &h.clients[i]; c.wl == wlSet && c.f == fAdd && c.has(flagValue) && c.value >= 1 && c.value <= h.maxAdd {
+			adds[c.value] = int32(i)
+		}
+	}
+	return adds
+}
+
+// set: every acknowledged add must be in the final set.
+func (a *rpoAcc) set(fs finalState, primary string) {
+	h := a.h
+	adds := h.setAdds()
+	for _, ci := range adds {
+		if ci >= 0 && h.clients[ci].typ == tOK {
+			a.ack(h.clients[ci].warned())
+		}
+	}
+	// The first read (in invoke order) to see each element.
+	firstRead := make([]int32, len(adds))
+	for i := range firstRead {
+		firstRead[i] = -1
+	}
+	for i := range h.clients {
+		c := &h.clients[i]
+		if c.wl != wlSet || c.f != fRead || c.typ != tOK || c.side < 0 {
+			continue
+		}
+		r := &h.setReads[c.side]
+		unexpected := false
+		h.eachPresent(r, func(e int64) {
+			if e < 1 || e >= int64(len(adds)) || adds[e] < 0 {
+				unexpected = true
+				return
+			}
+			if firstRead[e] < 0 {
+				firstRead[e] = int32(i)
+			}
+		})
+		if unexpected {
+			a.unexpected = append(a.unexpected, callPair{op: *c})
+		}
+	}
+	node := a.finalNode(fs, primary, "set", "adds")
+	if node == "" {
+		return
+	}
+	f := fs[node][len(fs[node])-1]
+	final := h.finalSet(f.op)
+	unexpected := false
+	h.eachPresent(&final, func(e int64) {
+		if e < 1 || e >= int64(len(adds)) || adds[e] < 0 {
+			unexpected = true
+		}
+	})
+	if unexpected {
+		fs := f.s
+		a.unexpected = append(a.unexpected, callPair{final: &fs, noOp: true})
+	}
+	for _, other := range sortedNodes(fs) {
+		if other == node {
+			continue
+		}
+		if o := fs[other][len(fs[other])-1]; !sameSet(h.finalSet(o.op), final) {
+			a.res.Divergent = append(a.res.Divergent, other)
+			a.divergent = append(a.divergent, o.s)
+		}
+	}
+	fstep := f.s
+	for e := int64(1); e < int64(len(adds)); e++ {
+		ci := adds[e]
+		if ci < 0 {
+			continue
+		}
+		c := h.clients[ci]
+		in := final.present(e)
+		a.judgeWrite(c, in)
+		switch {
+		case !in && firstRead[e] >= 0:
+			a.vanished = append(a.vanished, callPair{op: h.clients[firstRead[e]], other: c, hasOther: true})
+		case c.typ == tFail && in:
+			a.failed = append(a.failed, callPair{op: c, final: &fstep})
+		case c.typ == tFail && firstRead[e] >= 0:
+			a.failed = append(a.failed, callPair{op: c, other: h.clients[firstRead[e]], hasOther: true})
+		}
+	}
+}
+
+// finalSet is a final set read as a range over every element added.
+func (h *history) finalSet(op *results.Op) setReadRec {
+	if op.Lo != 0 || op.Hi != 0 {
+		return setReadRec{lo: op.Lo, hi: op.Hi, missing: op.Missing, extra: op.Values}
+	}
+	return wholeRead(op.Values, max(h.maxAdd, slices.Max(append([]int64{0}, op.Values...))))
+}
+
+// eachPresent calls fn for every element a set read saw.
+func (h *history) eachPresent(r *setReadRec, fn func(e int64)) {
+	j := 0
+	for e := r.lo; e <= r.hi; e++ {
+		for j < len(r.missing) && r.missing[j] < e {
+			j++
+		}
+		if j < len(r.missing) && r.missing[j] == e {
+			continue
+		}
+		fn(e)
+	}
+	for _, e := range r.extra {
+		fn(e)
+	}
+}
+
+// sameSet reports whether two set reads saw the same elements.
+func sameSet(a, b setReadRec) bool {
+	if a.lo == b.lo && a.hi == b.hi {
+		return slices.Equal(a.missing, b.missing) && slices.Equal(a.extra, b.extra)
+	}
+	lo, hi := min(a.lo, b.lo), max(a.hi, b.hi)
+	for e := lo; e <= hi; e++ {
+		if a.present(e) != b.present(e) {
+			return false
+		}
+	}
+	return true
+}
+
+// bank: every acknowledged transfer must be in the final transfer log.
+func (a *rpoAcc) bank(fs finalState, primary string) {
+	h := a.h
+	transfers := bankTransfers(h)
+	for _, c := range transfers {
+		if c.typ == tOK {
+			a.ack(c.warned())
+		}
+	}
+	node := a.finalNode(fs, primary, "bank", "transfers")
+	if node == "" {
+		return
+	}
+	f := fs[node][len(fs[node])-1]
+	ids := make(map[int64]struct{}, len(f.op.IDs))
+	for _, id := range f.op.IDs {
+		ids[id] = struct{}{}
+		if _, ok := transfers[id]; !ok {
+			fs := f.s
+			a.unexpected = append(a.unexpected, callPair{final: &fs, noOp: true})
+			break
+		}
+	}
+	for _, other := range sortedNodes(fs) {
+		if other == node {
+			continue
+		}
+		o := fs[other][len(fs[other])-1]
+		if !slices.Equal(o.op.Values, f.op.Values) || !sameMembers(o.op.IDs, ids) {
+			a.res.Divergent = append(a.res.Divergent, other)
+			a.divergent = append(a.divergent, o.s)
+		}
+	}
+	fstep := f.s
+	for id, c := range transfers {
+		_, in := ids[id]
+		a.judgeWrite(c, in)
+		if in && c.typ == tFail {
+			a.failed = append(a.failed, callPair{op: c, final: &fstep})
 		}
 	}
 }
@@ -196,200 +488,12 @@ func sameMembers(vals []int64, set map[int64]struct{}) bool {
 	return true
 }
 
-func (a *rpoAcc) register(ri *regIndex, fs finalState, primary string) {
-	h := a.h
-	for _, ops := range ri.byKey {
-		for i := range ops {
-			op := &ops[i]
-			switch {
-			case !op.ok():
-			case op.kind != opRead:
-				a.ack(op.warned)
-			case op.hasValue:
-				if _, known := ri.eff(op.value); !known {
-					a.unexpected = append(a.unexpected, h.clients[op.call])
-				}
-			}
-		}
-	}
-	node := pickFinal(fs, primary)
-	if node == "" {
-		if len(fs) == 0 {
-			a.unjudged = append(a.unjudged, "register: no final reads (the run did not settle), so lost writes cannot be judged")
-		} else {
-			a.unjudged = append(a.unjudged, fmt.Sprintf("register: no final reads on the primary %q", primary))
-		}
-		return
-	}
-	a.res.FinalNodes = append(a.res.FinalNodes, node)
-	final := map[string]finalRead{}
-	for _, f := range fs[node] {
-		if f.op.Value != nil {
-			final[h.ops[f.c.inv].Key] = f
-		}
-	}
-	for _, other := range sortedNodes(fs) {
-		if other == node {
-			continue
-		}
-		for _, f := range fs[other] {
-			p, ok := final[h.ops[f.c.inv].Key]
-			if f.op.Value != nil && (!ok || *p.op.Value != *f.op.Value) {
-				a.res.Divergent = append(a.res.Divergent, other)
-				break
-			}
-		}
-	}
-	missing := 0
-	for k, key := range ri.keys {
-		f, ok := final[key]
-		if !ok {
-			missing++
-			continue
-		}
-		fv := *f.op.Value
-		existed, known := ri.eff(fv)
-		if !known {
-			a.unexpected = append(a.unexpected, f.c)
-			continue
-		}
-		ops := ri.byKey[k]
-		for i := range ops {
-			op := &ops[i]
-			if !op.hasValue {
-				continue
-			}
-			switch {
-			case op.kind == opRead && op.ok():
-				// A read of a value certainly newer than the final one:
-				// the value it saw was lost later.
-				if vi := ri.vals.get(op.value); op.value != fv && vi.writer >= 0 && ri.at(vi.writer).invT > existed {
-					a.vanished = append(a.vanished, h.clients[op.call])
-				}
-			case op.kind == opRead:
-			case op.ok():
-				if op.invT > existed && op.value != fv {
-					a.lost = append(a.lost, h.clients[op.call])
-				}
-			case op.typ == tInfo && op.value == fv:
-				a.res.Recovered++
-			}
-		}
-	}
-	if missing > 0 {
-		a.unjudged = append(a.unjudged, fmt.Sprintf("register: %d keys have no final read on %s", missing, node))
-	}
-}
-
-// set: every acknowledged add must be in the final set.
-func (a *rpoAcc) set(fs finalState, primary string) {
-	h := a.h
-	adds := map[int64]call{}
-	for _, c := range h.clients {
-		inv := &h.ops[c.inv]
-		if inv.Workload != results.WorkloadSet || inv.F != results.FAdd || inv.Value == nil {
-			continue
-		}
-		adds[*inv.Value] = c
-		if c.typ == results.OK {
-			a.ack(c.warned)
-		}
-	}
-	// Elements read by clients: the first read of each.
-	firstRead := map[int64]call{}
-	for _, c := range h.clients {
-		inv := &h.ops[c.inv]
-		if inv.Workload != results.WorkloadSet || inv.F != results.FRead || c.typ != results.OK {
-			continue
-		}
-		unexpected := false
-		for _, e := range h.ops[c.comp].Values {
-			if _, ok := firstRead[e]; !ok {
-				firstRead[e] = c
-			}
-			if _, ok := adds[e]; !ok {
-				unexpected = true
-			}
-		}
-		if unexpected {
-			a.unexpected = append(a.unexpected, c)
-		}
-	}
-	node := a.finalNode(fs, primary, "set", "adds")
-	if node == "" {
-		return
-	}
-	f := fs[node][len(fs[node])-1]
-	final := make(map[int64]struct{}, len(f.op.Values))
-	unexpected := false
-	for _, e := range f.op.Values {
-		final[e] = struct{}{}
-		if _, ok := adds[e]; !ok {
-			unexpected = true
-		}
-	}
-	if unexpected {
-		a.unexpected = append(a.unexpected, f.c)
-	}
-	for _, other := range sortedNodes(fs) {
-		if other == node {
-			continue
-		}
-		if !sameMembers(fs[other][len(fs[other])-1].op.Values, final) {
-			a.res.Divergent = append(a.res.Divergent, other)
-		}
-	}
-	a.judgeMembers(final, adds)
-	for e, c := range firstRead {
-		if _, in := final[e]; !in {
-			if _, added := adds[e]; added {
-				a.vanished = append(a.vanished, c)
-			}
-		}
-	}
-}
-
-// bank: every acknowledged transfer must be in the final transfer log.
-func (a *rpoAcc) bank(fs finalState, primary string) {
-	h := a.h
-	transfers := bankTransfers(h)
-	for _, c := range transfers {
-		if c.typ == results.OK {
-			a.ack(c.warned)
-		}
-	}
-	node := a.finalNode(fs, primary, "bank", "transfers")
-	if node == "" {
-		return
-	}
-	f := fs[node][len(fs[node])-1]
-	ids := make(map[int64]struct{}, len(f.op.IDs))
-	for _, id := range f.op.IDs {
-		ids[id] = struct{}{}
-		if _, ok := transfers[id]; !ok {
-			a.unexpected = append(a.unexpected, f.c)
-			break
-		}
-	}
-	for _, other := range sortedNodes(fs) {
-		if other == node {
-			continue
-		}
-		o := fs[other][len(fs[other])-1].op
-		if !slices.Equal(o.Values, f.op.Values) || !sameMembers(o.IDs, ids) {
-			a.res.Divergent = append(a.res.Divergent, other)
-		}
-	}
-	a.judgeMembers(ids, transfers)
-}
-
 // bankTransfers maps transfer ids to their operations.
 func bankTransfers(h *history) map[int64]call {
 	out := map[int64]call{}
 	for _, c := range h.clients {
-		inv := &h.ops[c.inv]
-		if inv.Workload == results.WorkloadBank && inv.F == results.FTransfer && inv.Transfer != nil {
-			out[inv.Transfer.ID] = c
+		if c.wl == wlBank && c.f == fTransfer && c.side >= 0 {
+			out[c.value] = c
 		}
 	}
 	return out
@@ -405,7 +509,7 @@ func (h *history) lostEvidence(lost []call) map[int]FaultEvidence {
 	}
 	first := map[int]int64{} // window index -> earliest ack of a lost write in it
 	for _, c := range lost {
-		t := h.opEnd(c)
+		t := c.end()
 		// Without a window before the acknowledgement, the first one after
 		// it (the fault that lost the write) explains it best.
 		if w := max(h.latestWindow(t), 0); w < len(h.windows) {
@@ -428,13 +532,13 @@ func (h *history) faultEvidence(w int, t int64) FaultEvidence {
 	ev := FaultEvidence{ID: win.id, Kind: win.kind, StartNS: win.start, StopNS: win.stop, Targets: win.targets}
 	rec := -1
 	for _, i := range win.recs {
-		if h.ops[i].Time <= t || rec < 0 {
+		if h.special[i].Time <= t || rec < 0 {
 			rec = i
 		}
 	}
 	// The primary after the latest step of the window before t.
-	for _, c := range h.nemesis {
-		op := h.completion(c)
+	for c := range h.nemesisSteps() {
+		op := h.stepOp(c)
 		if op.Fault != nil && op.Fault.ID == win.id && op.Fault.Primary != "" && (ev.Primary == "" || op.Time <= t) {
 			ev.Primary = op.Fault.Primary
 		}
@@ -445,16 +549,8 @@ func (h *history) faultEvidence(w int, t int64) FaultEvidence {
 	if rec < 0 {
 		return ev
 	}
-	f := h.ops[rec].Fault
-	for _, n := range f.Nodes {
-		nl := NodeLSN{Node: n.Node, Role: n.Role, Timeline: n.Timeline, Error: n.Error}
-		if n.CurrentLSN != "" {
-			nl.LSN = n.CurrentLSN
-		} else {
-			nl.LSN, nl.ReplayLSN = n.ReceiveLSN, n.ReplayLSN
-		}
-		ev.Nodes = append(ev.Nodes, nl)
-	}
+	f := h.special[rec].Fault
+	ev.Nodes = nodeLSNs(f)
 	for _, r := range f.Replication {
 		s := fmt.Sprintf("%s=%s/%s", r.Name, r.State, r.SyncState)
 		if r.ReplyAgeMS > 0 {
@@ -463,4 +559,126 @@ func (h *history) faultEvidence(w int, t int64) FaultEvidence {
 		ev.SyncStates = append(ev.SyncStates, s)
 	}
 	return ev
+}
+
+// nodeLSNs is every node's role and LSNs in a nemesis record.
+func nodeLSNs(f *results.Fault) []NodeLSN {
+	var out []NodeLSN
+	for _, n := range f.Nodes {
+		nl := NodeLSN{Node: n.Node, Role: n.Role, Timeline: n.Timeline, Error: n.Error}
+		if n.CurrentLSN != "" {
+			nl.LSN = n.CurrentLSN
+		} else {
+			nl.LSN, nl.ReplayLSN = n.ReceiveLSN, n.ReplayLSN
+		}
+		out = append(out, nl)
+	}
+	return out
+}
+
+// keyOfCall names what a call acted on: its register key, or its workload.
+func (h *history) keyOfCall(c *call) string {
+	if c.key >= 0 {
+		return h.regKeys[c.key]
+	}
+	switch c.wl {
+	case wlSet:
+		return results.WorkloadSet
+	case wlBank:
+		return results.WorkloadBank
+	}
+	return ""
+}
+
+// pairRefs is the evidence of a pair, the anomalous operation first.
+func (h *history) pairRefs(p callPair) []OpRef {
+	var refs []OpRef
+	if !p.noOp {
+		refs = append(refs, h.ref(p.op))
+	}
+	if p.hasOther {
+		refs = append(refs, h.ref(p.other))
+	}
+	if p.final != nil {
+		refs = append(refs, h.refStep(*p.final))
+	}
+	return refs
+}
+
+// emit adds every finding to an as a named anomaly, judged by dc.
+func (a *rpoAcc) emit(dc *docContext, an *anomalySet) {
+	h := a.h
+	role := func(c *call) (string, string) {
+		node := h.nodeName(c)
+		return node, dc.rt.roleAt(node, c.invT)
+	}
+	for _, c := range a.lost {
+		kind, doc := KindLostWrite, dc.lostWrite(c.invT, c.compT, false)
+		if c.warned() {
+			kind, doc = KindLostWarned, dc.lostWrite(c.invT, c.compT, true)
+		}
+		node, r := role(&c)
+		an.add(instance{kind: kind, doc: doc, node: node, role: r, t: c.compT, key: h.keyOfCall(&c),
+			example: func() Example {
+				return Example{Key: h.keyOfCall(&c), Ops: []OpRef{h.ref(c)},
+					Text: fmt.Sprintf("%s acknowledged by %s at %s is not in the final state", describeOp(h, &c), node, fmtNS(c.compT))}
+			}})
+	}
+	for _, p := range a.vanished {
+		w := p.other
+		doc := dc.vanished(w.invT, w.compT, w.warned() || w.cancelled())
+		node, r := role(&p.op)
+		an.add(instance{kind: KindVanished, doc: doc, node: node, role: r, t: p.op.invT, key: h.keyOfCall(&p.op),
+			example: func() Example {
+				return Example{Key: h.keyOfCall(&p.op), Ops: h.pairRefs(p),
+					Text: fmt.Sprintf("read on %s (%s) saw what %s (%s) wrote, which the final state lacks", node, r, describeOp(h, &w), typeNames[w.typ])}
+			}})
+	}
+	for _, p := range a.failed {
+		node, r := role(&p.op)
+		an.add(instance{kind: KindFailedPresent, doc: docFailed, node: node, role: r, t: p.op.invT, key: h.keyOfCall(&p.op),
+			example: func() Example {
+				return Example{Key: h.keyOfCall(&p.op), Ops: h.pairRefs(p),
+					Text: fmt.Sprintf("%s failed with %q, yet its effect was read or is in the final state", describeOp(h, &p.op), h.textAt(p.op.errI))}
+			}})
+	}
+	for _, p := range a.unexpected {
+		if p.final != nil {
+			s := *p.final
+			node := h.stepOp(s).Node
+			an.add(instance{kind: KindUnwritten, doc: docUnwritten, node: node, role: roleStandby, t: s.invT, key: h.special[s.inv].Workload,
+				example: func() Example {
+					return Example{Key: h.special[s.inv].Workload, Ops: []OpRef{h.refStep(s)}, Text: fmt.Sprintf("the final read on %s holds a value no write produced", node)}
+				}})
+			continue
+		}
+		c := p.op
+		node, r := role(&c)
+		an.add(instance{kind: KindUnwritten, doc: docUnwritten, node: node, role: r, t: c.invT, key: h.keyOfCall(&c),
+			example: func() Example {
+				return Example{Key: h.keyOfCall(&c), Ops: []OpRef{h.ref(c)}, Text: fmt.Sprintf("read on %s returned a value no write produced", node)}
+			}})
+	}
+	for _, s := range a.divergent {
+		node := h.stepOp(s).Node
+		wl := h.special[s.inv].Workload
+		an.add(instance{kind: KindDivergent, doc: docDivergent, node: node, role: roleStandby, t: s.invT, key: wl,
+			example: func() Example {
+				return Example{Ops: []OpRef{h.refStep(s)}, Text: fmt.Sprintf("the final %s read on %s differs from the primary's", wl, node)}
+			}})
+	}
+}
+
+// describeOp names a client operation in a few words.
+func describeOp(h *history, c *call) string {
+	f := fName(c.f)
+	switch {
+	case c.f == fTransfer:
+		return fmt.Sprintf("transfer %d", c.value)
+	case c.has(flagValue) && c.key >= 0:
+		return fmt.Sprintf("%s of %d to %s", f, c.value, h.regKeys[c.key])
+	case c.has(flagValue):
+		return fmt.Sprintf("%s of %d", f, c.value)
+	}
+	return f
 }

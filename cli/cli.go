@@ -10,13 +10,13 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
 
 	"github.com/strongcheck/strongcheck/checker"
 	"github.com/strongcheck/strongcheck/cluster"
-	"github.com/strongcheck/strongcheck/cluster/k8s"
 	"github.com/strongcheck/strongcheck/cluster/local"
 	"github.com/strongcheck/strongcheck/harness"
 	"github.com/strongcheck/strongcheck/nemesis"
@@ -70,23 +70,27 @@ func Run(args []string, stdout, stderr io.Writer) int {
 var errQuiet = errors.New("quiet")
 
 // exitCode maps an error to the documented exit codes; one place decides.
+// A code chosen by a command (exitError) wins; otherwise an error the user
+// caused anywhere in the chain (userErrors) is 254, even when a harness
+// error wraps it (a backend refusing an argument once the run started);
+// everything else, the machine's or the harness's (local.ErrNotRoot,
+// local.ErrSubnetInUse, k8s.ErrKubernetes, harness.ErrInfra, ...), is 255.
 func exitCode(err error) int {
 	var ee *exitError
-	switch {
-	case errors.As(err, &ee):
+	if errors.As(err, &ee) {
 		return ee.code
-	case errors.Is(err, harness.ErrUsage), errors.Is(err, cluster.ErrSpec), errors.Is(err, nemesis.ErrConfig),
-		errors.Is(err, results.ErrCorrupt), errors.Is(err, errFlags):
-		return checker.ExitUsage
-	case errors.Is(err, k8s.ErrKubernetes), errors.Is(err, k8s.ErrMissingTool):
-		return checker.ExitHarness
-	case errors.Is(err, local.ErrNotRoot), errors.Is(err, local.ErrNoBinaries), errors.Is(err, local.ErrNoTool),
-		errors.Is(err, local.ErrSubnetInUse), errors.Is(err, local.ErrAlreadyUp), errors.Is(err, local.ErrNotTraversable):
-		// The machine, not the arguments: infrastructure.
-		return checker.ExitHarness
+	}
+	for _, u := range userErrors {
+		if errors.Is(err, u) {
+			return checker.ExitUsage
+		}
 	}
 	return checker.ExitHarness
 }
+
+// userErrors are the errors a user causes with what they type: flags,
+// arguments, a cluster specification, faults, a history file or folder.
+var userErrors = []error{errFlags, harness.ErrUsage, cluster.ErrSpec, nemesis.ErrConfig, results.ErrCorrupt, local.ErrNoCluster}
 
 // errFlags wraps cobra's own flag errors.
 var errFlags = errors.New("bad arguments")
@@ -106,7 +110,7 @@ Exit codes: 0 valid, 1 invalid (an anomaly was found), 2 unknown (a check could 
 		Version:       Version,
 	}
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return fmt.Errorf("%w: %v (see %s --help)", errFlags, err, c.CommandPath())
+		return fmt.Errorf("%w: %w (see %s --help)", errFlags, err, c.CommandPath())
 	})
 	root.AddCommand(newTestCmd(stdout, stderr), newCheckCmd(stdout, stderr), newReportCmd(stdout, stderr),
 		newClusterCmd(stdout, stderr), newServeCmd(stdout, stderr), newScenariosCmd(stdout), newZooCmd(stdout, stderr), newKindCmd(stdout, stderr),
@@ -114,7 +118,36 @@ Exit codes: 0 valid, 1 invalid (an anomaly was found), 2 unknown (a check could 
 	for _, c := range root.Commands() {
 		c.SilenceUsage = true
 	}
+	rejectUnknownCommands(root)
 	return root
+}
+
+// rejectUnknownCommands makes every command that only groups others (the
+// root, cluster, kind) refuse an unknown subcommand with a bad-arguments
+// error: cobra itself would exit 0 printing help ("cluster bogus") or
+// return an error that names no cause. Alone, such a command prints its
+// help.
+func rejectUnknownCommands(c *cobra.Command) {
+	for _, sub := range c.Commands() {
+		rejectUnknownCommands(sub)
+	}
+	if !c.HasSubCommands() || c.Runnable() {
+		return
+	}
+	c.Args = func(cmd *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return nil
+		}
+		hint := ""
+		if cmd.SuggestionsMinimumDistance <= 0 {
+			cmd.SuggestionsMinimumDistance = 2 // cobra's own default
+		}
+		if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+			hint = fmt.Sprintf(" (did you mean %s?)", strings.Join(s, ", "))
+		}
+		return fmt.Errorf("%w: unknown command %q for %q%s (see %s --help)", errFlags, args[0], cmd.CommandPath(), hint, cmd.CommandPath())
+	}
+	c.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
 }
 
 // argsError makes cobra's positional-argument errors exit 254.

@@ -2,6 +2,9 @@ package cli
 
 import (
 	"bytes"
+	"context"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +14,11 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/strongcheck/strongcheck/checker"
+	"github.com/strongcheck/strongcheck/cluster"
+	"github.com/strongcheck/strongcheck/cluster/k8s"
+	"github.com/strongcheck/strongcheck/cluster/local"
+	"github.com/strongcheck/strongcheck/harness"
+	"github.com/strongcheck/strongcheck/nemesis"
 	"github.com/strongcheck/strongcheck/results"
 )
 
@@ -48,12 +56,86 @@ func TestBadArgumentsExit254(t *testing.T) {
 		{[]string{"check", "/nonexistent/run"}, "/nonexistent/run"},
 		{[]string{"report", "/nonexistent/run"}, "/nonexistent/run"},
 		{[]string{"zoo", "--runs", "0"}, "--runs"},
+		// Bad flags, wherever they are.
 		{[]string{"--no-such-flag"}, "unknown flag"},
+		{[]string{"test", "--no-such-flag"}, "unknown flag: --no-such-flag"},
+		{[]string{"cluster", "up", "--bogus"}, "unknown flag: --bogus"},
+		{[]string{"serve", "--addr"}, "flag needs an argument"},
+		{[]string{"serve", "--addr", "nowhere:port"}, "--addr nowhere:port"},
+		{[]string{"check", "--check-timeout", "never", "x"}, "invalid argument"},
+		// A bad --subnet is refused before anything starts (as root or not).
+		{[]string{"test", "--subnet", "nope"}, `--subnet: subnet "nope"`},
+		{[]string{"test", "--subnet", "10.213.0.0/30"}, "want an IPv4 network of /8 to /24"},
+		{[]string{"cluster", "up", "--subnet", "300.1.1.1/24"}, `subnet "300.1.1.1/24"`},
+		{[]string{"cluster", "up", "--subnet", "2001:db8::/64"}, "IPv4"},
+		// Unknown subcommands, also of the commands that group others.
+		{[]string{"bogus"}, `unknown command "bogus" for "strongcheck"`},
+		{[]string{"tset"}, "did you mean test?"},
+		{[]string{"cluster", "bogus"}, `unknown command "bogus" for "strongcheck cluster"`},
+		{[]string{"kind", "bogus"}, `unknown command "bogus" for "strongcheck kind"`},
+		// Unknown scenarios.
+		{[]string{"zoo", "--scenario", "nope"}, "unknown scenario"},
+		{[]string{"test", "--scenario=nope"}, "unknown scenario"},
+		// --leave-db-running only where it can work.
+		{[]string{"test", "--leave-db-running", "--backend", "k8s"}, "only the local backend"},
+		{[]string{"test", "--leave-db-running", "--test-count", "2"}, "only one run"},
+		// A folder without a cluster.
+		{[]string{"cluster", "status", "--dir", "/nonexistent/cluster"}, "no cluster in /nonexistent/cluster"},
 	} {
-		code, _, stderr := runCLI(tc.args...)
-		assert.Equal(t, checker.ExitUsage, code, "%v: %s", tc.args, stderr)
-		assert.Contains(t, stderr, tc.want, "%v", tc.args)
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			code, stdout, stderr := runCLI(tc.args...)
+			assert.Equal(t, checker.ExitUsage, code, "%v: %s", tc.args, stderr)
+			assert.Contains(t, stderr, tc.want, "%v", tc.args)
+			assert.NotContains(t, stdout, "results:", "no run was started")
+		})
 	}
+}
+
+// A group command alone prints its help and succeeds.
+func TestGroupCommandAloneShowsHelp(t *testing.T) {
+	for _, args := range [][]string{{}, {"cluster"}, {"kind"}} {
+		code, stdout, stderr := runCLI(args...)
+		assert.Equal(t, 0, code, "%v: %s", args, stderr)
+		assert.Contains(t, stdout, "Available Commands", "%v", args)
+	}
+}
+
+// One place maps errors to exit codes: the user's anywhere in a chain is
+// 254, even under a harness error; the machine's and the harness's 255.
+func TestExitCodeKeepsTheCause(t *testing.T) {
+	subnet := fmt.Errorf("%w: %w", cluster.ErrSpec, errors.New(`subnet "x": invalid CIDR address`))
+	for _, tc := range []struct {
+		name string
+		err  error
+		want int
+	}{
+		{"a backend's bad argument under a harness error", fmt.Errorf("%w: cluster up: %w", harness.ErrInfra, subnet), checker.ExitUsage},
+		{"bad test", fmt.Errorf("%w: unknown workload", harness.ErrUsage), checker.ExitUsage},
+		{"bad fault", fmt.Errorf("%w: meteor", nemesis.ErrConfig), checker.ExitUsage},
+		{"corrupt history", fmt.Errorf("check: %w", &results.CorruptError{Line: 3, Reason: "x"}), checker.ExitUsage},
+		{"bad flag", fmt.Errorf("%w: %w", errFlags, errors.New("unknown flag")), checker.ExitUsage},
+		{"no cluster in --dir", fmt.Errorf("%w in /x: %w", local.ErrNoCluster, os.ErrNotExist), checker.ExitUsage},
+		{"a verdict", &exitError{checker.ExitInvalid, errQuiet}, checker.ExitInvalid},
+		{"harness error", fmt.Errorf("%w: set-up: %w", harness.ErrInfra, errors.New("connection refused")), checker.ExitHarness},
+		{"interrupted", fmt.Errorf("%w: %w", harness.ErrInterrupted, context.Canceled), checker.ExitHarness},
+		{"not root", fmt.Errorf("%w: run as root", local.ErrNotRoot), checker.ExitHarness},
+		{"subnet in use", fmt.Errorf("%w: cluster up: %w", harness.ErrInfra, local.ErrSubnetInUse), checker.ExitHarness},
+		{"node did not start", fmt.Errorf("%w: cluster up: %w", harness.ErrInfra, local.ErrNodeStart), checker.ExitHarness},
+		{"kubernetes", fmt.Errorf("%w: forbidden", k8s.ErrKubernetes), checker.ExitHarness},
+		{"anything else", errors.New("disk full"), checker.ExitHarness},
+	} {
+		assert.Equal(t, tc.want, exitCode(tc.err), tc.name)
+	}
+}
+
+// An I/O error reading a history is the machine's, not the user's.
+func TestCheckUnreadableHistoryExit255(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, results.HistoryName), 0o755)) // a folder: read fails
+	require.NoError(t, os.WriteFile(filepath.Join(dir, results.TestJSONName), []byte("{}"), 0o644))
+	code, _, stderr := runCLI("check", dir)
+	assert.Equal(t, checker.ExitHarness, code, stderr)
+	assert.Contains(t, stderr, "is a directory")
 }
 
 func writeHistory(t *testing.T, dir string, lines ...string) {
@@ -67,25 +149,48 @@ const (
 	ok1  = `{"v":1,"index":1,"time":2,"process":0,"type":"ok","f":"add","workload":"set","value":1,"node":"n1"}` + "\n"
 )
 
-// A corrupt history is a bad argument naming the line; a torn one (a killed
-// run) is checked up to the tear and, without final reads, is unknown.
+// A corrupt or foreign history is a bad argument naming the line, for
+// check and for report, and neither rewrites a file of the run (a report
+// made when the history was whole stays); a torn one (a killed run) is
+// checked up to the tear and, without final reads, is unknown.
 func TestCheckCorruptAndTornHistories(t *testing.T) {
 	dir := t.TempDir()
-	corrupt := filepath.Join(dir, "corrupt")
-	writeHistory(t, corrupt, inv0, "this is not json\n", ok1)
-	code, _, stderr := runCLI("check", corrupt)
-	assert.Equal(t, checker.ExitUsage, code, stderr)
-	assert.Contains(t, stderr, "line 2")
-
-	foreign := filepath.Join(dir, "foreign")
-	writeHistory(t, foreign, strings.Replace(inv0, `"v":1`, `"v":9`, 1))
-	code, _, stderr = runCLI("check", foreign)
-	assert.Equal(t, checker.ExitUsage, code, stderr)
-	assert.Contains(t, stderr, "schema version 9")
+	for _, tc := range []struct {
+		name, want string
+		lines      []string
+	}{
+		{"corrupt", "line 2: invalid character", []string{inv0, "this is not json\n", ok1}},
+		{"foreign", "line 1: schema version 9", []string{strings.Replace(inv0, `"v":1`, `"v":9`, 1)}},
+		{"corrupt-tail", "the 2 operations before that line are intact", []string{inv0, ok1, "garbage\n"}},
+	} {
+		for _, cmd := range []string{"check", "report"} {
+			t.Run(tc.name+" "+cmd, func(t *testing.T) {
+				run := filepath.Join(dir, tc.name+"-"+cmd)
+				writeHistory(t, run, tc.lines...)
+				old := filepath.Join(run, results.ReportHTMLName)
+				require.NoError(t, os.WriteFile(old, []byte("the report of the whole history"), 0o644))
+				code, _, stderr := runCLI(cmd, run)
+				assert.Equal(t, checker.ExitUsage, code, stderr)
+				assert.Contains(t, stderr, "corrupt history")
+				if cmd == "check" {
+					assert.Contains(t, stderr, tc.want)
+				}
+				assert.Contains(t, stderr, "no file of the run was rewritten")
+				b, err := os.ReadFile(old)
+				require.NoError(t, err)
+				assert.Equal(t, "the report of the whole history", string(b))
+				for _, f := range []string{results.ResultsJSONName, results.SummaryMDName, results.JUnitXMLName} {
+					_, err := os.Stat(filepath.Join(run, f))
+					assert.True(t, errors.Is(err, os.ErrNotExist), "%s written", f)
+				}
+			})
+		}
+	}
 
 	torn := filepath.Join(dir, "torn")
+	code, stdout, stderr := 0, "", ""
 	writeHistory(t, torn, inv0, ok1, `{"v":1,"index":2,"ti`)
-	code, stdout, stderr := runCLI("check", torn)
+	code, stdout, stderr = runCLI("check", torn)
 	assert.Equal(t, checker.ExitUnknown, code, stdout+stderr)
 	assert.Contains(t, stderr, "torn line (line 3")
 	assert.Contains(t, stdout, "UNKNOWN")

@@ -14,6 +14,10 @@ import (
 	"github.com/strongcheck/strongcheck/cluster/local"
 )
 
+// defaultClusterDir is `cluster`'s --dir: outside the default store, so
+// that `serve` never lists a hand-made cluster as a run.
+const defaultClusterDir = "./strongcheck-cluster"
+
 func newClusterCmd(stdout, stderr io.Writer) *cobra.Command {
 	var dir, subnet, nodes string
 	var pgConf []string
@@ -22,12 +26,15 @@ func newClusterCmd(stdout, stderr io.Writer) *cobra.Command {
 		Use:   "cluster",
 		Short: "Bring a local cluster up by hand, show it, take it down",
 	}
-	cmd.PersistentFlags().StringVar(&dir, "dir", "./store/cluster", "the cluster's folder (data, logs, state)")
+	cmd.PersistentFlags().StringVar(&dir, "dir", defaultClusterDir, "the cluster's folder (logs and state; data and passwords live outside it)")
 	up := &cobra.Command{
 		Use:   "up",
 		Short: "Start a three-node cluster and leave it running",
 		Args:  exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkSubnet(subnet); err != nil {
+				return err
+			}
 			spec := cluster.Spec{Settings: cluster.Settings{}}
 			for _, n := range strings.Split(nodes, ",") {
 				spec.Nodes = append(spec.Nodes, strings.TrimSpace(n))
@@ -130,8 +137,9 @@ func printStatus(ctx context.Context, w io.Writer, c *local.Cluster, showPasswor
 			}
 		}
 	}
+	fmt.Fprintf(w, "\nlogs in %s/logs, data in %s\n", c.Dir(), c.DataDir())
 	if !showPasswords {
-		fmt.Fprintf(w, "\npasswords masked; --show-passwords prints them (they are in %s/secrets.json, root only)\n", c.Dir())
+		fmt.Fprintf(w, "passwords masked; --show-passwords prints them (they are in %s, root only)\n", c.SecretsFile())
 	}
 	return nil
 }

@@ -17,14 +17,18 @@ func newServeCmd(stdout, stderr io.Writer) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "List the store's runs in a browser (newest first, with verdicts and reports)",
-		Args:  exactArgs(0),
+		Long: `Serve the store over HTTP: the list of runs at /, and the files each run publishes
+(report.html, summary.md, junit.xml, results.json, history.jsonl, lag.jsonl, test.json,
+the porcupine visualizations and logs/<node>.log). Nothing else is answered: no folder
+listings, no cluster folder. It listens on 127.0.0.1 unless --addr says otherwise.`,
+		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ln, err := net.Listen("tcp", addr)
 			if err != nil {
-				return usageErr("--addr %s: %v", addr, err)
+				return usageErr("--addr %s: %w", addr, err)
 			}
 			fmt.Fprintf(stdout, "serving %s on http://%s/\n", store, ln.Addr())
-			srv := &http.Server{Handler: report.Handler(results.Store{Root: store})}
+			srv := report.NewServer(results.Store{Root: store})
 			go func() {
 				<-cmd.Context().Done()
 				srv.Close()

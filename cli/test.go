@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"slices"
 	"strings"
@@ -38,6 +39,8 @@ type testFlags struct {
 	store        string
 	nodes        string
 	nemesis      string
+	sequence     string
+	model        string
 	interval     time.Duration
 	failover     string
 	opTimeout    time.Duration
@@ -51,6 +54,7 @@ type testFlags struct {
 	linkRate     string
 	checkMemory  uint64
 	clientCPUs   int
+	leaveRunning bool
 	k8s          k8s.Options
 }
 
@@ -64,9 +68,16 @@ and set, reads on every node, kill-primary and partition faults one at a time, a
 
 Faults (--nemesis, comma list, or all):
 ` + faultHelp() + `
-Failover after a kill of the primary (--failover): auto (promote the most advanced standby),
-none (no promotion: measure the outage), promote:NAME or promote:lagging (promote that node
-whatever its LSN: an operator's mistake), external (something else promotes).`,
+Failover after a kill of the primary (--failover): auto (promote the standby that the sync list
+guarantees to hold every acknowledged commit, or none when no such standby can be known), none
+(no promotion: measure the outage), promote:NAME, promote:lagging or promote:most-advanced
+(promote that node whatever it holds: an operator's choice), external (something else promotes).
+
+A fault sequence of your own (--sequence 'partition n3; wait 2s; kill primary; promote n3; heal')
+replaces the seeded nemeses; it runs once, from the first interval on, every step verified:
+` + sequenceHelp() + `
+Models (--model): the verdict and exit code follow one; the report shows them all.
+` + modelHelp(),
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runTest(cmd.Context(), f, cmd.Flags().Changed("seed"), stdout, stderr)
@@ -92,6 +103,8 @@ func addTestFlags(fl *pflag.FlagSet) *testFlags {
 	fl.StringVar(&f.store, "store", "./store", "store folder for the results")
 	fl.StringVar(&f.nodes, "nodes", strings.Join(cluster.DefaultNodes, ","), "node names, the first is the initial primary")
 	fl.StringVar(&f.nemesis, "nemesis", "kill-primary,partition", "faults, comma list (none for no faults, all for every kind)")
+	fl.StringVar(&f.sequence, "sequence", "", "a fault sequence of your own instead of --nemesis: steps separated by ';' (or @FILE, one step per line); see --help")
+	fl.StringVar(&f.model, "model", checker.ModelGuide, "the model the verdict and exit code follow: "+strings.Join(checker.Models, ", ")+" (every model is reported)")
 	fl.DurationVar(&f.interval, "nemesis-interval", 10*time.Second, "one fault per interval")
 	fl.StringVar(&f.failover, "failover", "auto", "after a kill of the primary: auto, none, promote:NAME, promote:lagging, external")
 	fl.DurationVar(&f.opTimeout, "op-timeout", 5*time.Second, "per-operation timeout (a cancel request is sent when it expires)")
@@ -103,10 +116,27 @@ func addTestFlags(fl *pflag.FlagSet) *testFlags {
 	fl.StringVar(&f.linkRate, "link-rate", "", "bandwidth of the links between nodes, e.g. 1mbit (a WAN between regions); empty: unlimited")
 	fl.IntVar(&f.clientCPUs, "client-cpus", 0, "OS threads for the clients' Go code while they run (0: a quarter of the CPUs for the local backend, which shares them with PostgreSQL)")
 	fl.BoolVar(&f.writesOnly, "writes-only", false, "workloads do writes only (for throughput measurements)")
+	fl.BoolVar(&f.leaveRunning, "leave-db-running", false, "leave the cluster running after the test, for psql (`strongcheck cluster down --dir RUN/cluster` removes it)")
 	fl.StringVar(&f.backend, "backend", "local", "cluster backend: local, or k8s (Kubernetes through client-go; kind for laptops)")
 	f.k8s.AddFlags(fl)
 	fl.StringVar(&f.scenario, "scenario", "", "run a scenario of the zoo (see `strongcheck scenarios`); later flags override its own")
 	return f
+}
+
+func sequenceHelp() string {
+	var b strings.Builder
+	for _, v := range nemesis.SequenceVerbs {
+		fmt.Fprintf(&b, "  %-28s %s\n", v.Verb, v.Help)
+	}
+	return b.String()
+}
+
+func modelHelp() string {
+	var b strings.Builder
+	for _, m := range checker.Models {
+		fmt.Fprintf(&b, "  %-13s %s\n", m, checker.ModelHelp[m])
+	}
+	return b.String()
 }
 
 func faultHelp() string {
@@ -132,8 +162,12 @@ func parseTest(f *testFlags, seedSet bool) (harness.Test, error) {
 		return harness.Test{}, usageErr("--nemesis-interval %v: must be positive", f.interval)
 	case f.checkTimeout <= 0:
 		return harness.Test{}, usageErr("--check-timeout %v: must be positive", f.checkTimeout)
-	case f.rate < 0:
-		return harness.Test{}, usageErr("--rate %v: must be >= 0", f.rate)
+	case !(f.rate >= 0) || math.IsInf(f.rate, 1):
+		return harness.Test{}, usageErr("--rate %v: must be a number >= 0", f.rate)
+	case f.rate > 0 && time.Duration(float64(time.Second)/f.rate) <= 0:
+		return harness.Test{}, usageErr("--rate %v: at most 1e9 operations per second", f.rate)
+	case f.checkMemory > math.MaxUint64>>20:
+		return harness.Test{}, usageErr("--check-memory %d: too large (MiB)", f.checkMemory)
 	case f.keys < 1:
 		return harness.Test{}, usageErr("--keys %d: must be at least 1", f.keys)
 	case f.clientCPUs < 0:
@@ -183,6 +217,16 @@ func parseTest(f *testFlags, seedSet bool) (harness.Test, error) {
 		return t, err
 	}
 	t.Faults = faults
+	if f.sequence != "" {
+		if t.Sequence, err = parseSequenceFlag(f.sequence, t.Spec.NodeNames()); err != nil {
+			return t, err
+		}
+		t.Faults = nil // the sequence replaces the nemeses, the default ones included
+	}
+	if !checker.ValidModel(f.model) {
+		return t, usageErr("--model %q: want one of %s", f.model, strings.Join(checker.Models, ", "))
+	}
+	t.Model = f.model
 	if t.Failover, err = nemesis.ParsePolicy(f.failover, t.Spec.NodeNames()); err != nil {
 		return t, err
 	}
@@ -191,6 +235,20 @@ func parseTest(f *testFlags, seedSet bool) (harness.Test, error) {
 	}
 	if f.backend != "local" && f.backend != "k8s" {
 		return t, usageErr("--backend %q: want local or k8s", f.backend)
+	}
+	if f.backend == "local" {
+		if err := checkSubnet(f.subnet); err != nil {
+			return t, err
+		}
+	}
+	if f.leaveRunning {
+		if f.backend != "local" {
+			return t, usageErr("--leave-db-running: only the local backend can leave its cluster running")
+		}
+		if f.testCount > 1 {
+			return t, usageErr("--leave-db-running with --test-count %d: only one run can leave its cluster running", f.testCount)
+		}
+		t.KeepCluster = true
 	}
 	if f.backend == "k8s" {
 		for _, fl := range t.Faults {
@@ -214,6 +272,18 @@ func parseTest(f *testFlags, seedSet bool) (harness.Test, error) {
 	return t, t.Validate()
 }
 
+// checkSubnet refuses a --subnet the local backend could not use, before
+// anything starts.
+func checkSubnet(subnet string) error {
+	if subnet == local.AutoSubnet {
+		return nil
+	}
+	if _, err := local.ParseSubnet(subnet); err != nil {
+		return usageErr("--subnet: %w (or auto)", err)
+	}
+	return nil
+}
+
 // localBackend builds clusters with cluster/local.
 func localBackend(subnet string, logf func(string, ...any)) harness.Backend {
 	return harness.Backend{
@@ -225,6 +295,7 @@ func localBackend(subnet string, logf func(string, ...any)) harness.Backend {
 			}
 			return local.Up(ctx, local.Options{Dir: dir, Subnet: subnet, Spec: spec, Logf: logf})
 		},
+		Leave: leaveLocal,
 		PostgresVersion: func(c cluster.Cluster) string {
 			if lc, ok := c.(*local.Cluster); ok {
 				return lc.PostgresVersion()
@@ -232,6 +303,18 @@ func localBackend(subnet string, logf func(string, ...any)) harness.Backend {
 			return ""
 		},
 	}
+}
+
+// leaveLocal leaves a local cluster running after its run.
+func leaveLocal(c cluster.Cluster) (string, error) {
+	lc, ok := c.(*local.Cluster)
+	if !ok {
+		return "", fmt.Errorf("not a local cluster: %T", c)
+	}
+	if err := lc.Detach(); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("strongcheck cluster status --dir %s (--show-passwords for psql); strongcheck cluster down --dir %s removes it", lc.Dir(), lc.Dir()), nil
 }
 
 // k8sBackend builds clusters on Kubernetes with cluster/k8s.
@@ -273,7 +356,7 @@ func runTest(ctx context.Context, f *testFlags, seedSet bool, stdout, stderr io.
 		}
 	}
 	if err := os.MkdirAll(f.store, 0o755); err != nil {
-		return usageErr("--store %s: %v", f.store, err)
+		return usageErr("--store %s: %w", f.store, err)
 	}
 	interactive := false
 	if fd, ok := stderr.(*os.File); ok && term.IsTerminal(int(fd.Fd())) {
@@ -324,7 +407,9 @@ func runTest(ctx context.Context, f *testFlags, seedSet bool, stdout, stderr io.
 		}
 	}
 	if lastErr != nil {
-		return &exitError{checker.ExitHarness, lastErr}
+		// exitCode decides: 254 when the cause was the user's (a backend
+		// refusing an argument), else 255.
+		return lastErr
 	}
 	if code := worst.ExitCode(); code != 0 {
 		return &exitError{code, fmt.Errorf("%w: verdict %s", errQuiet, worst)}
@@ -333,10 +418,20 @@ func runTest(ctx context.Context, f *testFlags, seedSet bool, stdout, stderr io.
 }
 
 func printOutcome(w io.Writer, out harness.Outcome, seed int64) {
-	if out.Result != nil {
-		fmt.Fprintf(w, "verdict: %s (seed %d)\n", strings.ToUpper(string(out.Result.Verdict)), seed)
-		for _, c := range out.Result.Checks {
-			fmt.Fprintf(w, "  %-13s %-8s %s\n", c.Name, c.Verdict, c.Summary)
+	if r := out.Result; r != nil {
+		fmt.Fprintf(w, "verdict: %s under the %s model (seed %d)\n", strings.ToUpper(string(r.Verdict)), r.Model, seed)
+		for _, m := range r.Models {
+			fmt.Fprintf(w, "  model %-13s %-8s %s\n", m.Model, m.Verdict, m.Summary)
+		}
+		for _, a := range r.Anomalies {
+			doc := "not documented: a finding"
+			if a.Documented {
+				doc = "documented"
+			}
+			fmt.Fprintf(w, "  anomaly %-30s %6d  %s\n", a.Kind, a.Count, doc)
+		}
+		for _, c := range r.Checks {
+			fmt.Fprintf(w, "  %-16s %-8s %s\n", c.Name, c.Verdict, c.Summary)
 		}
 		for _, n := range out.Result.Notes {
 			fmt.Fprintf(w, "  note: %s\n", n)
@@ -350,4 +445,16 @@ func printOutcome(w io.Writer, out harness.Outcome, seed int64) {
 
 func outcomeOf(run results.Run, res *checker.Result) harness.Outcome {
 	return harness.Outcome{Run: run, Result: res}
+}
+
+// parseSequenceFlag reads --sequence: the steps themselves, or @FILE.
+func parseSequenceFlag(v string, nodes []string) (nemesis.Sequence, error) {
+	if file, ok := strings.CutPrefix(v, "@"); ok {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return nil, usageErr("--sequence %s: %v", v, err)
+		}
+		v = string(b)
+	}
+	return nemesis.ParseSequence(v, nodes)
 }

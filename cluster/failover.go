@@ -2,20 +2,25 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"regexp"
-	"strconv"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/strongcheck/strongcheck/cluster/syncnames"
 	"github.com/strongcheck/strongcheck/results"
 )
 
 // FailoverResult is what Failover did, for the history.
 type FailoverResult struct {
-	Old        string              // the primary that was lost
-	New        string              // the standby promoted
-	Forced     bool                // New was chosen by the caller, not by LSN
+	Old string // the primary that was lost
+	New string // the standby promoted
+	// Forced says New was chosen by the caller, not as the standby the
+	// sync list guarantees to hold every acknowledged commit.
+	Forced bool
+	// Reason explains the choice in a sentence.
+	Reason     string
 	Candidates []results.NodeState // the standbys' state when the choice was made
 	Sync       string              // synchronous_standby_names set on New
 	// SwitchLSN is where New's history leaves the old primary's: the WAL
@@ -43,10 +48,12 @@ type RejoinResult struct {
 	Durations map[string]time.Duration
 }
 
-// Failover replaces the lost primary old: Promote, then Repoint. The old
-// primary is left alone: call RejoinOld once it may come back.
+// Failover replaces the lost primary old: Promote (the standby the spec's
+// sync list guarantees to hold every acknowledged commit, or force when it
+// is not empty), then Repoint. The old primary is left alone: call RejoinOld
+// once it may come back.
 func Failover(ctx context.Context, c Cluster, old, force string) (FailoverResult, error) {
-	res, err := Promote(ctx, c, old, force)
+	res, err := Promote(ctx, c, PromoteOptions{Old: old, Force: force})
 	if err != nil {
 		return res, err
 	}
@@ -57,38 +64,72 @@ func Failover(ctx context.Context, c Cluster, old, force string) (FailoverResult
 	return res, err
 }
 
-// Promote promotes the standby with the highest received LSN (or force,
-// when not empty, whatever its LSN: an operator's mistake to reproduce) in
-// place of the lost primary old, and sets its sync list to the original
-// quorum capped by the standbys that remain, so RPO stays 0 with them. The
-// new primary takes writes when Promote returns.
-func Promote(ctx context.Context, c Cluster, old, force string) (FailoverResult, error) {
-	res := FailoverResult{Old: old, Durations: map[string]time.Duration{}}
+// PromoteOptions say which standby Promote may promote.
+type PromoteOptions struct {
+	// Old is the lost primary.
+	Old string
+	// Force names the standby to promote whatever it holds (an
+	// operator's choice to reproduce); MostAdvanced promotes the most
+	// advanced reachable standby even when the sync list guarantees none
+	// holds every acknowledged commit. Both make the result Forced.
+	Force        string
+	MostAdvanced bool
+	// Sync is the synchronous_standby_names the old primary ran with; nil
+	// means the spec's initial list.
+	Sync *syncnames.Names
+}
+
+// ErrNoSafeStandby is returned by Promote when the sync list guarantees no
+// reachable standby to hold every acknowledged commit: promoting one could
+// lose acknowledged writes, so Promote promotes none.
+var ErrNoSafeStandby = errors.New("no standby is known to hold every acknowledged commit")
+
+// Promote promotes a standby in place of the lost primary o.Old and sets
+// its sync list to the original one over the standbys that remain, so RPO
+// stays 0 with them; the new primary takes writes when Promote returns.
+// Without Force or MostAdvanced it promotes only a standby that the old
+// primary's sync list guarantees to hold every acknowledged commit (see
+// SafeCandidate) and returns ErrNoSafeStandby, promoting nothing, when no
+// such standby can be known.
+func Promote(ctx context.Context, c Cluster, o PromoteOptions) (FailoverResult, error) {
+	res := FailoverResult{Old: o.Old, Durations: map[string]time.Duration{}}
 	t0 := time.Now()
-	var best string
-	var bestLSN uint64
+	standbys := others(c.Nodes(), o.Old)
 	for _, s := range NodeStates(ctx, c) {
-		if s.Node == old {
-			continue
-		}
-		res.Candidates = append(res.Candidates, s)
-		if s.Role != string(Standby) {
-			continue
-		}
-		lsn, err := ParseLSN(s.ReceiveLSN)
-		if err != nil {
-			lsn, _ = ParseLSN(s.ReplayLSN)
-		}
-		if best == "" || lsn > bestLSN {
-			best, bestLSN = s.Node, lsn
+		if s.Node != o.Old {
+			res.Candidates = append(res.Candidates, s)
 		}
 	}
+	sync := o.Sync
+	if sync == nil {
+		s, err := ParseSyncNames(c.Spec().SyncStandbyNames())
+		if err != nil {
+			return res, fmt.Errorf("failover from %s: %w", o.Old, err)
+		}
+		sync = &s
+	}
+	safe, reason, safeErr := SafeCandidate(*sync, c.Spec().Effective()["synchronous_commit"], standbys, res.Candidates)
+	res.Reason = reason
 	res.Durations["choose"] = time.Since(t0)
-	if force != "" {
-		best, res.Forced = force, true
+	best := safe
+	switch {
+	case o.Force != "":
+		best = o.Force
+	case o.MostAdvanced:
+		best = mostAdvanced(res.Candidates)
+	case safeErr != nil:
+		return res, fmt.Errorf("failover from %s: %w", o.Old, safeErr)
+	}
+	if best != safe {
+		res.Forced = true
+		why := reason
+		if safeErr != nil {
+			why = safeErr.Error()
+		}
+		res.Reason = fmt.Sprintf("%s chosen by the failover policy, not as the standby known to hold every acknowledged commit (%s)", best, why)
 	}
 	if best == "" {
-		return res, fmt.Errorf("failover from %s: no reachable standby to promote (%s)", old, describeStates(res.Candidates))
+		return res, fmt.Errorf("failover from %s: no reachable standby to promote (%s)", o.Old, describeStates(res.Candidates))
 	}
 	res.New = best
 	for _, s := range res.Candidates {
@@ -101,17 +142,99 @@ func Promote(ctx context.Context, c Cluster, old, force string) (FailoverResult,
 	}
 	t1 := time.Now()
 	if err := PromoteNode(ctx, c, best); err != nil {
-		return res, fmt.Errorf("failover from %s: %w", old, err)
+		return res, fmt.Errorf("failover from %s: %w", o.Old, err)
 	}
 	res.Durations["promote"] = time.Since(t1)
-	res.Sync = SyncFor(c.Spec().SyncStandbyNames(), others(c.Nodes(), old, best))
+	res.Sync = sync.Over(others(c.Nodes(), o.Old, best)).String()
 	t2 := time.Now()
 	if err := SetSyncStandbys(ctx, c, best, res.Sync); err != nil {
-		return res, fmt.Errorf("failover from %s: set sync list on %s: %w", old, best, err)
+		return res, fmt.Errorf("failover from %s: set sync list on %s: %w", o.Old, best, err)
 	}
 	res.Durations["sync"] = time.Since(t2)
 	res.Durations["total"] = time.Since(t0)
 	return res, nil
+}
+
+// SafeCandidate chooses, among the states of the old primary's standbys,
+// the one that sync guarantees to hold every acknowledged commit. A commit
+// was acknowledged once Num of the eligible standbys (FIRST: the Num
+// synchronous ones at that moment, all of them eligible) had it, so when
+// more than (eligible - Num) eligible standbys can be asked, one of those
+// asked has every acknowledged commit, and the most advanced of them (the
+// greater of its receive and replay LSN, among the standbys on the newest
+// timeline) has them all. With asynchronous replication (an empty list, or
+// synchronous_commit local or off, which acknowledge before any standby
+// has the commit), or too few eligible standbys reachable, no standby can
+// be known: the error says why. reason explains the choice in a sentence
+// either way.
+func SafeCandidate(sync syncnames.Names, syncCommit string, standbys []string, states []results.NodeState) (best, reason string, err error) {
+	switch sc := strings.ToLower(strings.Trim(strings.TrimSpace(syncCommit), "'")); sc {
+	case "local", "off":
+		return "", "", fmt.Errorf("%w: synchronous_commit=%s acknowledges a commit before any standby has it", ErrNoSafeStandby, sc)
+	}
+	if sync.Async() {
+		return "", "", fmt.Errorf("%w: replication is asynchronous (synchronous_standby_names is empty), so a commit was acknowledged before any standby had it", ErrNoSafeStandby)
+	}
+	eligible := sync.EligibleAmong(standbys)
+	k := min(sync.Num, len(eligible))
+	if k == 0 {
+		return "", "", fmt.Errorf("%w: none of %s is named by synchronous_standby_names %q", ErrNoSafeStandby, strings.Join(standbys, ", "), sync)
+	}
+	byTL := map[int][]results.NodeState{}
+	newest := 0
+	for _, s := range states {
+		if s.Role != string(Standby) || !slices.Contains(eligible, s.Node) {
+			continue
+		}
+		if _, ok := standbyLSN(s); !ok {
+			continue
+		}
+		byTL[s.Timeline] = append(byTL[s.Timeline], s)
+		newest = max(newest, s.Timeline)
+	}
+	asked := byTL[newest]
+	if len(asked) <= len(eligible)-k {
+		var names []string
+		for _, s := range asked {
+			names = append(names, s.Node)
+		}
+		return "", "", fmt.Errorf("%w: with %q a commit was acknowledged once %d of %s had it, and only %d of them (%s) could be asked on timeline %d",
+			ErrNoSafeStandby, sync, k, strings.Join(eligible, ", "), len(asked), strings.Join(names, ", "), newest)
+	}
+	var bestLSN uint64
+	for _, s := range asked {
+		if lsn, _ := standbyLSN(s); best == "" || lsn > bestLSN {
+			best, bestLSN = s.Node, lsn
+		}
+	}
+	reason = fmt.Sprintf("with %q every acknowledged commit is on %d of %s; %d of them answered on timeline %d and %s is the most advanced (%s)",
+		sync, k, strings.Join(eligible, ", "), len(asked), newest, best, FormatLSN(bestLSN))
+	return best, reason, nil
+}
+
+// standbyLSN is the greater of a standby's receive and replay LSN.
+func standbyLSN(s results.NodeState) (uint64, bool) {
+	recv, err1 := ParseLSN(s.ReceiveLSN)
+	replay, err2 := ParseLSN(s.ReplayLSN)
+	if err1 != nil && err2 != nil {
+		return 0, false
+	}
+	return max(recv, replay), true
+}
+
+// mostAdvanced is the reachable standby with the greatest LSN, whatever the
+// sync list says.
+func mostAdvanced(states []results.NodeState) string {
+	best, bestLSN := "", uint64(0)
+	for _, s := range states {
+		if s.Role != string(Standby) {
+			continue
+		}
+		if lsn, ok := standbyLSN(s); ok && (best == "" || lsn > bestLSN) {
+			best, bestLSN = s.Node, lsn
+		}
+	}
+	return best
 }
 
 // Repoint points every reachable standby but old at primary. A standby
@@ -220,30 +343,6 @@ func RejoinOld(ctx context.Context, c Cluster, node, primary string) (RejoinResu
 	}
 	res.Durations["total"] = time.Since(t0)
 	return res, nil
-}
-
-var syncNumRe = regexp.MustCompile(`(?i)^\s*(ANY|FIRST)?\s*(\d+)\s*\(`)
-
-// SyncFor keeps the shape of the original synchronous_standby_names (ANY or
-// FIRST, and its count) over a new set of standbys, capping the count at
-// their number. An empty original stays empty (asynchronous replication is
-// what the user asked to test); with no standbys the result is empty.
-func SyncFor(original string, standbys []string) string {
-	original = strings.TrimSpace(original)
-	if original == "" || len(standbys) == 0 {
-		return ""
-	}
-	method, k := "FIRST", 1
-	if m := syncNumRe.FindStringSubmatch(original); m != nil {
-		if m[1] != "" {
-			method = strings.ToUpper(m[1])
-		}
-		k, _ = strconv.Atoi(m[2])
-	}
-	if k > len(standbys) {
-		k = len(standbys)
-	}
-	return fmt.Sprintf("%s %d (%s)", method, k, strings.Join(standbys, ", "))
 }
 
 func describeStates(ss []results.NodeState) string {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/strongcheck/strongcheck/cluster/syncnames"
 	"github.com/strongcheck/strongcheck/results"
 )
 
@@ -150,20 +151,32 @@ func Checkpoint(ctx context.Context, c Cluster, node string) error {
 }
 
 // WaitStreaming waits until primary's pg_stat_replication shows every one of
-// standbys streaming (and, when syncNeeded, as sync or quorum) and each of
-// them has received WAL of the primary's timeline, polling every 20 ms until
-// ctx ends. The timeline matters: a standby whose history forked before the
+// standbys streaming (and, when syncNeeded, in the sync states primary's
+// current synchronous_standby_names asks for: every eligible standby sync,
+// quorum or potential, and enough of them counted) and each of them has
+// received WAL of the primary's timeline, polling every 20 ms until ctx
+// ends. The timeline matters: a standby whose history forked before the
 // primary's promotion reconnects in a loop and shows as streaming for
 // moments while it replays nothing.
 func WaitStreaming(ctx context.Context, c Cluster, primary string, standbys []string, syncNeeded bool) error {
 	var last []results.ReplicationState
 	var lastErr error
+	var want *syncnames.Names
 	for {
-		ok, rs, err := streamingNow(ctx, c, primary, standbys, syncNeeded)
-		if ok {
-			return nil
+		if syncNeeded && want == nil {
+			if s, err := CurrentSync(ctx, c, primary); err == nil {
+				want = &s
+			} else {
+				lastErr = err
+			}
 		}
-		last, lastErr = rs, err
+		if !syncNeeded || want != nil {
+			ok, rs, err := streamingNow(ctx, c, primary, standbys, want)
+			if ok {
+				return nil
+			}
+			last, lastErr = rs, err
+		}
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("wait for %s to stream from %s: %w (last pg_stat_replication %s, last error %v)",
@@ -173,8 +186,21 @@ func WaitStreaming(ctx context.Context, c Cluster, primary string, standbys []st
 	}
 }
 
-// streamingNow checks once what WaitStreaming waits for.
-func streamingNow(ctx context.Context, c Cluster, primary string, standbys []string, syncNeeded bool) (bool, []results.ReplicationState, error) {
+// CurrentSync reads node's synchronous_standby_names as it runs now.
+func CurrentSync(ctx context.Context, c Cluster, node string) (syncnames.Names, error) {
+	var v string
+	err := withConn(ctx, c.ConnString(node, true), func(ctx context.Context, conn *pgx.Conn) error {
+		return conn.QueryRow(ctx, "SHOW synchronous_standby_names").Scan(&v)
+	})
+	if err != nil {
+		return syncnames.Names{}, fmt.Errorf("%s: show synchronous_standby_names: %w", node, err)
+	}
+	return ParseSyncNames(v)
+}
+
+// streamingNow checks once what WaitStreaming waits for; sync, when not
+// nil, is the list whose sync states must show.
+func streamingNow(ctx context.Context, c Cluster, primary string, standbys []string, sync *syncnames.Names) (bool, []results.ReplicationState, error) {
 	rs, err := Replication(ctx, c, primary)
 	if err != nil {
 		return false, nil, err
@@ -182,7 +208,7 @@ func streamingNow(ctx context.Context, c Cluster, primary string, standbys []str
 	for _, want := range standbys {
 		found := false
 		for _, r := range rs {
-			if r.Name == want && r.State == "streaming" && (!syncNeeded || r.SyncState == "sync" || r.SyncState == "quorum") {
+			if r.Name == want && r.State == "streaming" {
 				found = true
 				break
 			}
@@ -190,6 +216,9 @@ func streamingNow(ctx context.Context, c Cluster, primary string, standbys []str
 		if !found {
 			return false, rs, nil
 		}
+	}
+	if sync != nil && !syncSatisfied(rs, *sync, standbys) {
+		return false, rs, fmt.Errorf("sync states do not match %q yet", sync)
 	}
 	ps, err := QueryState(ctx, c.ConnString(primary, true))
 	if err != nil {
@@ -210,7 +239,7 @@ func streamingNow(ctx context.Context, c Cluster, primary string, standbys []str
 // Follows reports whether standby streams from primary on its timeline
 // right now.
 func Follows(ctx context.Context, c Cluster, primary, standby string) bool {
-	ok, _, _ := streamingNow(ctx, c, primary, []string{standby}, false)
+	ok, _, _ := streamingNow(ctx, c, primary, []string{standby}, nil)
 	return ok
 }
 
@@ -269,4 +298,39 @@ func ParseLSN(s string) (uint64, error) {
 		return 0, fmt.Errorf("bad LSN %q: %w", s, err)
 	}
 	return h<<32 | l, nil
+}
+
+// FormatLSN renders an LSN in PostgreSQL's "X/Y" notation.
+func FormatLSN(lsn uint64) string { return fmt.Sprintf("%X/%X", lsn>>32, uint32(lsn)) }
+
+// VerifyPrimary checks that node is out of recovery and takes writes: it
+// commits a transaction that writes WAL (an xid and its commit record) with
+// synchronous_commit = local, so the check does not wait for standbys the
+// sync list may still be waiting for.
+func VerifyPrimary(ctx context.Context, c Cluster, node string) error {
+	return withConn(ctx, c.ConnString(node, true), func(ctx context.Context, conn *pgx.Conn) error {
+		var inRecovery bool
+		if err := conn.QueryRow(ctx, "SELECT pg_is_in_recovery()").Scan(&inRecovery); err != nil {
+			return fmt.Errorf("%s: %w", node, err)
+		}
+		if inRecovery {
+			return fmt.Errorf("%s is still in recovery", node)
+		}
+		tx, err := conn.Begin(ctx)
+		if err != nil {
+			return fmt.Errorf("%s: begin: %w", node, err)
+		}
+		defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // after Commit it is a no-op
+		if _, err := tx.Exec(ctx, "SET LOCAL synchronous_commit = local"); err != nil {
+			return fmt.Errorf("%s: %w", node, err)
+		}
+		var xid string
+		if err := tx.QueryRow(ctx, "SELECT pg_current_xact_id()::text").Scan(&xid); err != nil {
+			return fmt.Errorf("%s does not take writes: %w", node, err)
+		}
+		if err := tx.Commit(ctx); err != nil {
+			return fmt.Errorf("%s does not commit: %w", node, err)
+		}
+		return nil
+	})
 }

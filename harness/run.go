@@ -71,14 +71,17 @@ func Run(ctx context.Context, t Test, be Backend) (Outcome, error) {
 	for _, name := range t.Workloads {
 		w, err := workload.New(name, opts)
 		if err != nil {
-			return Outcome{}, fmt.Errorf("%w: %v", ErrUsage, err)
+			return Outcome{}, fmt.Errorf("%w: %w", ErrUsage, err)
 		}
 		wls = append(wls, w)
+	}
+	if t.KeepCluster && be.Leave == nil {
+		return Outcome{}, fmt.Errorf("%w: the %s backend cannot leave its cluster running", ErrUsage, be.Name)
 	}
 	start := time.Now()
 	run, err := t.Store.NewRun(t.Name, start)
 	if err != nil {
-		return Outcome{}, fmt.Errorf("%w: store %s: %v", ErrUsage, t.Store.Dir(), err)
+		return Outcome{}, fmt.Errorf("%w: store %s: %w", ErrUsage, t.Store.Dir(), err)
 	}
 	out := Outcome{Run: run}
 	r := &runner{t: t, be: be, run: run, wls: wls, start: start}
@@ -117,6 +120,7 @@ func (r *runner) execute(ctx context.Context) (err error) {
 		Name: r.t.Name, Command: r.t.Command, Seed: r.t.Seed, StartTime: r.start,
 		StrongcheckVersion: r.t.Version, Backend: r.be.Name, Nodes: r.t.Spec.NodeNames(),
 		Settings: r.t.Spec.Effective(), Workloads: r.t.Workloads, Failover: r.t.Failover.String(),
+		Sequence: r.t.Sequence.String(), Model: r.t.Model,
 		TimeLimitNS: int64(r.t.TimeLimit), Concurrency: r.t.Concurrency, Host: hostLine(),
 		Extra: map[string]string{
 			"rate": fmt.Sprint(r.t.Rate), "read_from": r.t.ReadFrom, "op_timeout": r.t.OpTimeout.String(),
@@ -129,10 +133,10 @@ func (r *runner) execute(ctx context.Context) (err error) {
 		r.info.Nemeses = append(r.info.Nemeses, f.String())
 	}
 	if err := results.WriteTestInfo(r.run.TestJSON(), r.info); err != nil {
-		return fmt.Errorf("%w: %v", ErrInfra, err)
+		return fmt.Errorf("%w: %w", ErrInfra, err)
 	}
 	if r.hist, err = results.Create(r.run.History(), r.start); err != nil {
-		return fmt.Errorf("%w: %v", ErrInfra, err)
+		return fmt.Errorf("%w: %w", ErrInfra, err)
 	}
 	histClosed := false
 	defer func() {
@@ -141,7 +145,7 @@ func (r *runner) execute(ctx context.Context) (err error) {
 		}
 	}()
 	if r.lag, err = results.CreateLag(r.run.Lag()); err != nil {
-		return fmt.Errorf("%w: %v", ErrInfra, err)
+		return fmt.Errorf("%w: %w", ErrInfra, err)
 	}
 	defer r.lag.Close()
 
@@ -150,21 +154,30 @@ func (r *runner) execute(ctx context.Context) (err error) {
 	c, err := r.be.Up(ctx, r.t.Spec, clusterDir)
 	if err != nil {
 		if ctx.Err() != nil {
-			return fmt.Errorf("%w: %v", ErrInterrupted, err)
+			return fmt.Errorf("%w: %w", ErrInterrupted, err)
 		}
-		return fmt.Errorf("%w: cluster up: %v", ErrInfra, err)
+		return fmt.Errorf("%w: cluster up: %w", ErrInfra, err)
 	}
 	r.c = c
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 60*time.Second)
 		defer cancel()
 		if lerr := c.CollectLogs(cctx, r.run.LogsDir()); lerr != nil && err == nil {
-			err = fmt.Errorf("%w: collect logs: %v", ErrInfra, lerr)
+			err = fmt.Errorf("%w: collect logs: %w", ErrInfra, lerr)
+		}
+		if r.t.KeepCluster {
+			note, lerr := r.be.Leave(c)
+			if lerr != nil && err == nil {
+				err = fmt.Errorf("%w: leave the cluster running: %w", ErrInfra, lerr)
+			}
+			if lerr == nil {
+				r.progress("cluster left running: "+note, true)
+			}
+			return
 		}
 		if cerr := c.Close(cctx); cerr != nil && err == nil {
-			err = fmt.Errorf("%w: tear down: %v", ErrInfra, cerr)
+			err = fmt.Errorf("%w: tear down: %w", ErrInfra, cerr)
 		}
-		os.RemoveAll(clusterDir + "/data")
 	}()
 	if r.be.PostgresVersion != nil {
 		r.info.PostgresVersion = r.be.PostgresVersion(c)
@@ -187,7 +200,7 @@ func (r *runner) execute(ctx context.Context) (err error) {
 	_ = results.WriteTestInfo(r.run.TestJSON(), r.info)
 	histClosed = true
 	if err := r.hist.Close(); err != nil && runErr == nil {
-		runErr = fmt.Errorf("%w: %v", ErrInfra, err)
+		runErr = fmt.Errorf("%w: %w", ErrInfra, err)
 	}
 	if err := r.check(context.WithoutCancel(ctx)); err != nil && runErr == nil {
 		runErr = err
@@ -212,18 +225,18 @@ func (r *runner) setup(ctx context.Context) error {
 	defer cancel()
 	conn, err := workload.Connect(sctx, r.c.ConnString(p, true))
 	if err != nil {
-		return fmt.Errorf("%w: set-up: %v", ErrInfra, err)
+		return fmt.Errorf("%w: set-up: %w", ErrInfra, err)
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 	for _, w := range r.wls {
 		ops, err := w.Setup(sctx, conn)
 		if err != nil {
-			return fmt.Errorf("%w: set-up of %s: %v", ErrInfra, w.Name(), err)
+			return fmt.Errorf("%w: set-up of %s: %w", ErrInfra, w.Name(), err)
 		}
 		for _, op := range ops {
 			op.Process, op.Node = results.HarnessProcess, p
 			if _, err := r.hist.Append(op); err != nil {
-				return fmt.Errorf("%w: %v", ErrInfra, err)
+				return fmt.Errorf("%w: %w", ErrInfra, err)
 			}
 		}
 	}
@@ -236,7 +249,16 @@ func (r *runner) setup(ctx context.Context) error {
 		}
 	}
 	if err := cluster.WaitReplayed(sctx, r.c, p, standbys); err != nil {
-		return fmt.Errorf("%w: set-up: %v", ErrInfra, err)
+		return fmt.Errorf("%w: set-up: %w", ErrInfra, err)
+	}
+	// The roles the clients start with, for the checkers' role timeline.
+	topo := results.Op{Process: results.HarnessProcess, Type: results.OK, F: results.FTopology, Workload: results.WorkloadNemesis,
+		Fault: &results.Fault{Kind: results.FTopology, Phase: results.PhaseInfo, Primary: p, Nodes: cluster.NodeStates(sctx, r.c)}}
+	if rs, err := cluster.Replication(sctx, r.c, p); err == nil {
+		topo.Fault.Replication = rs
+	}
+	if _, err := r.hist.Append(topo); err != nil {
+		return fmt.Errorf("%w: %v", ErrInfra, err)
 	}
 	return nil
 }
@@ -260,8 +282,8 @@ func (r *runner) measuredDrive(ctx context.Context) error {
 func (r *runner) drive(ctx context.Context) error {
 	rctx, cancel := context.WithTimeout(ctx, r.t.TimeLimit)
 	defer cancel()
-	r.nem = nemesis.New(r.c, nemesis.Config{Faults: r.t.Faults, Interval: r.t.Interval, Failover: r.t.Failover,
-		Seed: r.t.Seed, TimeLimit: r.t.TimeLimit}, r.hist, r.topo)
+	r.nem = nemesis.New(r.c, nemesis.Config{Faults: r.t.Faults, Sequence: r.t.Sequence, Interval: r.t.Interval,
+		Failover: r.t.Failover, Seed: r.t.Seed, TimeLimit: r.t.TimeLimit}, r.hist, r.topo)
 	r.nextProc.Store(int64(r.t.Concurrency))
 	var limiter <-chan time.Time
 	if r.t.Rate > 0 {
@@ -288,11 +310,14 @@ func (r *runner) drive(ctx context.Context) error {
 	auxCancel()
 	aux.Wait()
 	r.progress(r.progressLine(), true)
+	for _, e := range r.nem.Errors() {
+		r.progress("fault step did not take effect: "+e.Error(), true)
+	}
 	if werr != nil && !errors.Is(werr, context.Canceled) && !errors.Is(werr, context.DeadlineExceeded) {
-		return fmt.Errorf("%w: %v", ErrInfra, werr)
+		return fmt.Errorf("%w: %w", ErrInfra, werr)
 	}
 	if nerr != nil {
-		return fmt.Errorf("%w: %v", ErrInfra, nerr)
+		return fmt.Errorf("%w: %w", ErrInfra, nerr)
 	}
 	return nil
 }
@@ -323,14 +348,14 @@ func (r *runner) worker(ctx context.Context, i int, limiter <-chan time.Time) er
 		node := r.target(rng, write)
 		op.Process = proc
 		op.Node = node
-		inv, err := r.hist.Append(op)
-		if err != nil {
+		if _, err := r.hist.Append(op); err != nil {
 			return err
 		}
 		comp := r.do(ctx, w, conns, node, op)
+		// A client completion carries no latency: its invoke, in the same
+		// process, has the start (history schema 2).
 		comp.Process, comp.Node = proc, node
 		comp.Time = r.hist.Now()
-		comp.Latency = comp.Time - inv.Time
 		if _, err := r.hist.Append(comp); err != nil {
 			return err
 		}
@@ -433,7 +458,7 @@ func (r *runner) progressLine() string {
 	total := r.completed()
 	rate := float64(total) / el.Seconds()
 	nem := "no faults"
-	if r.nem != nil && len(r.t.Faults) > 0 {
+	if r.nem != nil && (len(r.t.Faults) > 0 || len(r.t.Sequence) > 0) {
 		nem = r.nem.Current()
 	}
 	return fmt.Sprintf("%5.1fs/%.0fs  %7.0f ops/s  ok %d  fail %d  info %d  primary %s  nemesis: %s",
@@ -468,7 +493,7 @@ func (r *runner) settle(ctx context.Context) error {
 	inv, err := r.hist.Append(results.Op{Process: results.NemesisProcess, Type: results.Invoke, F: "settle",
 		Workload: results.WorkloadNemesis, Fault: &results.Fault{Kind: "settle", Phase: results.PhaseInfo}})
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrInfra, err)
+		return fmt.Errorf("%w: %w", ErrInfra, err)
 	}
 	rep, rerr := cluster.Repair(sctx, r.c, r.topo.Primary())
 	comp := results.Op{Process: results.NemesisProcess, Type: results.OK, F: "settle", Workload: results.WorkloadNemesis,
@@ -481,10 +506,10 @@ func (r *runner) settle(ctx context.Context) error {
 	comp.Time = r.hist.Now()
 	comp.Latency = comp.Time - inv.Time
 	if _, err := r.hist.Append(comp); err != nil {
-		return fmt.Errorf("%w: %v", ErrInfra, err)
+		return fmt.Errorf("%w: %w", ErrInfra, err)
 	}
 	if rerr != nil {
-		return fmt.Errorf("%w: settle: %v", ErrInfra, rerr)
+		return fmt.Errorf("%w: settle: %w", ErrInfra, rerr)
 	}
 	r.topo.SetPrimary(rep.Primary)
 	return r.finalReads(sctx)
@@ -500,7 +525,7 @@ func (r *runner) finalReads(ctx context.Context) error {
 			inv, err := r.hist.Append(results.Op{Process: results.HarnessProcess, Type: results.Invoke, F: results.FFinal,
 				Workload: w.Name(), Node: node})
 			if err != nil {
-				return fmt.Errorf("%w: %v", ErrInfra, err)
+				return fmt.Errorf("%w: %w", ErrInfra, err)
 			}
 			var ops []results.Op
 			ferr := cerr
@@ -515,7 +540,7 @@ func (r *runner) finalReads(ctx context.Context) error {
 				op.Time = r.hist.Now()
 				op.Latency = op.Time - inv.Time
 				if _, err := r.hist.Append(op); err != nil {
-					return fmt.Errorf("%w: %v", ErrInfra, err)
+					return fmt.Errorf("%w: %w", ErrInfra, err)
 				}
 			}
 		}
@@ -530,15 +555,18 @@ func (r *runner) finalReads(ctx context.Context) error {
 // judges it, and writes results.json and the report files.
 func (r *runner) check(ctx context.Context) error {
 	r.progress("checking the history", false)
-	h, err := results.ReadFile(r.run.History())
+	// One pass over the history on disk (the one record of the run): the
+	// checkers' index and the report's timeline, neither keeping its lines.
+	tl := report.NewTimeline()
+	res, tail, err := checker.CheckFile(ctx, r.run.History(), checker.Options{Timeout: r.t.CheckTimeout, Settings: r.t.Spec.Effective(),
+		FinalPrimary: r.topo.Primary(), MemoryBudget: r.t.CheckMemory, Model: r.t.Model, Isolation: r.t.isolation()}, tl.Add)
 	if err != nil {
-		return fmt.Errorf("%w: read back history: %v", ErrInfra, err)
+		return fmt.Errorf("%w: read back history: %w", ErrInfra, err)
 	}
-	res := checker.CheckHistory(ctx, h, checker.Options{Timeout: r.t.CheckTimeout, Settings: r.t.Spec.Effective(), FinalPrimary: r.topo.Primary(), MemoryBudget: r.t.CheckMemory,
-		Isolation: r.t.isolation()})
+	tl.End(tail)
 	r.result = &res
-	if err := report.WriteAll(r.run, r.info, h, &res); err != nil {
-		return fmt.Errorf("%w: write report: %v", ErrInfra, err)
+	if err := report.WriteAllTimeline(r.run, r.info, tl, &res); err != nil {
+		return fmt.Errorf("%w: write report: %w", ErrInfra, err)
 	}
 	return nil
 }

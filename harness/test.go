@@ -11,12 +11,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"runtime"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/strongcheck/strongcheck/checker"
 	"github.com/strongcheck/strongcheck/cluster"
 	"github.com/strongcheck/strongcheck/nemesis"
 	"github.com/strongcheck/strongcheck/results"
@@ -45,6 +47,10 @@ type Backend struct {
 	// local backend): then every core-second the clients spend is taken
 	// from PostgreSQL, and Test.ClientCPUs' default is small.
 	SharesMachine bool
+	// Leave, when set, leaves c running after the run instead of closing
+	// it (Test.KeepCluster) and returns, in one line, how to reach it and
+	// how to take it down. A backend without it cannot keep a cluster.
+	Leave func(c cluster.Cluster) (string, error)
 }
 
 // Test is one run's configuration.
@@ -64,8 +70,14 @@ type Test struct {
 	// operation is info.
 	OpTimeout time.Duration
 	Faults    []nemesis.Fault
-	Interval  time.Duration
-	Failover  nemesis.Policy
+	// Sequence, when not empty, replaces the seeded plan of Faults with
+	// the user's own steps, run once from the first interval on.
+	Sequence nemesis.Sequence
+	Interval time.Duration
+	Failover nemesis.Policy
+	// Model is the consistency model the verdict follows (checker.Models;
+	// empty: guide). Every model is judged and reported either way.
+	Model string
 	// CheckTimeout bounds the linearizability search per key.
 	CheckTimeout time.Duration
 	// CheckMemory bounds the linearizability search's heap (bytes, 0: no
@@ -79,7 +91,10 @@ type Test struct {
 	// Progress receives progress lines; Interactive redraws one line.
 	Progress    func(line string, final bool)
 	Interactive bool
-	// KeepCluster leaves the cluster's data after the run (for debugging).
+	// KeepCluster leaves the cluster running after the run, data and all
+	// (`--leave-db-running`, as Jepsen calls it), for a look with psql;
+	// the backend's Leave says how to take it down. The node logs in the
+	// run folder are copied at the end of the run as usual.
 	KeepCluster bool
 	// ClientCPUs is how many OS threads may run the harness's Go code at
 	// once (GOMAXPROCS) while the clients run; it is restored afterwards,
@@ -138,6 +153,9 @@ func (t *Test) Defaults() {
 	if t.Seed == 0 {
 		t.Seed = time.Now().UnixNano()
 	}
+	if t.Model == "" {
+		t.Model = checker.ModelGuide
+	}
 }
 
 // Validate checks everything the user gave before anything starts.
@@ -166,8 +184,8 @@ func (t *Test) Validate() error {
 	if t.ClientCPUs < 0 {
 		errs = append(errs, fmt.Sprintf("client CPUs %d must be >= 0 (0: automatic)", t.ClientCPUs))
 	}
-	if t.Rate < 0 {
-		errs = append(errs, fmt.Sprintf("rate %v must be >= 0", t.Rate))
+	if !(t.Rate >= 0) || math.IsInf(t.Rate, 1) || t.Rate > 0 && time.Duration(float64(time.Second)/t.Rate) <= 0 {
+		errs = append(errs, fmt.Sprintf("rate %v must be a number from 0 to 1e9", t.Rate))
 	}
 	if t.OpTimeout <= 0 {
 		errs = append(errs, "operation timeout must be positive")
@@ -175,8 +193,14 @@ func (t *Test) Validate() error {
 	if !slices.Contains([]string{ReadPrimary, ReadStandbys, ReadAny}, t.ReadFrom) {
 		errs = append(errs, fmt.Sprintf("--read-from %q: want primary, standbys or any", t.ReadFrom))
 	}
-	if len(t.Faults) > 0 && t.Interval <= 0 {
+	if (len(t.Faults) > 0 || len(t.Sequence) > 0) && t.Interval <= 0 {
 		errs = append(errs, "nemesis interval must be positive")
+	}
+	if len(t.Faults) > 0 && len(t.Sequence) > 0 {
+		errs = append(errs, "give either nemeses or a fault sequence, not both")
+	}
+	if t.Model != "" && !checker.ValidModel(t.Model) {
+		errs = append(errs, fmt.Sprintf("model %q: want one of %s", t.Model, strings.Join(checker.Models, ", ")))
 	}
 	if err := t.Spec.Validate(); err != nil {
 		errs = append(errs, err.Error())

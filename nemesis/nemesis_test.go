@@ -156,3 +156,28 @@ func TestIntegrationCancelSyncWait(t *testing.T) {
 	assert.Equal(t, 0, rows["n3"], "missing on the cut-off standby")
 	require.NoError(t, c.Heal(ctx))
 }
+
+func TestParseSequence(t *testing.T) {
+	seq, err := ParseSequence("partition n3; wait 2s\n# a comment\nkill primary;promote n3 ; heal\ncancel-sync-wait; promote most-advanced; crash standby", nodes)
+	require.NoError(t, err)
+	assert.Equal(t, "partition n3; wait 2s; kill primary; promote n3; heal; cancel-sync-wait; promote most-advanced; crash standby", seq.String())
+	assert.Equal(t, 2*time.Second, seq[1].Wait)
+	for in, want := range map[string]string{
+		"explode n1":     "unknown step",
+		"kill":           "takes 1 to 1",
+		"kill n9":        "is not primary, standby or a node",
+		"wait soon":      "want a duration",
+		"heal n1":        "takes 0 to 0",
+		"partition":      "takes 1 to 3",
+		"promote n1 n2":  "takes 0 to 1",
+		"pause n1 n2 n3": "takes 1 to 1",
+		" ; ; ":          "no step",
+	} {
+		_, err := ParseSequence(in, nodes)
+		assert.ErrorIs(t, err, ErrConfig, in)
+		assert.ErrorContains(t, err, want, in)
+	}
+	empty, err := ParseSequence("", nodes)
+	require.NoError(t, err)
+	assert.Empty(t, empty)
+}

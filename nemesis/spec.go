@@ -128,10 +128,21 @@ func (f Fault) validate(nodes []string) error {
 
 // Failover policies after a kill of the primary.
 const (
-	FailoverAuto     = "auto"     // promote the most advanced standby, re-point, rejoin later
+	FailoverAuto     = "auto"     // promote the standby known to hold every acknowledged commit (or none), re-point, rejoin later
 	FailoverNone     = "none"     // no promotion: restart the old primary at the end of the window
 	FailoverExternal = "external" // something else promotes: wait for a new primary
-	FailoverPromote  = "promote"  // promote:NAME, or promote:lagging (the least advanced standby)
+	FailoverPromote  = "promote"  // promote:NAME, promote:lagging or promote:most-advanced
+)
+
+// Targets of promote: besides a node name.
+const (
+	// PromoteLagging is the least advanced standby: an operator's mistake.
+	PromoteLagging = "lagging"
+	// PromoteMostAdvanced is the standby with the greatest LSN, promoted
+	// even when the sync list guarantees none holds every acknowledged
+	// commit (asynchronous replication): what an operator without a
+	// quorum rule does.
+	PromoteMostAdvanced = "most-advanced"
 )
 
 // Policy is a parsed --failover.
@@ -147,8 +158,8 @@ func (p Policy) String() string {
 	return p.Mode
 }
 
-// ParsePolicy reads --failover: auto, none, external, promote:NAME or
-// promote:lagging.
+// ParsePolicy reads --failover: auto, none, external, promote:NAME,
+// promote:lagging or promote:most-advanced.
 func ParsePolicy(s string, nodes []string) (Policy, error) {
 	mode, node, _ := strings.Cut(strings.TrimSpace(s), ":")
 	switch mode {
@@ -160,12 +171,12 @@ func ParsePolicy(s string, nodes []string) (Policy, error) {
 		}
 		return Policy{Mode: mode}, nil
 	case FailoverPromote:
-		if node == "lagging" || slices.Contains(nodes, node) {
+		if node == PromoteLagging || node == PromoteMostAdvanced || slices.Contains(nodes, node) {
 			return Policy{Mode: mode, Node: node}, nil
 		}
-		return Policy{}, fmt.Errorf("%w: --failover promote:%s: no such node (nodes: %s, or lagging)", ErrConfig, node, strings.Join(nodes, ", "))
+		return Policy{}, fmt.Errorf("%w: --failover promote:%s: no such node (nodes: %s, or lagging, most-advanced)", ErrConfig, node, strings.Join(nodes, ", "))
 	}
-	return Policy{}, fmt.Errorf("%w: --failover %q: want auto, none, external, promote:NAME or promote:lagging", ErrConfig, s)
+	return Policy{}, fmt.Errorf("%w: --failover %q: want auto, none, external, promote:NAME, promote:lagging or promote:most-advanced", ErrConfig, s)
 }
 
 // Step is one planned fault: when it strikes (from the start of the run),

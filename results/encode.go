@@ -51,6 +51,15 @@ func (op *Op) AppendJSON(dst []byte) ([]byte, error) {
 	}
 	dst = appendInts(dst, `,"values":`, op.Values)
 	dst = appendInts(dst, `,"ids":`, op.IDs)
+	if op.Lo != 0 {
+		dst = append(dst, `,"lo":`...)
+		dst = strconv.AppendInt(dst, op.Lo, 10)
+	}
+	if op.Hi != 0 {
+		dst = append(dst, `,"hi":`...)
+		dst = strconv.AppendInt(dst, op.Hi, 10)
+	}
+	dst = appendInts(dst, `,"missing":`, op.Missing)
 	if t := op.Transfer; t != nil {
 		dst = append(dst, `,"transfer":{"id":`...)
 		dst = strconv.AppendInt(dst, t.ID, 10)

@@ -6,8 +6,14 @@ import (
 )
 
 // SchemaVersion is written in every history line as "v". A reader refuses
-// lines of another version rather than guess at their meaning.
-const SchemaVersion = 1
+// lines of a version it does not know rather than guess at their meaning.
+// Version 2 added set reads over a range (Lo, Hi, Missing) and dropped the
+// latency of client completions (their invoke has the start); version 1
+// histories still read.
+const SchemaVersion = 2
+
+// MinSchemaVersion is the oldest history version this strongcheck reads.
+const MinSchemaVersion = 1
 
 // Type is the kind of a history entry, as in Jepsen.
 type Type string
@@ -94,6 +100,9 @@ const (
 	FTransfer = "transfer" // bank: move Transfer.Amount
 	FInit     = "init"     // set-up: initial state of a workload (bank balances)
 	FFinal    = "final"    // settle: final read on one node after the run healed
+	// FTopology is the harness's record of the roles when the clients
+	// start (process harness, a Fault with the node states).
+	FTopology = "topology"
 )
 
 // Workload names (the "workload" field).
@@ -111,24 +120,32 @@ const (
 // ids in a final read), Transfer for bank transfers, Txn for list-append
 // transactions and Fault for nemesis and failover steps.
 type Op struct {
-	V        int       `json:"v"`
-	Index    int64     `json:"index"`
-	Time     int64     `json:"time"` // ns since the run started, monotonic
-	Process  Process   `json:"process"`
-	Type     Type      `json:"type"`
-	F        string    `json:"f"`
-	Workload string    `json:"workload,omitempty"`
-	Key      string    `json:"key,omitempty"`
-	Value    *int64    `json:"value,omitempty"`
-	Expect   *int64    `json:"expect,omitempty"`
-	Values   []int64   `json:"values,omitempty"`
-	IDs      []int64   `json:"ids,omitempty"` // bank final read: ids of transfers present
+	V        int     `json:"v"`
+	Index    int64   `json:"index"`
+	Time     int64   `json:"time"` // ns since the run started, monotonic
+	Process  Process `json:"process"`
+	Type     Type    `json:"type"`
+	F        string  `json:"f"`
+	Workload string  `json:"workload,omitempty"`
+	Key      string  `json:"key,omitempty"`
+	Value    *int64  `json:"value,omitempty"`
+	Expect   *int64  `json:"expect,omitempty"`
+	Values   []int64 `json:"values,omitempty"`
+	IDs      []int64 `json:"ids,omitempty"` // bank final read: ids of transfers present
+	// Lo and Hi are the range of set elements a read covered (schema 2):
+	// every element in [Lo, Hi] is present but those in Missing, and
+	// Values lists the elements found outside the range (none, in a
+	// sound database). A set read without Lo covered the whole set, and
+	// Values lists every element (schema 1).
+	Lo       int64     `json:"lo,omitempty"`
+	Hi       int64     `json:"hi,omitempty"`
+	Missing  []int64   `json:"missing,omitempty"`
 	Transfer *Transfer `json:"transfer,omitempty"`
 	Txn      []Mop     `json:"txn,omitempty"` // list-append: the transaction's micro-operations (txn.go)
 	Node     string    `json:"node,omitempty"`
 	Error    string    `json:"error,omitempty"`
 	Warning  string    `json:"warning,omitempty"`
-	Latency  int64     `json:"latency,omitempty"` // completions: ns since the invoke
+	Latency  int64     `json:"latency,omitempty"` // harness and nemesis completions: ns since the invoke
 	Fault    *Fault    `json:"fault,omitempty"`
 }
 
@@ -162,6 +179,13 @@ type Fault struct {
 	Replication []ReplicationState `json:"replication,omitempty"`
 	// Durations of the steps taken, in ns, by step name (kill, promote, ...).
 	Durations map[string]int64 `json:"durations,omitempty"`
+	// Forced marks a promotion of a node that the sync list did not
+	// guarantee to hold every acknowledged commit (an operator's choice,
+	// or no such node could be known).
+	Forced bool `json:"forced,omitempty"`
+	// Verified says what the nemesis checked to know the step took effect
+	// (processes gone or stopped, peers unreachable, a writable primary).
+	Verified string `json:"verified,omitempty"`
 }
 
 // Fault phases.

@@ -42,6 +42,10 @@ func randomOp(rng *rand.Rand) Op {
 		op.IDs = []int64{rng.Int64N(9)}
 	}
 	if maybe() {
+		op.Lo, op.Hi = rng.Int64()-rng.Int64(), rng.Int64N(1<<40)-rng.Int64N(3)
+		op.Missing = []int64{rng.Int64N(1 << 40)}
+	}
+	if maybe() {
 		op.Transfer = &Transfer{ID: rng.Int64(), From: rng.IntN(5), To: -rng.IntN(5), Amount: rng.Int64N(100)}
 	}
 	if maybe() {
@@ -146,17 +150,59 @@ func TestReaderTornAndCorrupt(t *testing.T) {
 		line int
 	}{
 		"garbage in the middle": {strings.Replace(whole, `"f":"read"}`+"\n", `"f":"read"`+"\n", 1), 1},
-		"other schema":          {strings.Replace(whole, `{"v":1,"index":1`, `{"v":9,"index":1`, 1), 2},
+		"other schema":          {strings.Replace(whole, `{"v":2,"index":1`, `{"v":9,"index":1`, 1), 2},
 		"index gap":             {strings.Replace(whole, `"index":2`, `"index":5`, 1), 3},
 		"unknown type":          {strings.Replace(whole, `"type":"ok"`, `"type":"maybe"`, 1), 1},
 		"empty line":            {strings.Replace(whole, "\n", "\n\n", 1), 2},
 	}
 	for name, c := range cases {
-		_, err := Read(strings.NewReader(c.text))
+		h, err := Read(strings.NewReader(c.text))
 		var ce *CorruptError
 		require.True(t, errors.As(err, &ce), "%s: %v", name, err)
 		assert.True(t, errors.Is(err, ErrCorrupt), name)
 		assert.Equal(t, c.line, ce.Line, name)
+		require.NotNil(t, h, "%s: the operations before the bad line are returned", name)
+		assert.Len(t, h.Ops, c.line-1, "%s: every line before the bad one is kept", name)
+	}
+
+	// Lines longer than the reader's buffer: a corrupt one is named, one
+	// that parses is read.
+	long := strings.Repeat(" ", 1<<20+10)
+	h, err = Read(strings.NewReader(whole + strings.Repeat("x", 1<<20+10) + "\n"))
+	var ce *CorruptError
+	require.True(t, errors.As(err, &ce), "%v", err)
+	assert.Equal(t, 4, ce.Line)
+	assert.Len(t, h.Ops, 3)
+	h, err = Read(strings.NewReader(whole[:len(whole)-1] + long + "\n"))
+	require.NoError(t, err)
+	assert.Len(t, h.Ops, 3)
+
+	// A crash of the machine can leave the file's end zero-filled: that is
+	// a torn tail, not corruption, with or without a newline among the
+	// zeros; zeros followed by data are corruption.
+	for name, c := range map[string]struct {
+		text      string
+		torn      bool
+		ops, line int
+	}{
+		"zeros at the end":             {whole + "\x00\x00\x00\x00", true, 3, 4},
+		"zeros and newlines":           {whole + "\x00\x00\n\x00\n", true, 3, 4},
+		"a line cut short by zeros":    {whole[:len(whole)-9] + "\x00\x00\x00\x00\x00\x00\x00\x00\x00\n\x00", true, 2, 3},
+		"zeros then data is corrupt":   {whole[:len(whole)-9] + "\x00\x00\n" + whole, false, 2, 3},
+		"a complete garbage last line": {whole + "garbage\n", false, 3, 4},
+	} {
+		h, err := Read(strings.NewReader(c.text))
+		require.NotNil(t, h, name)
+		assert.Len(t, h.Ops, c.ops, name)
+		if c.torn {
+			require.NoError(t, err, name)
+			assert.True(t, h.Torn, name)
+			assert.Equal(t, c.line, h.TornLine, name)
+		} else {
+			var ce *CorruptError
+			require.True(t, errors.As(err, &ce), "%s: %v", name, err)
+			assert.Equal(t, c.line, ce.Line, name)
+		}
 	}
 }
 
@@ -207,4 +253,29 @@ func BenchmarkEncode(b *testing.B) {
 			_, _ = json.Marshal(&op)
 		}
 	})
+}
+
+// BenchmarkScan reads a history of client lines as the harness writes
+// them: the speed strongcheck check reads a long run at.
+func BenchmarkScan(b *testing.B) {
+	var buf bytes.Buffer
+	w := Op{V: SchemaVersion, Process: 3, F: FWrite, Workload: WorkloadRegister, Key: "k7", Node: "n1"}
+	for i := range 100000 {
+		w.Index, w.Time, w.Value = int64(i), 3_000_000_000_000+int64(i)*250_000, Int(5_000_000+int64(i))
+		w.Type = Invoke
+		if i%2 == 1 {
+			w.Type = OK
+		}
+		line, _ := w.Marshal()
+		buf.Write(append(line, '\n'))
+	}
+	data := buf.Bytes()
+	b.SetBytes(int64(len(data)))
+	b.ResetTimer()
+	for b.Loop() {
+		n := 0
+		if _, err := Scan(bytes.NewReader(data), func(*Op) error { n++; return nil }); err != nil || n != 100000 {
+			b.Fatalf("%d ops, %v", n, err)
+		}
+	}
 }

@@ -30,6 +30,13 @@ import (
 //	      junit.xml                one test case per checker
 //	      linearizable-<key>.html  porcupine's visualization of a bad key
 //	      logs/<node>.log          every node's PostgreSQL log
+//	      cluster/                 the backend's own folder (local: the
+//	                               servers' logs while they run, state);
+//	                               not published
+//
+// The files listed, and only those, are what a run publishes (Published):
+// `strongcheck serve` answers nothing else. No file of a run holds a
+// password.
 
 // DefaultStoreRoot is the store's root when none is given, relative to the
 // working directory.
@@ -253,7 +260,13 @@ type TestInfo struct {
 	Workloads []string          `json:"workloads,omitempty"`
 	Nemeses   []string          `json:"nemeses,omitempty"`
 	// Failover is the failover mode (auto, manual, none).
-	Failover    string `json:"failover,omitempty"`
+	Failover string `json:"failover,omitempty"`
+	// Sequence is the user's fault sequence, when one replaced the
+	// nemeses' seeded plan.
+	Sequence string `json:"sequence,omitempty"`
+	// Model is the consistency model the verdict (and exit code) follows:
+	// guide, postgres or linearizable.
+	Model       string `json:"model,omitempty"`
 	TimeLimitNS int64  `json:"time_limit_ns,omitempty"`
 	Concurrency int    `json:"concurrency,omitempty"`
 	// Host describes the machine (hostname, kernel, CPUs) in one line.
@@ -419,6 +432,40 @@ func WriteFileAtomic(path string, data []byte) error {
 	return nil
 }
 
+var (
+	runNameRE   = regexp.MustCompile(`^[0-9]{8}T[0-9]{6}\.[0-9]{3}Z(-[0-9]{1,4})?$`)
+	safeNameRE  = regexp.MustCompile(`^[A-Za-z0-9._-]{1,128}$`)
+	publishedAt = map[string]bool{TestJSONName: true, HistoryName: true, ResultsJSONName: true, LagName: true,
+		ReportHTMLName: true, SummaryMDName: true, JUnitXMLName: true}
+)
+
+// IsRunName reports whether name can name a run folder inside a test's
+// folder (NewRun's start time, maybe suffixed "-2", ...).
+func IsRunName(name string) bool { return runNameRE.MatchString(name) }
+
+// Published reports whether rel, a slash-separated path relative to a run
+// folder, is a file a run publishes: test.json, history.jsonl, lag.jsonl,
+// results.json, report.html, summary.md, junit.xml, a porcupine
+// visualization (PorcupineHTMLName) or a node log (logs/<node>.log).
+// Anything else in the folder (the backend's own folder, temporary files)
+// is not for readers of the store.
+func Published(rel string) bool {
+	if publishedAt[rel] {
+		return true
+	}
+	if name, ok := strings.CutPrefix(rel, LogsDirName+"/"); ok {
+		return strings.HasSuffix(name, ".log") && isSafeName(name)
+	}
+	if key, ok := strings.CutPrefix(rel, "linearizable-"); ok {
+		return strings.HasSuffix(key, ".html") && isSafeName(rel)
+	}
+	return false
+}
+
+func isSafeName(name string) bool {
+	return safeNameRE.MatchString(name) && !strings.HasPrefix(name, ".")
+}
+
 // RunInfo describes one stored run for a listing.
 type RunInfo struct {
 	Run  Run
@@ -457,8 +504,8 @@ func (s Store) List() ([]RunInfo, error) {
 			return nil, fmt.Errorf("list store: %w", err)
 		}
 		for _, r := range runs {
-			if !r.IsDir() || strings.HasPrefix(r.Name(), ".") {
-				continue
+			if !r.IsDir() || !IsRunName(r.Name()) {
+				continue // latest links, a folder a user made there
 			}
 			out = append(out, readRunInfo(t.Name(), Run{Dir: filepath.Join(s.Dir(), t.Name(), r.Name())}))
 		}

@@ -7,25 +7,35 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/strongcheck/strongcheck/checker"
-	"github.com/strongcheck/strongcheck/checker/elle"
 )
 
-func TestListAppendFound(t *testing.T) {
-	fork := &elle.Result{RulesOut: []elle.RuledOut{{Model: "snapshot-isolation", By: []elle.KindCount{{Kind: elle.GNonadjacent, Count: 2}}}},
-		Anomalies: []elle.Anomaly{{Kind: elle.GNonadjacent, Cases: []elle.Case{{Txns: []elle.TxnRef{{InvokeNS: 900}, {InvokeNS: 400}}}}}}}
-	res := func(v checker.Verdict, r *elle.Result) *checker.Result {
-		return &checker.Result{Verdict: v, Checks: []checker.Check{{Name: checker.NameListAppend, Verdict: v, ListAppend: r}}}
+// The list-append scenarios ask for the anomalies the list-append check
+// adds to a run's.
+func TestListAppendScenarios(t *testing.T) {
+	res := func(v checker.Verdict, kind checker.Kind, documented bool) *checker.Result {
+		r := &checker.Result{Model: checker.ModelGuide, Verdict: v,
+			Models: []checker.ModelResult{{Model: checker.ModelGuide, Verdict: v}, {Model: checker.ModelPostgres, Verdict: v}, {Model: checker.ModelLinearizable, Verdict: v}}}
+		if kind != "" {
+			r.Anomalies = []checker.Anomaly{{Kind: kind, Documented: documented, Count: 2}}
+		}
+		return r
 	}
 	long, err := Get("long-fork-across-nodes")
 	require.NoError(t, err)
-	assert.True(t, long.Found(res(checker.Invalid, fork)))
-	assert.False(t, long.Found(res(checker.Valid, &elle.Result{})))
+	ok, why := long.Check(res(checker.Invalid, "G-nonadjacent", false))
+	assert.True(t, ok, why)
+	ok, _ = long.Check(res(checker.Valid, "", false))
+	assert.False(t, ok)
 	ser, err := Get("serializable-standby-reads")
 	require.NoError(t, err)
-	assert.False(t, ser.Found(res(checker.Invalid, fork)), "Found looks at the model it names")
+	ok, why = ser.Check(res(checker.Invalid, "G2-item", true))
+	assert.True(t, ok, why)
+	ok, _ = ser.Check(res(checker.Invalid, "G2-item", false))
+	assert.False(t, ok, "a G2-item no standby took part in is a finding, not this scenario")
 	sound, err := Get("serializable-primary")
 	require.NoError(t, err)
-	assert.True(t, sound.Found(res(checker.Valid, &elle.Result{OK: 10})))
-	assert.False(t, sound.Found(res(checker.Valid, &elle.Result{})), "no transaction: nothing shown")
-	assert.Equal(t, int64(400), FirstAnomalyNS(res(checker.Invalid, fork)))
+	ok, why = sound.Check(res(checker.Valid, "", false))
+	assert.True(t, ok, why)
+	ok, _ = sound.Check(res(checker.Invalid, "G2-item", false))
+	assert.False(t, ok)
 }

@@ -74,7 +74,7 @@ func ConnectWith(ctx context.Context, dsn string, opts ConnOptions) (*Conn, erro
 	}
 	pg, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("workload: connect: %w", err)
+		return nil, &ConnectError{err: err}
 	}
 	connected.Store(true)
 	c.pg = pg
@@ -127,3 +127,23 @@ func (c *Conn) Close(ctx context.Context) error {
 	}
 	return nil
 }
+
+// ConnectError is a failed connection attempt. Its text is short, the
+// network's own words (every failed attempt while a node is down is one
+// line of the history); Unwrap gives pgx's error with everything else.
+type ConnectError struct{ err error }
+
+func (e *ConnectError) Error() string {
+	var op *net.OpError
+	if errors.As(e.err, &op) {
+		return "workload: connect: " + op.Error()
+	}
+	var ce *pgconn.ConnectError
+	if errors.As(e.err, &ce) && ce.Unwrap() != nil {
+		return "workload: connect: " + ce.Unwrap().Error()
+	}
+	return "workload: connect: " + e.err.Error()
+}
+
+// Unwrap returns pgx's error.
+func (e *ConnectError) Unwrap() error { return e.err }

@@ -244,16 +244,29 @@ func TestIntegrationConcurrent(t *testing.T) {
 			require.Equal(t, results.OK, op.Type, "%+v", op)
 			if op.F == results.FAdd {
 				added = append(added, *op.Value)
-			} else {
-				reads++
-				require.True(t, slices.IsSorted(op.Values))
+				continue
+			}
+			// A read covers a window of at most 128 elements: nothing
+			// outside it, and what it lacks inside it is named.
+			reads++
+			require.GreaterOrEqual(t, op.Lo, int64(1))
+			require.LessOrEqual(t, op.Hi-op.Lo, int64(127))
+			assert.Empty(t, op.Values, "no element outside the window")
+			require.True(t, slices.IsSorted(op.Missing))
+			for _, m := range op.Missing {
+				require.True(t, m >= op.Lo && m <= op.Hi, "missing %d outside [%d, %d]", m, op.Lo, op.Hi)
 			}
 		}
 		require.Positive(t, reads)
 		slices.Sort(added)
 		fin := final(t, w, admin)
 		require.Len(t, fin, 1)
-		assert.Equal(t, added, fin[0].Values)
+		// Every element handed out was added (all ok): none is missing.
+		assert.Equal(t, int64(1), fin[0].Lo)
+		assert.Equal(t, added[len(added)-1], fin[0].Hi)
+		assert.Empty(t, fin[0].Missing)
+		assert.Empty(t, fin[0].Values)
+		assert.Len(t, added, int(fin[0].Hi))
 	})
 
 	t.Run("bank", func(t *testing.T) {
@@ -407,7 +420,7 @@ func TestIntegrationClassify(t *testing.T) {
 			assert.Equal(t, results.Fail, got.Type, "%+v", got)
 
 			r = connect(t, s)
-			got = do(r, set, results.Op{Type: results.Invoke, F: results.FRead, Workload: "set"}, 300*time.Millisecond)
+			got = do(r, set, results.Op{Type: results.Invoke, F: results.FRead, Workload: "set", Lo: 1, Hi: 128}, 300*time.Millisecond)
 			assert.Equal(t, results.OK, got.Type, "the lock is on the register only: %+v", got)
 
 			exec(locker, "ROLLBACK")

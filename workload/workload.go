@@ -71,7 +71,7 @@ type Options struct {
 	// [1, MaxTransfer] (default 5).
 	MaxTransfer int64
 	// ReadFraction is the share of reads among the operations, in [0, 1]
-	// (0 means the workload's default: register 0.5, set 0.01, bank 0.5).
+	// (0 means the workload's default: register 0.5, set 0.05, bank 0.5).
 	// Use WritesOnly for no reads at all.
 	ReadFraction float64
 	// CASFraction is the register's share of compare-and-set operations
@@ -163,7 +163,7 @@ func New(name string, opts Options) (Workload, error) {
 	case results.WorkloadRegister, results.WorkloadBank, results.WorkloadAppend:
 		def = 0.5
 	case results.WorkloadSet:
-		def = 0.01
+		def = 0.05
 	default:
 		return nil, fmt.Errorf("%w %q (known: %v)", ErrUnknownWorkload, name, Names())
 	}

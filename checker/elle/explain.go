@@ -28,8 +28,24 @@ type rawCase struct {
 
 // collected are the cases of one kind.
 type collected struct {
-	count int
-	cases []rawCase
+	count   int
+	standby int // cases with a transaction a standby served
+	cases   []rawCase
+}
+
+// onStandby reports whether one of txns began on a node that was then a
+// standby (a committed append proves its node was the primary).
+func (x *analysis) onStandby(txns []int32) bool {
+	for _, t := range txns {
+		tx := &x.txns[t]
+		if int(tx.node) >= len(x.nodes) || tx.final || tx.ok() && writes(tx.mops) {
+			continue
+		}
+		if x.roles.at(x.nodes[tx.node], tx.invT) == "standby" {
+			return true
+		}
+	}
+	return false
 }
 
 func (x *analysis) collect(k Kind) *collected {
@@ -44,6 +60,9 @@ func (x *analysis) collect(k Kind) *collected {
 func (x *analysis) addCase(k Kind, rc rawCase) {
 	c := x.collect(k)
 	c.count++
+	if x.onStandby(rc.txns[:1]) { // the reader, for a read anomaly
+		c.standby++
+	}
 	if len(c.cases) < maxCases {
 		c.cases = append(c.cases, rc)
 	}
@@ -54,6 +73,9 @@ func (x *analysis) addCase(k Kind, rc rawCase) {
 func (x *analysis) addCycle(k Kind, f *found) {
 	c := x.collect(k)
 	c.count++
+	if x.onStandby(f.nodes) {
+		c.standby++
+	}
 	if len(c.cases) < maxCycles {
 		c.cases = append(c.cases, rawCase{txns: f.nodes, key: -1, cycle: f})
 	}
@@ -61,7 +83,7 @@ func (x *analysis) addCycle(k Kind, f *found) {
 
 // render puts a kind's first cases (for cycles: the shortest) in words.
 func (x *analysis) render(k Kind, col *collected) Anomaly {
-	a := Anomaly{Kind: k, Count: col.count, AtLeast: x.atLeast[k], Explanation: Explain(k)}
+	a := Anomaly{Kind: k, Count: col.count, Standby: col.standby, AtLeast: x.atLeast[k], Explanation: Explain(k)}
 	cases := col.cases
 	if len(cases) > 0 && cases[0].cycle != nil {
 		cases = slices.Clone(cases)

@@ -77,6 +77,9 @@ type Anomaly struct {
 	// anomalies, appends for lost appends.
 	Count   int  `json:"count"`
 	AtLeast bool `json:"at_least,omitempty"`
+	// Standby is how many of Count involve a transaction that a standby
+	// served (by its node's role when it began).
+	Standby int `json:"standby,omitempty"`
 	// Explanation is one sentence on what this kind of anomaly means.
 	Explanation string `json:"explanation"`
 	// Evidence are the history indices of the invokes of the transactions

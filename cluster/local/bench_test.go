@@ -78,7 +78,7 @@ func BenchmarkFailover(b *testing.B) {
 		t0 := time.Now()
 		require.NoError(b, c.Kill(ctx, "n1"))
 		close(stop)
-		res, err := cluster.Promote(ctx, c, "n1", "")
+		res, err := cluster.Promote(ctx, c, cluster.PromoteOptions{Old: "n1"})
 		require.NoError(b, err)
 		// RPO = 0 after the failover: the promoted node's commits wait for
 		// the remaining standby, so it must follow before the first write.

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -22,6 +23,9 @@ var (
 	ErrAlreadyUp      = errors.New("a cluster is already up in this folder")
 	ErrNodeStart      = errors.New("node did not start")
 	ErrNotTraversable = errors.New("folder not reachable by the postgres user")
+	// ErrNoCluster: the folder given holds no cluster that is up (the
+	// user's --dir).
+	ErrNoCluster = errors.New("no cluster")
 )
 
 // Binaries are the PostgreSQL programs the backend runs.
@@ -67,9 +71,11 @@ func FindBinaries() (Binaries, error) {
 		if err != nil {
 			continue
 		}
-		f := strings.Fields(string(out))
-		v := f[len(f)-1]
-		major, _ := strconv.Atoi(strings.SplitN(v, ".", 2)[0])
+		v, major, err := parseVersion(string(out))
+		if err != nil {
+			tried[len(tried)-1] += fmt.Sprintf(" (%v)", err)
+			continue
+		}
 		return Binaries{Dir: d, Version: v, Major: major}, nil
 	}
 	if len(tried) == 0 {
@@ -77,6 +83,26 @@ func FindBinaries() (Binaries, error) {
 	}
 	return Binaries{}, fmt.Errorf("%w (looked in %s); install them with `apt-get install postgresql-15` or set STRONGCHECK_PG_BINDIR",
 		ErrNoBinaries, strings.Join(tried, ", "))
+}
+
+// versionRE finds the version in `postgres --version`'s output, e.g.
+// "postgres (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)" or
+// "postgres (PostgreSQL) 17beta1": the first word after "(PostgreSQL)".
+var versionRE = regexp.MustCompile(`\(PostgreSQL\)\s+(([0-9]+)(?:\.[0-9]+)*(?:devel|alpha[0-9]*|beta[0-9]*|rc[0-9]*)?)(?:\s|$)`)
+
+// parseVersion returns the server version ("15.18") and its major number
+// from the output of `postgres --version`; a packager's suffix in
+// parentheses is not part of it.
+func parseVersion(out string) (version string, major int, err error) {
+	m := versionRE.FindStringSubmatch(strings.TrimSpace(out))
+	if m == nil {
+		return "", 0, fmt.Errorf("cannot read a version in %q", strings.TrimSpace(out))
+	}
+	major, err = strconv.Atoi(m[2])
+	if err != nil {
+		return "", 0, fmt.Errorf("version %q: %w", m[1], err)
+	}
+	return m[1], major, nil
 }
 
 func versionOf(bindir string) int {
@@ -111,7 +137,7 @@ type pgUser struct{ uid, gid uint32 }
 func lookupPGUser() (pgUser, error) {
 	u, err := user.Lookup("postgres")
 	if err != nil {
-		return pgUser{}, fmt.Errorf("%w: user postgres: %v", ErrNoTool, err)
+		return pgUser{}, fmt.Errorf("%w: user postgres: %w", ErrNoTool, err)
 	}
 	uid, _ := strconv.Atoi(u.Uid)
 	gid, _ := strconv.Atoi(u.Gid)
@@ -131,7 +157,7 @@ func checkTraversable(dir string, u pgUser) error {
 			return err
 		}
 		if fi.Mode().Perm()&0o001 == 0 {
-			return fmt.Errorf("%w: %s is mode %v; the servers run as postgres and need to reach %s (chmod o+x %s, or use another --dir)",
+			return fmt.Errorf("%w: %s is mode %v; the servers run as postgres and need to reach %s (chmod o+x %s)",
 				ErrNotTraversable, p, fi.Mode().Perm(), abs, p)
 		}
 		if p == "/" {

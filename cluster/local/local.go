@@ -5,11 +5,14 @@
 // processes, partitions are nftables rules inside the namespaces.
 //
 // It needs root, iproute2, util-linux's nsenter, nftables and PostgreSQL;
-// Preflight and FindBinaries name what is missing. Everything it creates
-// outside the cluster folder (namespaces, bridge, veths, servers) is
-// recorded in a registry under /run/strongcheck, so that a cluster left by a
-// crashed or killed harness is found and removed by the next Up or Down, by
-// the names and PIDs it owns and only those.
+// Preflight and FindBinaries name what is missing. The cluster folder holds
+// only logs and cluster.json, nothing secret: the passwords live in a
+// runtime folder under /run/strongcheck and the data folders under
+// /var/lib/strongcheck, both private to the cluster (paths.go). Everything
+// it creates outside the cluster folder (namespaces, bridge, veths,
+// servers, those folders) is recorded in a registry under /run/strongcheck,
+// so that a cluster left by a crashed or killed harness is found and removed
+// by the next Up or Down, by the names and PIDs it owns and only those.
 package local
 
 import (
@@ -50,8 +53,10 @@ const (
 
 // Options configure Up.
 type Options struct {
-	// Dir is the cluster's folder: data/<node>, logs/<node>.log, state.
-	// It is created when missing; the postgres user must reach it.
+	// Dir is the cluster's folder: logs/<node>.log and cluster.json
+	// (what Attach and Down need; no password). It is created when
+	// missing and may have any mode: the servers never open it (their
+	// data and passfile live in folders of their own, see paths.go).
 	Dir string
 	// Subnet is an IPv4 CIDR (DefaultSubnet when empty, AutoSubnet to
 	// choose a free one).
@@ -60,9 +65,6 @@ type Options struct {
 	// Detached marks a cluster that outlives this process (`cluster up`);
 	// call Detach instead of Close when done with it.
 	Detached bool
-	// KeepData keeps the data directories on Close (they are removed by
-	// default; logs always stay).
-	KeepData bool
 	// Logf, when set, receives progress lines (never a password).
 	Logf func(format string, args ...any)
 }
@@ -100,6 +102,8 @@ type state struct {
 	Settings cluster.Settings  `json:"settings"`
 	Version  string            `json:"postgres_version"`
 	Detached bool              `json:"detached"`
+	// DataDir is where the nodes' data folders are (DataDir/<id>).
+	DataDir string `json:"data_dir,omitempty"`
 }
 
 func (c *Cluster) logf(format string, args ...any) {
@@ -142,7 +146,7 @@ func Up(ctx context.Context, opts Options) (c *Cluster, err error) {
 	if _, err := Sweep(); err != nil {
 		return nil, fmt.Errorf("clean up after an earlier run: %w", err)
 	}
-	if err := prepareDir(dir, u); err != nil {
+	if err := prepareDir(dir); err != nil {
 		return nil, err
 	}
 	c = &Cluster{opts: opts, spec: opts.Spec, nodes: opts.Spec.NodeNames(), bin: bin, user: u,
@@ -154,11 +158,14 @@ func Up(ctx context.Context, opts Options) (c *Cluster, err error) {
 		if err != nil {
 			cerr := c.Close(context.WithoutCancel(ctx))
 			if cerr != nil {
-				err = fmt.Errorf("%w (and tearing down: %v)", err, cerr)
+				err = fmt.Errorf("%w (and tearing down: %w)", err, cerr)
 			}
 			c = nil
 		}
 	}()
+	if err := makePrivateDirs(c.net.id, u); err != nil {
+		return c, err
+	}
 	if err := c.net.up(ctx, c.nodes); err != nil {
 		return c, fmt.Errorf("network: %w", err)
 	}
@@ -167,7 +174,7 @@ func Up(ctx context.Context, opts Options) (c *Cluster, err error) {
 	if err != nil {
 		return c, err
 	}
-	if err := c.writeSecrets(); err != nil {
+	if err := writeSecrets(c.net.id, c.sec, c.user); err != nil {
 		return c, err
 	}
 	g, gctx := errgroup.WithContext(ctx)
@@ -218,7 +225,9 @@ func Up(ctx context.Context, opts Options) (c *Cluster, err error) {
 	return c, nil
 }
 
-func prepareDir(dir string, u pgUser) error {
+// prepareDir makes dir a cluster folder: it refuses one whose cluster is
+// still up and removes what an older strongcheck kept there (data, secrets).
+func prepareDir(dir string) error {
 	if st, err := readState(dir); err == nil {
 		if e, err := loadEntry(entryPath(st.ID)); err == nil {
 			if e.Detached {
@@ -231,24 +240,37 @@ func prepareDir(dir string, u pgUser) error {
 			}
 		}
 	}
-	for _, sub := range []string{"data", "logs"} {
-		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
-			return fmt.Errorf("cluster folder: %w", err)
-		}
-	}
-	os.RemoveAll(filepath.Join(dir, "data"))
-	if err := os.MkdirAll(filepath.Join(dir, "data"), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Join(dir, "logs"), 0o755); err != nil {
 		return fmt.Errorf("cluster folder: %w", err)
 	}
-	for _, p := range []string{dir, filepath.Join(dir, "logs")} {
-		if err := os.Chmod(p, 0o755); err != nil {
-			return fmt.Errorf("cluster folder: %w", err)
-		}
-	}
-	if err := os.Chown(filepath.Join(dir, "logs"), int(u.uid), int(u.gid)); err != nil {
+	if err := removeOldLayout(dir); err != nil {
 		return fmt.Errorf("cluster folder: %w", err)
 	}
-	return checkTraversable(filepath.Join(dir, "data"), u)
+	return nil
+}
+
+// removeOldLayout removes the secrets and data folders an older strongcheck
+// kept inside the cluster folder dir: secrets.json, data/pgpass and
+// data/<node> (only folders that are PostgreSQL data folders, so that a
+// data folder of the user's own in a --dir of theirs is left alone).
+func removeOldLayout(dir string) error {
+	var errs []error
+	for _, f := range []string{filepath.Join(dir, "secrets.json"), filepath.Join(dir, "data", "pgpass")} {
+		if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	data := filepath.Join(dir, "data")
+	ents, _ := os.ReadDir(data)
+	for _, e := range ents {
+		if _, err := os.Stat(filepath.Join(data, e.Name(), "PG_VERSION")); err == nil && e.IsDir() {
+			errs = append(errs, os.RemoveAll(filepath.Join(data, e.Name())))
+		}
+	}
+	if len(ents) > 0 {
+		_ = os.Remove(data) // only when empty now
+	}
+	return errors.Join(errs...)
 }
 
 // register picks the subnet and an id, and records the cluster in the
@@ -274,7 +296,7 @@ func (c *Cluster) register() error {
 		} else {
 			s, err := ParseSubnet(c.opts.Subnet)
 			if err != nil {
-				return fmt.Errorf("%w: %v", cluster.ErrSpec, err)
+				return fmt.Errorf("%w: %w", cluster.ErrSpec, err)
 			}
 			if what, used := subnetInUse(s); used {
 				return fmt.Errorf("%w: %s (%s); choose another with --subnet", ErrSubnetInUse, s, what)
@@ -311,25 +333,9 @@ func (c *Cluster) register() error {
 	})
 }
 
-func (c *Cluster) dataDir(node string) string { return filepath.Join(c.opts.Dir, "data", node) }
+func (c *Cluster) dataDir(node string) string { return filepath.Join(dataRoot(c.net.id), node) }
 func (c *Cluster) logPath(node string) string { return filepath.Join(c.opts.Dir, "logs", node+".log") }
-func (c *Cluster) secretsPath() string        { return filepath.Join(c.opts.Dir, "secrets.json") }
-func (c *Cluster) passfile() string           { return filepath.Join(c.opts.Dir, "data", "pgpass") }
-
-func (c *Cluster) writeSecrets() error {
-	b, _ := json.Marshal(c.sec)
-	if err := os.WriteFile(c.secretsPath(), b, 0o600); err != nil {
-		return fmt.Errorf("secrets: %w", err)
-	}
-	// The replication password reaches standbys and pg_rewind through a
-	// passfile readable by postgres only, never through conninfo strings
-	// that land in postgresql.auto.conf or in process titles.
-	line := fmt.Sprintf("*:*:*:repl:%s\n*:*:*:postgres:%s\n", c.sec.Repl, c.sec.Superuser)
-	if err := os.WriteFile(c.passfile(), []byte(line), 0o600); err != nil {
-		return fmt.Errorf("passfile: %w", err)
-	}
-	return os.Chown(c.passfile(), int(c.user.uid), int(c.user.gid))
-}
+func (c *Cluster) passfile() string           { return passfilePath(c.net.id) }
 
 // configure writes a node's postgresql.conf (the cluster-wide settings),
 // pg_hba.conf, and for a standby standby.signal and primary_conninfo. The
@@ -454,7 +460,7 @@ func (c *Cluster) bootstrap(ctx context.Context, primary, templatePW string) err
 
 func (c *Cluster) writeState() error {
 	st := state{ID: c.entry.ID, Subnet: c.net.subnet.String(), Nodes: c.nodes, Addrs: c.net.ipOf,
-		Settings: c.spec.Effective(), Version: c.bin.Version, Detached: c.opts.Detached}
+		Settings: c.spec.Effective(), Version: c.bin.Version, Detached: c.opts.Detached, DataDir: dataRoot(c.net.id)}
 	b, _ := json.MarshalIndent(st, "", "  ")
 	return os.WriteFile(filepath.Join(c.opts.Dir, "cluster.json"), b, 0o644)
 }
@@ -485,6 +491,14 @@ func (c *Cluster) Addr(node string) string { return c.net.ipOf[node] }
 
 // Dir is the cluster folder.
 func (c *Cluster) Dir() string { return c.opts.Dir }
+
+// SecretsFile is the root-only file that holds the cluster's passwords,
+// outside the cluster folder.
+func (c *Cluster) SecretsFile() string { return secretsPath(c.net.id) }
+
+// DataDir is the folder of the nodes' data folders, outside the cluster
+// folder.
+func (c *Cluster) DataDir() string { return dataRoot(c.net.id) }
 
 // PostgresVersion is the server version, e.g. "15.18".
 func (c *Cluster) PostgresVersion() string { return c.bin.Version }
@@ -719,14 +733,19 @@ func (c *Cluster) CollectLogs(ctx context.Context, dir string) error {
 }
 
 // Detach leaves the cluster running after this process exits (`cluster
-// up`): the registry marks it detached, so sweeps leave it alone until Down
-// of its folder.
+// up`, `test --leave-db-running`): the registry marks it detached, so
+// sweeps leave it alone until Down of its folder. Its data and runtime
+// folders stay with it.
 func (c *Cluster) Detach() error {
 	c.entryMu.Lock()
 	c.entry.Detached = true
 	err := c.entry.save()
 	c.entryMu.Unlock()
 	if err != nil {
+		return err
+	}
+	c.opts.Detached = true
+	if err := c.writeState(); err != nil {
 		return err
 	}
 	c.lock.release()
@@ -736,9 +755,10 @@ func (c *Cluster) Detach() error {
 	return nil
 }
 
-// Close implements cluster.Cluster: immediate shutdown of every server,
-// removal of namespaces, veths and bridge, of the data (unless KeepData) and
-// of the registry entry. Logs stay in the folder.
+// Close implements cluster.Cluster: immediate shutdown of every server
+// (it returns once every process the servers ran has left the process
+// table), removal of namespaces, veths and bridge, of the data and runtime
+// folders and of the registry entry. Logs stay in the folder.
 func (c *Cluster) Close(ctx context.Context) error {
 	c.closeMu.Lock()
 	defer c.closeMu.Unlock()
@@ -755,7 +775,7 @@ func (c *Cluster) Close(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = s.stop(true, 5*time.Second)
+			errs[i] = s.teardown(5*time.Second, defaultGoneTimeout)
 		}()
 	}
 	wg.Wait()
@@ -763,13 +783,12 @@ func (c *Cluster) Close(ctx context.Context) error {
 	if c.net != nil {
 		err = errors.Join(err, deleteNetwork(c.net.namespaces(), c.net.veths(), c.net.bridge))
 	}
+	if c.net != nil {
+		err = errors.Join(err, removePrivateDirs(c.net.id))
+	}
 	if err != nil {
 		return fmt.Errorf("tear down: %w", err)
 	}
-	if !c.opts.KeepData {
-		os.RemoveAll(filepath.Join(c.opts.Dir, "data"))
-	}
-	os.Remove(c.secretsPath())
 	os.Remove(filepath.Join(c.opts.Dir, "cluster.json"))
 	if c.entry != nil {
 		os.Remove(entryPath(c.entry.ID))
@@ -790,15 +809,11 @@ func Attach(dir string) (*Cluster, error) {
 	}
 	st, err := readState(dir)
 	if err != nil {
-		return nil, fmt.Errorf("no cluster in %s: %w", dir, err)
+		return nil, fmt.Errorf("%w in %s: %w", ErrNoCluster, dir, err)
 	}
-	b, err := os.ReadFile(filepath.Join(dir, "secrets.json"))
+	sec, err := readSecrets(st.ID)
 	if err != nil {
-		return nil, fmt.Errorf("no cluster secrets in %s: %w", dir, err)
-	}
-	var sec secrets
-	if err := json.Unmarshal(b, &sec); err != nil {
-		return nil, fmt.Errorf("cluster secrets: %w", err)
+		return nil, fmt.Errorf("%w in %s (is it down?): %w", ErrNoCluster, dir, err)
 	}
 	sub, err := ParseSubnet(st.Subnet)
 	if err != nil {
@@ -812,8 +827,10 @@ func Attach(dir string) (*Cluster, error) {
 }
 
 // Down tears down the cluster recorded in dir, whether detached or left by
-// a dead process, and sweeps other dead clusters. It refuses a cluster whose
-// owner is still running. No cluster in dir is not an error.
+// a dead process, and sweeps other dead clusters. It returns once every
+// server process has left the process table, and the data and runtime
+// folders are removed. It refuses a cluster whose owner is still running.
+// No cluster in dir is not an error.
 func Down(ctx context.Context, dir string) error {
 	if _, err := Sweep(); err != nil {
 		return err
@@ -829,6 +846,9 @@ func Down(ctx context.Context, dir string) error {
 	if err != nil {
 		return err
 	}
+	if !validID(st.ID) {
+		return fmt.Errorf("%s: cluster id %q is not one strongcheck makes", filepath.Join(dir, "cluster.json"), st.ID)
+	}
 	if e, err := loadEntry(entryPath(st.ID)); err == nil {
 		l, ok, err := lockEntry(e.ID)
 		if err != nil {
@@ -842,7 +862,12 @@ func Down(ctx context.Context, dir string) error {
 			return err
 		}
 	}
-	os.RemoveAll(filepath.Join(dir, "data"))
-	os.Remove(filepath.Join(dir, "secrets.json"))
+	// No entry (e.g. /run emptied by a reboot): the folders may remain.
+	if err := removePrivateDirs(st.ID); err != nil {
+		return err
+	}
+	if err := removeOldLayout(dir); err != nil {
+		return err
+	}
 	return os.Remove(filepath.Join(dir, "cluster.json"))
 }

@@ -332,6 +332,10 @@ func TestIntegrationCrashedHarnessIsSwept(t *testing.T) {
 		assert.True(t, errors.Is(err, os.ErrNotExist), "namespace %s left", ns)
 	}
 	assert.False(t, linkExists(e.Bridge), "bridge left")
+	for _, p := range []string{runtimeDir(id), dataRoot(id)} {
+		_, err := os.Stat(p)
+		assert.True(t, errors.Is(err, os.ErrNotExist), "%s left: the passwords and data of a crashed run go with the sweep", p)
+	}
 	assertNothingLeft(t, dir)
 	// The live cluster is untouched.
 	var one int

@@ -3,6 +3,7 @@ package local
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -50,15 +51,8 @@ func children(pid int) []int {
 
 // alive reports whether pid exists and is not a zombie.
 func alive(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 || i+2 >= len(b) {
-		return false
-	}
-	return b[i+2] != 'Z' && b[i+2] != 'X'
+	st := procState(pid)
+	return st != 0 && st != 'Z' && st != 'X'
 }
 
 // waitGone waits until none of pids is alive (zombies count as gone: they
@@ -82,6 +76,83 @@ func waitGone(pids []int, timeout time.Duration) error {
 	}
 }
 
+// proc names one process for as long as it exists: its PID and its start
+// time (in clock ticks since boot), so that a PID the kernel reused for
+// another process is not mistaken for it.
+type proc struct {
+	pid   int
+	start uint64
+}
+
+// statFields returns the fields of /proc/pid/stat after the command name
+// (state first), or nil when there is no such process.
+func statFields(pid int) []string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return nil
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return nil
+	}
+	return strings.Fields(string(b[i+1:]))
+}
+
+// procOf identifies pid now; ok is false when it does not exist.
+func procOf(pid int) (p proc, ok bool) {
+	f := statFields(pid)
+	if len(f) < 20 {
+		return proc{}, false
+	}
+	// Field 22 of stat is the start time; f[0] is field 3 (state).
+	start, err := strconv.ParseUint(f[19], 10, 64)
+	if err != nil {
+		return proc{}, false
+	}
+	return proc{pid: pid, start: start}, true
+}
+
+// present reports whether p is still in the process table, zombie or not.
+func (p proc) present() bool {
+	q, ok := procOf(p.pid)
+	return ok && q.start == p.start
+}
+
+// procsOf identifies pids that exist now.
+func procsOf(pids []int) []proc {
+	var out []proc
+	for _, pid := range pids {
+		if p, ok := procOf(pid); ok {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// waitReaped waits until every one of procs has left the process table:
+// exited and reaped, by this process or by whichever process is its parent
+// (after its postmaster died, a server's child belongs to init, which may
+// take seconds to reap it). Unlike waitGone, a zombie still counts: a
+// teardown is done when `ps` shows nothing of the cluster.
+func waitReaped(procs []proc, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		var left []int
+		for _, p := range procs {
+			if p.present() {
+				left = append(left, p.pid)
+			}
+		}
+		if len(left) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("processes %v still in the process table after %v (zombies not reaped by their parent?)", left, timeout)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // server is one node's postmaster, a child of this process.
 type server struct {
 	node    string
@@ -93,6 +164,10 @@ type server struct {
 	exited  chan struct{}
 	paused  bool
 	waitErr error
+	// orphans are the children of killed postmasters: after the kill they
+	// belong to init and may stay zombies for a while; teardown waits
+	// for them.
+	orphans []proc
 }
 
 func (s *server) pid() int {
@@ -180,7 +255,7 @@ func (s *server) waitReady(ctx context.Context) error {
 		case <-ex:
 			return fmt.Errorf("%w: %s exited (%v); log tail:\n%s", ErrNodeStart, s.node, s.waitErr, tail(s.logPath, 15))
 		case <-ctx.Done():
-			return fmt.Errorf("%w: %s not ready: %v; log tail:\n%s", ErrNodeStart, s.node, ctx.Err(), tail(s.logPath, 15))
+			return fmt.Errorf("%w: %s not ready: %w; log tail:\n%s", ErrNodeStart, s.node, ctx.Err(), tail(s.logPath, 15))
 		case <-time.After(5 * time.Millisecond):
 		}
 	}
@@ -209,8 +284,36 @@ func (s *server) kill() error {
 	for _, k := range kids {
 		_ = syscall.Kill(k, syscall.SIGSTOP)
 	}
+	orphans := procsOf(kids)
 	s.signalAll(syscall.SIGKILL, kids)
+	s.mu.Lock()
+	var still []proc
+	for _, o := range s.orphans {
+		if o.present() {
+			still = append(still, o)
+		}
+	}
+	s.orphans = append(still, orphans...)
+	s.mu.Unlock()
 	return s.waitExit(append(kids, pid), defaultGoneTimeout)
+}
+
+// teardown stops the server for good (immediate shutdown, a kill after
+// stopAfter) and waits until every process it ran, also those of earlier
+// incarnations killed before, has left the process table.
+func (s *server) teardown(stopAfter, goneAfter time.Duration) error {
+	var procs []proc
+	if pid := s.pid(); pid > 0 && s.running() {
+		procs = procsOf(append(children(pid), pid))
+	}
+	err := s.stop(true, stopAfter)
+	s.mu.Lock()
+	procs = append(procs, s.orphans...)
+	s.mu.Unlock()
+	if werr := waitReaped(procs, goneAfter); werr != nil {
+		return errors.Join(err, fmt.Errorf("%s: %w", s.node, werr))
+	}
+	return err
 }
 
 // stop shuts the server down (fast mode: SIGINT; immediate: SIGQUIT) and

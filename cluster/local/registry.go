@@ -11,8 +11,9 @@ import (
 )
 
 // RegistryDir holds one entry per local cluster on this machine: the names it
-// owns (namespaces, bridge, veths), its server PIDs and its folder. It lives
-// on tmpfs, so it vanishes on reboot together with what it describes. An
+// owns (namespaces, bridge, veths), its server PIDs and its folder; and each
+// cluster's runtime folder (paths.go). It lives on tmpfs where /run is one,
+// so it vanishes on reboot together with what it describes. An
 // entry's lock is held by the process that owns the cluster; a cluster whose
 // owner died without tearing down (kill -9, crash) has a free lock and is
 // swept by the next Up or Down. A detached cluster (`strongcheck cluster up`)
@@ -158,23 +159,32 @@ func Sweep() ([]string, error) {
 			}
 			l.release()
 		}
+		for _, id := range orphanPrivateDirs() {
+			if err := removePrivateDirs(id); err != nil {
+				errs = append(errs, err)
+			}
+		}
 		return errors.Join(errs...)
 	})
 	return removed, err
 }
 
 // teardownEntry ends the entry's servers by PID (after checking that each PID
-// still runs postgres on that node's data directory), deletes its namespaces,
-// veths and bridge, and removes the entry. It is idempotent.
+// still runs postgres on that node's data directory) and waits until they
+// have left the process table, deletes its namespaces, veths and bridge,
+// its data and runtime folders, and removes the entry. It is idempotent.
 func teardownEntry(e *entry) error {
-	var errs []error
+	var killed []proc
 	for node, pid := range e.PIDs {
-		if err := killStale(pid, e.DataDirs[node]); err != nil {
-			errs = append(errs, err)
-		}
+		killed = append(killed, killStale(pid, e.DataDirs[node])...)
 	}
-	errs = append(errs, deleteNetwork(e.Namespaces, e.Veths, e.Bridge))
-	if err := errors.Join(errs...); err != nil {
+	// One wait for all nodes: init reaps orphans in rounds.
+	err := waitReaped(killed, defaultGoneTimeout)
+	if err := errors.Join(err, deleteNetwork(e.Namespaces, e.Veths, e.Bridge)); err != nil {
+		return fmt.Errorf("tear down cluster %s: %w", e.ID, err)
+	}
+	// Only once no server can write into them any more.
+	if err := removePrivateDirs(e.ID); err != nil {
 		return fmt.Errorf("tear down cluster %s: %w", e.ID, err)
 	}
 	os.Remove(entryPath(e.ID))
@@ -204,14 +214,21 @@ func isOurPostmaster(pid int, dataDir string) bool {
 	return false
 }
 
-func killStale(pid int, dataDir string) error {
+// killStale kills the postmaster pid of a cluster this process does not own
+// and its children, and returns them, for waitReaped: none is a child of
+// this process, their parents reap them.
+func killStale(pid int, dataDir string) []proc {
 	if !isOurPostmaster(pid, dataDir) {
 		return nil
 	}
+	// Frozen first, so that it forks nothing between the listing of its
+	// children and the kill.
+	_ = syscall.Kill(pid, syscall.SIGSTOP)
 	kids := children(pid)
+	procs := procsOf(append(kids, pid))
 	_ = syscall.Kill(pid, syscall.SIGKILL)
 	for _, k := range kids {
 		_ = syscall.Kill(k, syscall.SIGKILL)
 	}
-	return waitGone(append(kids, pid), defaultGoneTimeout)
+	return procs
 }

@@ -7,16 +7,65 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 )
 
 // secrets are the passwords of one cluster, generated per cluster. They are
-// kept in a root-only file in the cluster folder (so `cluster status` can
-// print connection strings on request) and never logged or put in reports.
+// kept in the cluster's runtime folder (paths.go), never in the cluster
+// folder or the store: secrets.json, root only, so that `cluster status`
+// can print connection strings on request, and pgpass, the servers' own.
+// They are never logged or put in reports.
 type secrets struct {
 	Superuser string `json:"superuser"`
 	Repl      string `json:"repl"`
 	User      string `json:"user"`
+}
+
+// secretsPath is the root-only file of cluster id's passwords.
+func secretsPath(id string) string { return filepath.Join(runtimeDir(id), "secrets.json") }
+
+// passfilePath is the passfile by which the servers of cluster id (standbys
+// streaming, pg_rewind) authenticate to each other, readable by postgres
+// only.
+func passfilePath(id string) string { return filepath.Join(runtimeDir(id), "pgpass") }
+
+// writeSecrets writes sec into cluster id's runtime folder, which
+// makePrivateDirs created.
+func writeSecrets(id string, sec secrets, u pgUser) error {
+	b, err := json.Marshal(sec)
+	if err != nil {
+		return fmt.Errorf("secrets: %w", err)
+	}
+	if err := os.WriteFile(secretsPath(id), b, 0o600); err != nil {
+		return fmt.Errorf("secrets: %w", err)
+	}
+	// The replication password reaches standbys and pg_rewind through a
+	// passfile readable by postgres only, never through conninfo strings
+	// that land in postgresql.auto.conf or in process titles.
+	line := fmt.Sprintf("*:*:*:repl:%s\n*:*:*:postgres:%s\n", sec.Repl, sec.Superuser)
+	if err := os.WriteFile(passfilePath(id), []byte(line), 0o600); err != nil {
+		return fmt.Errorf("passfile: %w", err)
+	}
+	if err := os.Chown(passfilePath(id), int(u.uid), int(u.gid)); err != nil {
+		return fmt.Errorf("passfile: %w", err)
+	}
+	return nil
+}
+
+// readSecrets reads cluster id's passwords back (Attach).
+func readSecrets(id string) (secrets, error) {
+	var sec secrets
+	b, err := os.ReadFile(secretsPath(id))
+	if err != nil {
+		return sec, fmt.Errorf("cluster secrets: %w", err)
+	}
+	if err := json.Unmarshal(b, &sec); err != nil {
+		return sec, fmt.Errorf("cluster secrets %s: %w", secretsPath(id), err)
+	}
+	return sec, nil
 }
 
 func randomHex(n int) string {

@@ -30,6 +30,7 @@ var funcs = template.FuncMap{
 	"deref":   func(p *int64) string { return derefStr(p) },
 	"ints":    func(v []int64) string { return fmtInts(v) },
 	"sub":     func(a, b int) int { return a - b },
+	"add":     func(a, b int) int { return a + b },
 	"proc":    func(p int) string { return results.Process(p).String() },
 	"since":   fmtSince,
 	"utc":     func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05.000 UTC") },
@@ -105,16 +106,16 @@ func HTML(in *Input) ([]byte, error) {
 		}
 	}
 	var tl *timeline
-	if in.History != nil {
-		tl = buildTimeline(in.History)
+	if t := in.timeline(); t != nil {
+		tl = t.tl
 		if v.Duration == "" {
 			v.Duration = fmtDur(tl.durationNS) + " (history)"
 		}
 		if v.Nodes == "" {
 			v.Nodes = strings.Join(tl.nodes, ", ")
 		}
-		if in.History.Torn {
-			v.HistoryNote = fmt.Sprintf("The history ends in a torn line (line %d): the run was killed while writing it. Everything before it is shown.", in.History.TornLine)
+		if torn, line := in.torn(); torn {
+			v.HistoryNote = fmt.Sprintf("The history ends in a torn line (line %d): the run was killed while writing it. Everything before it is shown.", line)
 		}
 		v.Nemesis = tl.nemesis
 		if len(v.Nemesis) > 4*maxRows {
@@ -204,7 +205,8 @@ func faultRows(ws []window, a *checker.AvailabilityResult) []faultRow {
 	return out
 }
 
-// listFiles lists the run folder's files and its logs, as relative links.
+// listFiles lists the files the run folder publishes and its logs, as
+// relative links.
 func listFiles(run results.Run) (files, logs []fileLink) {
 	list := func(dir, prefix string) []fileLink {
 		entries, err := os.ReadDir(dir)
@@ -213,8 +215,8 @@ func listFiles(run results.Run) (files, logs []fileLink) {
 		}
 		var out []fileLink
 		for _, e := range entries {
-			if e.IsDir() || strings.HasPrefix(e.Name(), ".") {
-				continue
+			if e.IsDir() || !results.Published(prefix+e.Name()) {
+				continue // what serve would not answer
 			}
 			size := ""
 			if fi, err := e.Info(); err == nil {
@@ -257,8 +259,14 @@ func exitCode(in *Input) int {
 func verdictLine(in *Input) string {
 	switch in.Verdict() {
 	case checker.Valid:
+		if m := in.Result.ModelResult(in.Result.Model); m != nil {
+			return "The history " + m.Summary + "."
+		}
 		return "No anomaly was found."
 	case checker.Invalid:
+		if m := in.Result.ModelResult(in.Result.Model); m != nil {
+			return "Under the " + m.Model + " model: " + m.Summary + "."
+		}
 		var bad []string
 		for _, c := range in.Result.Checks {
 			if c.Verdict == checker.Invalid {
@@ -267,6 +275,9 @@ func verdictLine(in *Input) string {
 		}
 		return "An anomaly was found by: " + strings.Join(bad, ", ") + "."
 	case checker.Unknown:
+		if m := in.Result.ModelResult(in.Result.Model); m != nil && m.Unknown != "" {
+			return "Under the " + m.Model + " model the run could not be decided (" + m.Unknown + "); unknown is never a pass."
+		}
 		return "A check could not decide; unknown is never a pass."
 	case "":
 		return "There is no readable result for this run: nothing was judged."

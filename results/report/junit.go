@@ -57,11 +57,16 @@ type junitProblem struct {
 	Body    string `xml:",chardata"`
 }
 
-// JUnit renders junit.xml: one test suite for the run, one test case per
-// checker. An invalid checker is a <failure> (an anomaly); an unknown one is
-// an <error> with the reason (unknown is never a pass); a missing or
-// unreadable result is a single "result" test case with an <error> (a
-// harness error). A valid checker is a passing test case.
+// JUnit renders junit.xml: one test suite for the run. A result judged by
+// models (schema 2) has one test case per model ("model:guide"), of which
+// only the run's own can fail (a <failure> when invalid, an <error> when
+// unknown: unknown is never a pass) and the others pass with their
+// judgement as output; one per anomaly ("anomaly:stale-read", with
+// "(documented)" when PostgreSQL documents it), a <failure> when the run's
+// model forbids it; and one per checker, an <error> when it could not
+// decide. An older result has one test case per checker, a <failure> when
+// it found an anomaly. A missing or unreadable result is a single "result"
+// test case with an <error> (a harness error).
 func JUnit(in *Input) ([]byte, error) {
 	name := in.testName()
 	class := "strongcheck." + name
@@ -93,8 +98,8 @@ func JUnit(in *Input) ([]byte, error) {
 	for _, p := range in.Problems {
 		notes = append(notes, fmt.Sprintf("%s: %s (not shown: %s)", p.File, p.Err, p.Missing))
 	}
-	if in.History != nil && in.History.Torn {
-		notes = append(notes, fmt.Sprintf("history.jsonl ends in a torn line (line %d): the run was killed while writing it", in.History.TornLine))
+	if torn, line := in.torn(); torn {
+		notes = append(notes, fmt.Sprintf("history.jsonl ends in a torn line (line %d): the run was killed while writing it", line))
 	}
 	var total time.Duration
 	res := in.Result
@@ -112,27 +117,11 @@ func JUnit(in *Input) ([]byte, error) {
 			Name: "result", Classname: class, Time: "0",
 			Error: &junitProblem{Message: msg, Type: "harness", Body: strings.Join(notes, "\n")},
 		})
+	} else if len(res.Models) == 0 {
+		suite.Cases = append(suite.Cases, junitChecks(res, class, &total)...)
 	} else {
-		for _, c := range res.Checks {
-			tc := junitCase{Name: c.Name, Classname: class, Time: junitTime(time.Duration(c.ElapsedNS))}
-			total += time.Duration(c.ElapsedNS)
-			switch c.Verdict {
-			case checker.Valid:
-				tc.SystemOut = c.Summary
-			case checker.Invalid:
-				tc.Failure = &junitProblem{Message: c.Summary, Type: "anomaly", Body: junitEvidence(c)}
-			default:
-				reason := c.Error
-				if reason == "" {
-					reason = c.Summary
-				}
-				tc.Error = &junitProblem{Message: "unknown: " + reason, Type: string(checker.Unknown), Body: c.Summary}
-				if c.Verdict != checker.Unknown {
-					tc.Error.Message = fmt.Sprintf("verdict %q: %s", c.Verdict, reason)
-				}
-			}
-			suite.Cases = append(suite.Cases, tc)
-		}
+		suite.Cases = append(suite.Cases, junitModels(res, class)...)
+		suite.Cases = append(suite.Cases, junitChecks(res, class, &total)...)
 		notes = append(notes, res.Notes...)
 	}
 	for _, c := range suite.Cases {
@@ -168,13 +157,7 @@ func junitTime(d time.Duration) string {
 // anomalies, for CI systems that show the failure body.
 func junitEvidence(c checker.Check) string {
 	var lines []string
-	ref := func(r checker.OpRef) string {
-		s := fmt.Sprintf("op %d %s %s key=%s value=%s on %s at %s (%s)", r.Invoke, r.Type, r.F, r.Key, derefStr(r.Value), r.Node, fmtSecs(r.InvokeNS), fmtSince(r))
-		if r.Warning != "" {
-			s += " warning: " + r.Warning
-		}
-		return s
-	}
+	ref := junitRef
 	refs := func(title string, rs []checker.OpRef) {
 		if len(rs) == 0 {
 			return
@@ -214,4 +197,111 @@ func junitEvidence(c checker.Check) string {
 		}
 	}
 	return strings.Join(lines, "\n")
+}
+
+// junitModels is a test case per model and per anomaly; only the run's own
+// model decides what fails.
+func junitModels(res *checker.Result, class string) []junitCase {
+	var out []junitCase
+	for _, m := range res.Models {
+		tc := junitCase{Name: "model:" + m.Model, Classname: class, Time: "0"}
+		switch {
+		case m.Model != res.Model:
+			tc.SystemOut = m.Summary + " (not this run's model: informational)"
+		case m.Verdict == checker.Valid:
+			tc.SystemOut = m.Summary
+		case m.Verdict == checker.Invalid:
+			var body []string
+			for _, a := range res.Anomalies {
+				if forbidden(m, a) {
+					body = append(body, a.Explanation+" "+a.Why+".")
+				}
+			}
+			tc.Failure = &junitProblem{Message: m.Summary, Type: "anomaly", Body: strings.Join(body, "\n")}
+		default:
+			tc.Error = &junitProblem{Message: "unknown: " + m.Unknown, Type: string(checker.Unknown), Body: m.Summary}
+		}
+		out = append(out, tc)
+	}
+	own := res.ModelResult(res.Model)
+	for _, a := range res.Anomalies {
+		name := "anomaly:" + string(a.Kind)
+		if a.Documented {
+			name += " (documented)"
+		}
+		tc := junitCase{Name: name, Classname: class, Time: "0"}
+		body := anomalyEvidence(a)
+		if own != nil && forbidden(*own, a) {
+			tc.Failure = &junitProblem{Message: a.Explanation, Type: "anomaly", Body: a.Why + ".\n" + body}
+		} else {
+			tc.SystemOut = fmt.Sprintf("allowed by the %s model: %s %s.\n%s", res.Model, a.Explanation, a.Why, body)
+		}
+		out = append(out, tc)
+	}
+	return out
+}
+
+// forbidden says whether model result m was ruled out by anomaly a.
+func forbidden(m checker.ModelResult, a checker.Anomaly) bool {
+	for _, r := range m.RuledOutBy {
+		if r.Kind == a.Kind && r.Documented == a.Documented {
+			return true
+		}
+	}
+	return false
+}
+
+// anomalyEvidence is a plain-text account of an anomaly's first examples.
+func anomalyEvidence(a checker.Anomaly) string {
+	var lines []string
+	for _, e := range a.Examples[:min(len(a.Examples), 10)] {
+		lines = append(lines, e.Text)
+		for _, r := range e.Ops {
+			lines = append(lines, "  "+junitRef(r))
+		}
+	}
+	return strings.Join(lines, "\n")
+}
+
+// junitChecks is a test case per checker. With models, a checker's
+// findings are the anomalies' test cases: a checker fails only when it
+// could not decide. Without (an older result), an invalid checker fails.
+func junitChecks(res *checker.Result, class string, total *time.Duration) []junitCase {
+	var out []junitCase
+	for _, c := range res.Checks {
+		tc := junitCase{Name: c.Name, Classname: class, Time: junitTime(time.Duration(c.ElapsedNS))}
+		*total += time.Duration(c.ElapsedNS)
+		switch {
+		case c.Verdict == checker.Valid:
+			tc.SystemOut = c.Summary
+		case c.Verdict == checker.Invalid && len(res.Models) > 0:
+			tc.SystemOut = c.Summary + "\n" + junitEvidence(c)
+		case c.Verdict == checker.Invalid:
+			tc.Failure = &junitProblem{Message: c.Summary, Type: "anomaly", Body: junitEvidence(c)}
+		default:
+			reason := c.Error
+			if reason == "" {
+				reason = c.Summary
+			}
+			tc.Error = &junitProblem{Message: "unknown: " + reason, Type: string(checker.Unknown), Body: c.Summary}
+			if c.Verdict != checker.Unknown {
+				tc.Error.Message = fmt.Sprintf("verdict %q: %s", c.Verdict, reason)
+			}
+		}
+		out = append(out, tc)
+	}
+	return out
+}
+
+// junitRef is one operation in a line of plain text.
+func junitRef(r checker.OpRef) string {
+	s := fmt.Sprintf("op %d %s %s key=%s value=%s on %s", r.Invoke, r.Type, r.F, r.Key, derefStr(r.Value), r.Node)
+	if r.Role != "" {
+		s += " (" + r.Role + ")"
+	}
+	s += fmt.Sprintf(" at %s (%s)", fmtSecs(r.InvokeNS), fmtSince(r))
+	if r.Warning != "" {
+		s += " warning: " + r.Warning
+	}
+	return s
 }

@@ -177,6 +177,32 @@ func TestJUnit(t *testing.T) {
 			wantText: []string{`message="unknown: time limit 60s reached on keys r1, r2" type="unknown"`},
 		},
 		{
+			name: "judged by models: only the run's own model fails",
+			in:   &Input{Info: fixtureInfo(), Result: modelResult(checker.ModelPostgres)},
+			want: map[string]string{"model:guide": "pass", "model:postgres": "pass", "model:linearizable": "pass",
+				"anomaly:stale-read (documented)": "pass", "stale-read": "pass", "faults": "pass"},
+			wantText: []string{"allowed by the postgres model", "model: informational"},
+		},
+		{
+			name: "judged by models: the guide's failure and its anomaly",
+			in:   &Input{Info: fixtureInfo(), Result: modelResult(checker.ModelGuide)},
+			want: map[string]string{"model:guide": "failure", "model:postgres": "pass", "model:linearizable": "pass",
+				"anomaly:stale-read (documented)": "failure", "stale-read": "pass", "faults": "pass"},
+			wantText: []string{`<failure message="rules out guide: 3 stale-read (documented)" type="anomaly">`, "op 7 ok read key=k1"},
+		},
+		{
+			name: "judged by models: a fault that did not happen is an error",
+			in: &Input{Info: fixtureInfo(), Result: func() *checker.Result {
+				r := modelResult(checker.ModelPostgres)
+				r.Models[1] = checker.ModelResult{Model: checker.ModelPostgres, Verdict: checker.Unknown, Unknown: "faults: fault 2 (partition) step partition: fault did not take effect", Summary: "cannot decide postgres"}
+				r.Checks[1] = checker.Check{Name: checker.NameFaults, Verdict: checker.Unknown, Error: "fault 2 (partition) step partition: fault did not take effect"}
+				return r
+			}()},
+			want: map[string]string{"model:guide": "pass", "model:postgres": "error", "model:linearizable": "pass",
+				"anomaly:stale-read (documented)": "pass", "stale-read": "pass", "faults": "error"},
+			wantText: []string{"fault did not take effect"},
+		},
+		{
 			name:     "missing result is a harness error",
 			in:       &Input{Info: fixtureInfo(), Problems: []Problem{{File: "results.json", Err: "missing", Missing: "the verdict"}}},
 			want:     map[string]string{"result": "error"},
@@ -243,4 +269,25 @@ func TestValidateJUnitRejects(t *testing.T) {
 			t.Errorf("%s: accepted", name)
 		}
 	}
+}
+
+// modelResult is a run judged by models: stale reads on a standby, which
+// PostgreSQL documents, rule out the guide and linearizability.
+func modelResult(model string) *checker.Result {
+	stale := checker.Anomaly{Kind: checker.KindStaleRead, Documented: true, Count: 3, Why: "with synchronous_commit=on ...",
+		Explanation: "3 reads returned a value older than a write acknowledged before the read began.",
+		Examples:    []checker.Example{{Text: "read of k1 on n2 (standby) returned 4", Ops: []checker.OpRef{{Invoke: 7, Type: "ok", F: "read", Key: "k1", Node: "n2", Role: "standby"}}}}}
+	ruled := []checker.Ruling{{Kind: checker.KindStaleRead, Count: 3, Documented: true}}
+	r := &checker.Result{Schema: checker.ResultSchema, Model: model, Anomalies: []checker.Anomaly{stale},
+		Models: []checker.ModelResult{
+			{Model: checker.ModelGuide, Verdict: checker.Invalid, Summary: "rules out guide: 3 stale-read (documented)", RuledOutBy: ruled},
+			{Model: checker.ModelPostgres, Verdict: checker.Valid, Summary: "satisfies postgres"},
+			{Model: checker.ModelLinearizable, Verdict: checker.Invalid, Summary: "rules out linearizable: 3 stale-read (documented)", RuledOutBy: ruled},
+		},
+		Checks: []checker.Check{
+			{Name: checker.NameStaleRead, Verdict: checker.Invalid, Summary: "3 of 100 reads were stale"},
+			{Name: checker.NameFaults, Verdict: checker.Valid, Summary: "all 4 nemesis steps took effect"},
+		}}
+	r.Verdict = r.ModelResult(model).Verdict
+	return r
 }

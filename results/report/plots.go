@@ -163,9 +163,9 @@ func latencyFigure(tl *timeline) (figure, error) {
 		pts[c.out] = append(pts[c.out], plotter.XY{X: seconds(c.invokeNS), Y: y})
 		loY, hiY = math.Min(loY, y), math.Max(hiY, y)
 	}
-	total := len(tl.completions)
-	drawn := total
-	if total > maxSVGPoints {
+	total := tl.counts[outOK] + tl.counts[outFail] + tl.counts[outInfo]
+	drawn := len(tl.completions)
+	if drawn > maxSVGPoints {
 		drawn = 0
 		for o := range pts {
 			pts[o] = thin(pts[o], p.X.Max, math.Log(loY), math.Log(hiY))
@@ -238,16 +238,16 @@ func throughputFigure(tl *timeline) (figure, error) {
 	p := newPlot(title, "operations / s", tl.durationNS)
 	p.Y.Min = 0
 	labels := addBands(p, tl.windows, tl.durationNS)
-	bin := binWidth(tl.durationNS)
+	bin := max(binWidth(tl.durationNS), tl.rate.widthNS)
 	n := int(tl.durationNS/bin) + 1
 	var counts [nOutcomes][]float64
 	for o := range counts {
 		counts[o] = make([]float64, n)
-	}
-	for _, c := range tl.completions {
-		i := int(c.completeNS / bin)
-		if i >= 0 && i < n {
-			counts[c.out][i]++
+		// Fine bins go to the figure's bin their start falls in.
+		for j, c := range tl.rate.counts[o] {
+			if i := int(int64(j) * tl.rate.widthNS / bin); i < n {
+				counts[o][i] += float64(c)
+			}
 		}
 	}
 	perSec := 1e9 / float64(bin)

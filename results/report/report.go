@@ -43,11 +43,20 @@ type Problem struct {
 // folder; the harness can fill it from memory. Nil fields are shown as
 // missing.
 type Input struct {
-	Run     results.Run
-	Info    *results.TestInfo
-	History *results.History
-	Result  *checker.Result
-	Lag     []results.LagSample
+	Run  results.Run
+	Info *results.TestInfo
+	// History is the run's history in memory, or nil; Timeline is what
+	// the report draws of it, built as it was read (Load and the harness
+	// never hold the history). Either may stand for the other.
+	History  *results.History
+	Timeline *Timeline
+	Result   *checker.Result
+	// HistoryErr is why Load could not read the history whole (nil
+	// otherwise), and HistoryIntact how many operations before the bad
+	// line it read; Timeline is then nil.
+	HistoryErr    error
+	HistoryIntact int
+	Lag           []results.LagSample
 	// LagTorn says the lag file ended in a torn line.
 	LagTorn bool
 	// Problems are the files that could not be read, in the order found.
@@ -63,9 +72,17 @@ func Load(run results.Run) *Input {
 	if in.Info, err = results.ReadTestInfo(run.TestJSON()); err != nil {
 		in.addProblem(results.TestJSONName, err, "what was tested (command line, seed, settings)")
 	}
-	if in.History, err = results.ReadFile(run.History()); err != nil {
-		in.History = nil
+	tl := NewTimeline()
+	tail, err := results.ScanFile(run.History(), func(op *results.Op) error {
+		tl.Add(op)
+		return nil
+	})
+	if err != nil {
+		in.HistoryErr, in.HistoryIntact = err, tail.Lines
 		in.addProblem(results.HistoryName, err, "the latency and throughput plots and the nemesis timeline")
+	} else {
+		tl.End(tail)
+		in.Timeline = tl
 	}
 	if in.Result, err = ReadResult(run.ResultsJSON()); err != nil {
 		in.addProblem(results.ResultsJSONName, err, "the verdict, the checks and their anomalies")
@@ -107,12 +124,13 @@ func ReadResult(path string) (*checker.Result, error) {
 	if err := json.Unmarshal(b, &head); err != nil {
 		return nil, fmt.Errorf("read result %s: %w", path, err)
 	}
-	if head.Schema == nil || *head.Schema != checker.ResultSchema {
+	// Schema 1 lacks the models and anomalies; what it has reads the same.
+	if head.Schema == nil || *head.Schema < 1 || *head.Schema > checker.ResultSchema {
 		got := "none"
 		if head.Schema != nil {
 			got = fmt.Sprint(*head.Schema)
 		}
-		return nil, fmt.Errorf("read result %s: schema %s, this strongcheck reads %d: %w", path, got, checker.ResultSchema, ErrSchema)
+		return nil, fmt.Errorf("read result %s: schema %s, this strongcheck reads 1 to %d: %w", path, got, checker.ResultSchema, ErrSchema)
 	}
 	var res checker.Result
 	if err := json.Unmarshal(b, &res); err != nil {
@@ -160,11 +178,21 @@ func Write(run results.Run) error {
 // are read from the run folder. A nil argument is shown as missing; hist may
 // be torn.
 func WriteAll(run results.Run, info *results.TestInfo, hist *results.History, res *checker.Result) error {
-	in := &Input{Run: run, Info: info, History: hist, Result: res}
+	var tl *Timeline
+	if hist != nil {
+		tl = TimelineOf(hist)
+	}
+	return WriteAllTimeline(run, info, tl, res)
+}
+
+// WriteAllTimeline is WriteAll with the history's timeline built as the
+// history was read (see Timeline), for runs too long to hold in memory.
+func WriteAllTimeline(run results.Run, info *results.TestInfo, tl *Timeline, res *checker.Result) error {
+	in := &Input{Run: run, Info: info, Timeline: tl, Result: res}
 	if info == nil {
 		in.Problems = append(in.Problems, Problem{File: results.TestJSONName, Err: "not given", Missing: "what was tested (command line, seed, settings)"})
 	}
-	if hist == nil {
+	if tl == nil {
 		in.Problems = append(in.Problems, Problem{File: results.HistoryName, Err: "not given", Missing: "the latency and throughput plots and the nemesis timeline"})
 	}
 	if res == nil {
@@ -226,4 +254,21 @@ func (in *Input) testName() string {
 		}
 	}
 	return "strongcheck"
+}
+
+// timeline is the input's timeline, built from History when only that is
+// given; nil when neither is.
+func (in *Input) timeline() *Timeline {
+	if in.Timeline == nil && in.History != nil {
+		in.Timeline = TimelineOf(in.History)
+	}
+	return in.Timeline
+}
+
+// torn reports a history that ended in a torn line, and which.
+func (in *Input) torn() (bool, int) {
+	if t := in.timeline(); t != nil {
+		return t.Torn()
+	}
+	return false, 0
 }

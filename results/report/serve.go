@@ -10,6 +10,7 @@ import (
 	"os"
 	"path"
 	"strings"
+	"time"
 
 	"github.com/strongcheck/strongcheck/checker"
 	"github.com/strongcheck/strongcheck/results"
@@ -35,13 +36,40 @@ type indexRow struct {
 	Problem   string
 }
 
+// Timeouts of the server NewServer makes: a client gets ReadHeaderTimeout
+// to send its request's headers (a slow client cannot hold connections
+// open for free) and WriteTimeout to take the answer, long enough for a
+// history of hundreds of megabytes over a slow link.
+const (
+	ReadHeaderTimeout = 10 * time.Second
+	ReadTimeout       = 30 * time.Second
+	WriteTimeout      = 10 * time.Minute
+	IdleTimeout       = 2 * time.Minute
+)
+
+// NewServer is the HTTP server of `strongcheck serve`: Handler(store) with
+// the timeouts above. The caller chooses the listener; it should be on
+// 127.0.0.1 unless told otherwise.
+func NewServer(store results.Store) *http.Server {
+	return &http.Server{
+		Handler:           Handler(store),
+		ReadHeaderTimeout: ReadHeaderTimeout,
+		ReadTimeout:       ReadTimeout,
+		WriteTimeout:      WriteTimeout,
+		IdleTimeout:       IdleTimeout,
+		MaxHeaderBytes:    64 << 10,
+	}
+}
+
 // Handler serves the store for a browser: GET / lists every run, newest
 // first, with its verdict's colour and links to its report, summary, JUnit
-// file and folder; GET /runs/... serves the store's files read-only. Files
-// are opened through an os.Root on the store, so no path, ".." or link can
-// reach outside it; anything not found is a 404. The store is read on every
-// request, so runs that appear later are listed. The CLI should listen on
-// 127.0.0.1 unless told otherwise.
+// file, results and history; GET /runs/<test>/<time>/<file> (also
+// /runs/<test>/latest/... and /runs/latest/...) serves the files a run
+// publishes (results.Published) and nothing else: no folder listing, not
+// the backend's cluster folder, nothing a run does not publish; everything
+// else is a 404. Files are opened through an os.Root on the store, so no
+// link can reach outside it. The store is read on every request, so runs
+// that appear later are listed.
 func Handler(store results.Store) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { serveIndex(w, store) })
@@ -104,37 +132,65 @@ func shortErr(err error) string {
 }
 
 func serveFile(w http.ResponseWriter, r *http.Request, store results.Store) {
+	name, ok := publishedPath(strings.TrimPrefix(r.URL.Path, RunsPrefix))
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
 	root, err := os.OpenRoot(store.Dir())
 	if err != nil {
 		http.NotFound(w, r)
 		return
 	}
 	defer root.Close()
-	name := strings.TrimPrefix(r.URL.Path, RunsPrefix)
-	// Only clean, relative paths: fs.ValidPath rejects "..", "." and empty
-	// elements; os.Root then refuses any link that leaves the store.
-	clean := strings.TrimSuffix(name, "/")
-	if clean == "" {
-		clean = "."
-	}
-	if !fs.ValidPath(clean) || path.Clean(clean) != clean {
+	// Any error, a link the os.Root refuses included, is a plain 404
+	// that says nothing about what lies outside.
+	f, err := root.Open(name)
+	if err != nil {
 		http.NotFound(w, r)
 		return
 	}
-	req := r.Clone(r.Context())
-	req.URL.Path = "/" + name
-	http.FileServerFS(notFoundFS{root.FS()}).ServeHTTP(w, req)
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil || !st.Mode().IsRegular() {
+		http.NotFound(w, r)
+		return
+	}
+	if ct, ok := textTypes[path.Ext(name)]; ok {
+		w.Header().Set("Content-Type", ct)
+	}
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	http.ServeContent(w, r, path.Base(name), st.ModTime(), f)
 }
 
-// notFoundFS turns every error opening a file into fs.ErrNotExist, so that a
-// path the os.Root refuses (a link out of the store) is a plain 404 that
-// says nothing about what lies outside.
-type notFoundFS struct{ fsys fs.FS }
+// textTypes are the content types of the published files a browser
+// should show as text.
+var textTypes = map[string]string{
+	".jsonl": "text/plain; charset=utf-8",
+	".md":    "text/plain; charset=utf-8",
+	".log":   "text/plain; charset=utf-8",
+	".json":  "application/json",
+	".xml":   "application/xml",
+	".html":  "text/html; charset=utf-8",
+}
 
-func (n notFoundFS) Open(name string) (fs.File, error) {
-	f, err := n.fsys.Open(name)
-	if err != nil {
-		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
+// publishedPath maps the part of a URL after RunsPrefix to a path in the
+// store when it names a published file of a run: latest/<file>,
+// <test>/latest/<file> or <test>/<time>/<file>.
+func publishedPath(p string) (string, bool) {
+	parts := strings.Split(p, "/")
+	var rel []string
+	switch {
+	case len(parts) >= 2 && parts[0] == results.LatestName:
+		rel = parts[1:]
+	case len(parts) >= 3 && results.ValidTestName(parts[0]) == nil &&
+		(parts[1] == results.LatestName || results.IsRunName(parts[1])):
+		rel = parts[2:]
+	default:
+		return "", false
 	}
-	return f, nil
+	if !results.Published(strings.Join(rel, "/")) {
+		return "", false
+	}
+	return p, true
 }

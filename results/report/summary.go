@@ -62,8 +62,8 @@ func Summary(in *Input) []byte {
 	for _, pr := range in.Problems {
 		p("> **%s**: %s. Not shown: %s.\n\n", pr.File, mdEscape(pr.Err), pr.Missing)
 	}
-	if in.History != nil && in.History.Torn {
-		p("> The history ends in a torn line (line %d): the run was killed while writing it.\n\n", in.History.TornLine)
+	if torn, line := in.torn(); torn {
+		p("> The history ends in a torn line (line %d): the run was killed while writing it.\n\n", line)
 	}
 
 	res := in.Result
@@ -75,6 +75,34 @@ func Summary(in *Input) []byte {
 			p("- %s\n", mdEscape(n))
 		}
 		p("\n")
+	}
+	if len(res.Models) > 0 {
+		p("| model | verdict | what the history shows |\n|---|---|---|\n")
+		for _, m := range res.Models {
+			name := m.Model
+			if m.Model == res.Model {
+				name = "**" + name + "** (this run's)"
+			}
+			p("| %s | %s %s | %s |\n", name, verdictEmoji(m.Verdict), m.Verdict, mdCell(m.Summary))
+		}
+		p("\n")
+	}
+	if len(res.Anomalies) > 0 {
+		p("| anomaly | count | PostgreSQL | explanation |\n|---|---|---|---|\n")
+		for _, a := range res.Anomalies {
+			doc := "not documented: a finding"
+			if a.Documented {
+				doc = "documented"
+			}
+			p("| %s | %s | %s | %s |\n", a.Kind, fmtNum(int64(a.Count)), doc, mdCell(a.Explanation))
+		}
+		p("\n")
+		for _, a := range res.Anomalies {
+			if len(a.Examples) == 0 {
+				continue
+			}
+			p("**%s**: %s\n\n", a.Kind, mdEscape(a.Examples[0].Text))
+		}
 	}
 	p("| check | verdict | summary |\n|---|---|---|\n")
 	for _, c := range res.Checks {

@@ -1,0 +1,227 @@
+package nemesis
+
+import (
+	"context"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/strongcheck/strongcheck/checker"
+	"github.com/strongcheck/strongcheck/cluster"
+	"github.com/strongcheck/strongcheck/cluster/local"
+	"github.com/strongcheck/strongcheck/results"
+)
+
+// memRecorder keeps the history in memory.
+type memRecorder struct {
+	mu    sync.Mutex
+	start time.Time
+	ops   []results.Op
+}
+
+func (m *memRecorder) Now() int64 { return int64(time.Since(m.start)) }
+
+func (m *memRecorder) Append(op results.Op) (results.Op, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	op.V, op.Index = results.SchemaVersion, int64(len(m.ops))
+	if op.Time == 0 {
+		op.Time = m.Now()
+	}
+	m.ops = append(m.ops, op)
+	return op, nil
+}
+
+// completion returns the completion of the first step f in phase, or nil.
+func (m *memRecorder) completion(f, phase string) *results.Op {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i := range m.ops {
+		op := &m.ops[i]
+		if op.Type != results.Invoke && op.F == f && op.Fault != nil && op.Fault.Phase == phase {
+			return op
+		}
+	}
+	return nil
+}
+
+type fixedTopo struct {
+	mu sync.Mutex
+	p  string
+}
+
+func (f *fixedTopo) Primary() string { f.mu.Lock(); defer f.mu.Unlock(); return f.p }
+func (f *fixedTopo) SetPrimary(n string) {
+	f.mu.Lock()
+	f.p = n
+	f.mu.Unlock()
+}
+
+// liar is a real local cluster whose chosen steps claim success and do
+// nothing: a backend bug the nemesis must catch by observing the cluster.
+type liar struct {
+	*local.Cluster
+	noop map[string]bool
+}
+
+func (l *liar) Kill(ctx context.Context, node string) error {
+	if l.noop["kill"] {
+		return nil
+	}
+	return l.Cluster.Kill(ctx, node)
+}
+
+func (l *liar) Pause(ctx context.Context, node string) error {
+	if l.noop["pause"] {
+		return nil
+	}
+	return l.Cluster.Pause(ctx, node)
+}
+
+func (l *liar) Partition(ctx context.Context, g cluster.Grudge) error {
+	if l.noop["partition"] {
+		return nil
+	}
+	return l.Cluster.Partition(ctx, g)
+}
+
+func upLocal(t *testing.T) *local.Cluster {
+	t.Helper()
+	if err := local.Preflight(); err != nil {
+		t.Skipf("local backend unavailable: %v", err)
+	}
+	if _, err := local.FindBinaries(); err != nil {
+		t.Skipf("local backend unavailable: %v", err)
+	}
+	dir, err := os.MkdirTemp("", "sc-nemesis-")
+	require.NoError(t, err)
+	require.NoError(t, os.Chmod(dir, 0o755))
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	c, err := local.Up(context.Background(), local.Options{Dir: dir, Subnet: local.AutoSubnet})
+	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, c.Close(context.Background())) })
+	return c
+}
+
+func newTestNemesis(c cluster.Cluster, policy Policy) (*Nemesis, *memRecorder) {
+	rec := &memRecorder{start: time.Now()}
+	return New(c, Config{Interval: time.Second, Failover: policy, WaitHealthy: 20 * time.Second}, rec, &fixedTopo{p: "n1"}), rec
+}
+
+// A backend that claims a kill, a pause or a partition it did not make is
+// caught: the step is recorded as not taken effect, no promotion follows
+// the kill that did not happen, and the run cannot be valid.
+func TestIntegrationFaultsThatDidNotHappen(t *testing.T) {
+	c := upLocal(t)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		lie, fault, step, phase, want string
+	}{
+		{"kill", KillPrimary, KillPrimary, results.PhaseStart, "still has server processes"},
+		{"pause", Pause, Pause, results.PhaseStart, "not frozen"},
+		{"partition", Partition, Partition, results.PhaseStart, "still connects"},
+	} {
+		t.Run(tc.lie, func(t *testing.T) {
+			n, rec := newTestNemesis(&liar{Cluster: c, noop: map[string]bool{tc.lie: true}}, Policy{Mode: FailoverAuto})
+			target := ""
+			if tc.fault == Pause || tc.fault == Partition {
+				target = map[string]string{Pause: "standby", Partition: "standby"}[tc.fault]
+			}
+			require.NoError(t, n.strike(ctx, Step{Fault: Fault{Kind: tc.fault, Target: target}, Hold: 300 * time.Millisecond}))
+			op := rec.completion(tc.step, tc.phase)
+			require.NotNil(t, op, "the step is in the history")
+			assert.Equal(t, results.Info, op.Type)
+			assert.Contains(t, op.Error, tc.want)
+			assert.Contains(t, op.Error, ErrNotVerified.Error())
+			require.NotEmpty(t, n.Errors())
+			if tc.lie == "kill" {
+				assert.Nil(t, rec.completion("failover", results.PhaseStep), "no promotion after a kill that did not happen")
+				p, err := cluster.FindPrimary(ctx, c)
+				require.NoError(t, err)
+				assert.Equal(t, "n1", p, "one primary, the old one")
+			}
+			r := checker.CheckHistory(ctx, &results.History{Ops: rec.ops}, checker.Options{})
+			assert.Equal(t, checker.Unknown, r.Find(checker.NameFaults).Verdict)
+			assert.NotEqual(t, checker.Valid, r.Verdict)
+		})
+	}
+}
+
+// The real steps, observed: a kill leaves no process, a promotion one
+// writable primary, a pause stops every process, a partition cuts exactly
+// its links; and a cancel of the sync waiters that finds none (ANY 1 keeps
+// committing with one standby cut off) did not take effect.
+func TestIntegrationFaultsVerified(t *testing.T) {
+	c := upLocal(t)
+	ctx := context.Background()
+	n, rec := newTestNemesis(c, Policy{Mode: FailoverAuto})
+	for _, f := range []Fault{{Kind: Pause, Target: "standby"}, {Kind: Partition, Target: "halves"}, {Kind: KillPrimary}} {
+		require.NoError(t, n.strike(ctx, Step{Fault: f, Hold: 300 * time.Millisecond}))
+	}
+	assert.Empty(t, n.Errors(), "every real step took effect")
+	for _, s := range []string{Pause, Partition, KillPrimary, "failover"} {
+		phase := results.PhaseStart
+		if s == "failover" {
+			phase = results.PhaseStep
+		}
+		op := rec.completion(s, phase)
+		require.NotNil(t, op, s)
+		assert.Equal(t, results.OK, op.Type, "%s: %s", s, op.Error)
+		assert.NotEmpty(t, op.Fault.Verified, s)
+	}
+	assert.Contains(t, rec.completion("failover", results.PhaseStep).Fault.Verified, "the only primary")
+	r := checker.CheckHistory(ctx, &results.History{Ops: rec.ops}, checker.Options{})
+	assert.Equal(t, checker.Valid, r.Find(checker.NameFaults).Verdict, r.Find(checker.NameFaults).Summary)
+
+	// No client writes: a standby cut off holds no commit, and a cancel of
+	// the waiting commits finds none. The step did not take effect.
+	rec2 := &memRecorder{start: time.Now()}
+	n.rec = rec2
+	require.NoError(t, n.strike(ctx, Step{Fault: Fault{Kind: CancelSyncWait}, Hold: 600 * time.Millisecond}))
+	op := rec2.completion(CancelSyncWait, results.PhaseStep)
+	require.NotNil(t, op)
+	assert.Equal(t, results.Info, op.Type, "nothing waited: the fault had nothing to act on")
+	assert.Contains(t, op.Error, "no commit was waiting")
+	r = checker.CheckHistory(ctx, &results.History{Ops: rec2.ops}, checker.Options{})
+	assert.Equal(t, checker.Unknown, r.Find(checker.NameFaults).Verdict)
+
+	// Writes in flight, and ANY 2: commits wait for the cut-off standby
+	// and are cancelled.
+	p := n.topo.Primary()
+	require.NoError(t, cluster.Exec(ctx, c, p, "CREATE TABLE IF NOT EXISTS inflight (v int)"))
+	wctx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Go(func() {
+			for wctx.Err() == nil {
+				conn, err := pgx.Connect(wctx, c.ConnString(p, true))
+				if err != nil {
+					time.Sleep(20 * time.Millisecond)
+					continue
+				}
+				for wctx.Err() == nil {
+					if _, err := conn.Exec(wctx, "INSERT INTO inflight VALUES (1)"); err != nil {
+						break
+					}
+				}
+				conn.Close(context.Background())
+			}
+		})
+	}
+	defer func() { stop(); wg.Wait() }()
+	sync, err := cluster.CurrentSync(ctx, c, p)
+	require.NoError(t, err)
+	require.Equal(t, 2, sync.Num, "ANY 2: a cut-off standby holds every commit")
+	rec3 := &memRecorder{start: time.Now()}
+	n.rec = rec3
+	require.NoError(t, n.strike(ctx, Step{Fault: Fault{Kind: CancelSyncWait}, Hold: 600 * time.Millisecond}))
+	op = rec3.completion(CancelSyncWait, results.PhaseStep)
+	require.NotNil(t, op)
+	assert.Equal(t, results.OK, op.Type, op.Error)
+	assert.Contains(t, op.Fault.Verified, "waiting commits cancelled")
+}

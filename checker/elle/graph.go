@@ -148,29 +148,33 @@ func (g *graph) sccs(mask uint8, in func(v int32) bool, stop func() bool) (comp 
 					low[u] = low[v]
 				}
 			}
-			if low[v] != index[v] {
-				continue
+			if low[v] == index[v] {
+				stack, members = popComponent(v, stack, onStack, comp, members)
 			}
-			// v is the root of a component.
-			start := len(stack) - 1
-			for stack[start] != v {
-				start--
-			}
-			scc := stack[start:]
-			for _, w := range scc {
-				onStack[w] = false
-			}
-			if len(scc) > 1 {
-				id := int32(len(members))
-				m := make([]int32, len(scc))
-				copy(m, scc)
-				for _, w := range m {
-					comp[w] = id
-				}
-				members = append(members, m)
-			}
-			stack = stack[:start]
 		}
 	}
 	return comp, members, false
+}
+
+// popComponent takes the component rooted at v off Tarjan's stack and,
+// when it has more than one node, records it.
+func popComponent(v int32, stack []int32, onStack []bool, comp []int32, members [][]int32) ([]int32, [][]int32) {
+	start := len(stack) - 1
+	for stack[start] != v {
+		start--
+	}
+	scc := stack[start:]
+	for _, w := range scc {
+		onStack[w] = false
+	}
+	if len(scc) > 1 {
+		id := int32(len(members))
+		m := make([]int32, len(scc))
+		copy(m, scc)
+		for _, w := range m {
+			comp[w] = id
+		}
+		members = append(members, m)
+	}
+	return stack[:start], members
 }

@@ -58,21 +58,13 @@ func WriteHistory(w io.Writer, ops []results.Op) (WriteStats, error) {
 		}
 		return bw.WriteByte('\n')
 	}
-	// strongcheck's registers start at 0 where Knossos's start as nil: an
-	// ok write of 0 to every key, before everything, says so.
-	initProc := int64(maxProc) + 1
-	for _, k := range registerKeys(ops) {
-		w := Vec(keyValue(k), I(0))
-		for _, typ := range []results.Type{results.Invoke, results.OK} {
-			m := base(typ, I(initProc), results.FWrite, w)
-			m.Items = append(m.Items, KW("init?"), Value{Kind: Bool, Bool: true})
-			if err := emit(m, 0); err != nil {
-				return st, fmt.Errorf("jepsen: write history: %w", err)
-			}
+	// strongcheck's registers start at 0 where Knossos's start as nil.
+	for _, m := range registerInits(ops, int64(maxProc)+1) {
+		if err := emit(m, 0); err != nil {
+			return st, fmt.Errorf("jepsen: write history: %w", err)
 		}
-		initProc++
+		maxProc = results.Process(m.Get("process").Int)
 	}
-	maxProc = results.Process(initProc - 1)
 	for i := range ops {
 		op := &ops[i]
 		switch {
@@ -258,6 +250,22 @@ func nemesisOp(op *results.Op) Value {
 		m.Items = append(m.Items, KW("invoke?"), Value{Kind: Bool, Bool: true})
 	}
 	return extra(m, op)
+}
+
+// registerInits are an ok write of 0 to every register key (an invoke and
+// its ok each), one process each from proc on, marked :init? true.
+func registerInits(ops []results.Op, proc int64) []Value {
+	var out []Value
+	for _, k := range registerKeys(ops) {
+		w := Vec(keyValue(k), I(0))
+		for _, typ := range []results.Type{results.Invoke, results.OK} {
+			m := base(typ, I(proc), results.FWrite, w)
+			m.Items = append(m.Items, KW("init?"), Value{Kind: Bool, Bool: true})
+			out = append(out, m)
+		}
+		proc++
+	}
+	return out
 }
 
 // registerKeys lists the register keys in order of first appearance.

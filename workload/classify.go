@@ -50,8 +50,8 @@ func (p Phase) String() string {
 	return "phase(?)"
 }
 
-// Errors the clients return for outcomes that are not driver errors; all
-// three mean the write certainly did not take effect.
+// Errors the clients return for outcomes that are not driver errors; each
+// means the write certainly did not take effect.
 var (
 	// ErrCASMismatch: a compare-and-set matched no row (the value was not
 	// the expected one).
@@ -61,6 +61,11 @@ var (
 	// ErrInsufficientFunds: a transfer would have made a balance negative;
 	// the transaction was rolled back.
 	ErrInsufficientFunds = errors.New("transfer: insufficient funds, rolled back")
+	// ErrNotSent: the connection was closed before the operation began, so
+	// nothing of it reached the server (Do wraps the driver's error in it;
+	// pgx's own "conn closed" cannot tell this from a connection lost after
+	// sending).
+	ErrNotSent = errors.New("connection closed before the operation: not sent")
 )
 
 // Classify is the one place that turns an operation's error into the
@@ -119,7 +124,7 @@ func definite(err error) bool {
 	if pgconn.SafeToRetry(err) && !errors.Is(err, pgconn.ErrConnClosed) {
 		return true
 	}
-	if errors.Is(err, ErrCASMismatch) || errors.Is(err, ErrNoRow) ||
+	if errors.Is(err, ErrNotSent) || errors.Is(err, ErrCASMismatch) || errors.Is(err, ErrNoRow) ||
 		errors.Is(err, ErrInsufficientFunds) || errors.Is(err, pgx.ErrTxCommitRollback) {
 		return true
 	}

@@ -54,6 +54,7 @@ func TestClassify(t *testing.T) {
 		{"not sent (SafeToRetry)", notSent{}, [4]results.Type{fail, fail, fail, fail}},
 		{"not sent, wrapped", fmt.Errorf("x: %w", notSent{}), [4]results.Type{fail, fail, fail, fail}},
 		{"conn closed, maybe after sending", closedAfterSend{}, [4]results.Type{fail, info, fail, info}},
+		{"conn closed before the operation", fmt.Errorf("%w: %w", ErrNotSent, closedAfterSend{}), [4]results.Type{fail, fail, fail, fail}},
 		{"serialization failure", pgErr("ERROR", "40001"), [4]results.Type{fail, fail, fail, fail}},
 		{"deadlock", pgErr("ERROR", "40P01"), [4]results.Type{fail, fail, fail, fail}},
 		{"statement completion unknown", pgErr("ERROR", "40003"), [4]results.Type{fail, info, fail, info}},

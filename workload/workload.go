@@ -184,6 +184,9 @@ func New(name string, opts Options) (Workload, error) {
 
 // complete turns the invoke op into its completion for err in phase.
 func complete(c *Conn, op results.Op, err error, phase Phase) results.Op {
+	if err != nil && c.closedAtStart {
+		err = fmt.Errorf("%w: %w", ErrNotSent, err)
+	}
 	op.Type = Classify(err, phase)
 	if err != nil {
 		op.Error = err.Error()

@@ -12,13 +12,14 @@ LDFLAGS := -X github.com/strongcheck/strongcheck/cli.Version=$(VERSION)
 PURE := ./results/... ./checker/... ./cluster ./cluster/syncnames ./cli/... ./cluster/k8s/... ./internal/...
 # Integration packages: real PostgreSQL servers and real faults.
 INTEGRATION := ./cluster/local/... ./nemesis/... ./workload/... ./harness/...
-SCENARIOS := async-failover local-commit-failover stale-standby-reads remote-apply-reads \
-	any1-wrong-promotion cancel-sync-wait timeout-then-vanish sound-default \
+SCENARIOS := default-test async-failover local-commit-failover stale-standby-reads remote-apply-reads \
+	any1-wrong-promotion cancel-sync-wait timeout-then-vanish sound-default first1-failover \
+	patroni-sound patroni-async-lag patroni-cancel-sync-wait pg_auto_failover-sound pg_auto_failover-timeout-cancel pg_auto_failover-async \
 	long-fork-across-nodes serializable-standby-reads serializable-primary
 ZOO_RUNS ?= 20
 FUZZTIME ?= 60s
 
-.PHONY: all build deps test test-pure test-integration lint bench fuzz run e2e-kind zoo scenarios clean $(addprefix reproduce-,$(SCENARIOS))
+.PHONY: all build deps deps-managers test test-pure test-integration lint bench bench-long fuzz run e2e-kind zoo scenarios clean $(addprefix reproduce-,$(SCENARIOS))
 
 all: build
 
@@ -28,9 +29,14 @@ build:
 deps:
 	@scripts/install-deps.sh
 
+# The tests also run the HA managers (Patroni, pg_auto_failover): install
+# them too. Their integration tests skip, saying so, where they cannot be.
+deps-managers:
+	@scripts/install-deps.sh --managers || echo "make: the HA managers' packages could not be installed; their tests will skip"
+
 # The test suite: lint, pure packages with -race, then integration tests
 # against real clusters (they share the machine's 2 cores: -p 1).
-test: deps lint test-pure test-integration
+test: deps deps-managers lint test-pure test-integration
 
 test-pure:
 	$(GO) test -race -count=1 $(PURE)
@@ -53,6 +59,14 @@ bench: deps build
 	$(GO) test -run '^TestSpeed1M$$' -count 1 -v ./checker/ | grep -vE '^=== RUN'
 	$(GO) test -run '^TestSpeed1M$$' -count 1 -v -timeout 20m ./checker/elle/ | grep -vE '^=== RUN'
 	$(GO) test -run '^$$' -bench WriteAll300k -benchtime 3x -count 1 ./results/report/
+
+# Long runs (not in CI): the default test for 60 s, 300 s and 1800 s, each
+# re-checked, printing bytes per history line, harness peak memory, check
+# time and check peak memory side by side (about 40 minutes in all).
+# BENCH_LONG_LENGTHS overrides the lengths, e.g. 30s,60s for a quick look.
+BENCH_LONG_LENGTHS ?= 60s,300s,1800s
+bench-long: deps build
+	$(GO) run ./scripts/benchlong -bin $(BIN) -lengths $(BENCH_LONG_LENGTHS)
 
 # Fuzz the history reader and the flags of `strongcheck test` for FUZZTIME
 # each (their seed corpora in testdata/fuzz run with every `go test`).

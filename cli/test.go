@@ -55,6 +55,8 @@ type testFlags struct {
 	checkMemory  uint64
 	clientCPUs   int
 	leaveRunning bool
+	manager      string
+	managerConf  []string
 	k8s          k8s.Options
 }
 
@@ -77,7 +79,10 @@ A fault sequence of your own (--sequence 'partition n3; wait 2s; kill primary; p
 replaces the seeded nemeses; it runs once, from the first interval on, every step verified:
 ` + sequenceHelp() + `
 Models (--model): the verdict and exit code follow one; the report shows them all.
-` + modelHelp(),
+` + modelHelp() + `
+HA managers (--manager): the manager provisions and runs the cluster and decides every
+failover; strongcheck injects the faults, follows the primary the manager names and judges.
+` + managerHelp(),
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runTest(cmd.Context(), f, cmd.Flags().Changed("seed"), stdout, stderr)
@@ -106,7 +111,9 @@ func addTestFlags(fl *pflag.FlagSet) *testFlags {
 	fl.StringVar(&f.sequence, "sequence", "", "a fault sequence of your own instead of --nemesis: steps separated by ';' (or @FILE, one step per line); see --help")
 	fl.StringVar(&f.model, "model", checker.ModelGuide, "the model the verdict and exit code follow: "+strings.Join(checker.Models, ", ")+" (every model is reported)")
 	fl.DurationVar(&f.interval, "nemesis-interval", 10*time.Second, "one fault per interval")
-	fl.StringVar(&f.failover, "failover", "auto", "after a kill of the primary: auto, none, promote:NAME, promote:lagging, external")
+	fl.StringVar(&f.failover, "failover", "", "after a kill of the primary: auto, none, promote:NAME, promote:lagging, external (default auto; external, the only choice, with --manager)")
+	fl.StringVar(&f.manager, "manager", cluster.ManagerNone, "HA manager that runs the cluster and decides failovers: none, patroni, pg_auto_failover (local backend)")
+	fl.StringArrayVar(&f.managerConf, "manager-conf", nil, "the manager's setting, key=value (repeatable; see --help for the keys and strongcheck's defaults)")
 	fl.DurationVar(&f.opTimeout, "op-timeout", 5*time.Second, "per-operation timeout (a cancel request is sent when it expires)")
 	fl.DurationVar(&f.checkTimeout, "check-timeout", 60*time.Second, "time limit of the linearizability search per key (then: unknown)")
 	fl.Uint64Var(&f.checkMemory, "check-memory", 4096, "memory budget of the linearizability search in MiB (then: unknown); 0 for none")
@@ -136,6 +143,18 @@ func modelHelp() string {
 	for _, m := range checker.Models {
 		fmt.Fprintf(&b, "  %-13s %s\n", m, checker.ModelHelp[m])
 	}
+	return b.String()
+}
+
+func managerHelp() string {
+	var b strings.Builder
+	for _, m := range cluster.Managers {
+		fmt.Fprintf(&b, "  %-20s %s\n", m.Name, m.Help)
+		for _, k := range cluster.ManagerKeys[m.Name] {
+			fmt.Fprintf(&b, "      %-34s %-8s %s\n", k.Name, k.Default, k.Help)
+		}
+	}
+	b.WriteString("  candidate-priority and replication-quorum may name one node: --manager-conf candidate-priority.n3=0\n")
 	return b.String()
 }
 
@@ -209,8 +228,23 @@ func parseTest(f *testFlags, seedSet bool) (harness.Test, error) {
 		}
 		t.Spec.Settings[strings.TrimSpace(k)] = strings.TrimSpace(v)
 	}
+	conf, err := cluster.ParseManagerConf(f.managerConf)
+	if err != nil {
+		return t, err
+	}
+	t.Spec.Manager = cluster.ManagerSpec{Name: f.manager, Conf: conf}
+	if len(conf) == 0 {
+		t.Spec.Manager.Conf = nil
+	}
 	if err := t.Spec.Validate(); err != nil {
 		return t, err
+	}
+	failover := f.failover
+	if failover == "" {
+		failover = nemesis.FailoverAuto
+		if t.Spec.Manager.Managed() {
+			failover = nemesis.FailoverExternal
+		}
 	}
 	faults, err := nemesis.Parse(f.nemesis, t.Spec.NodeNames())
 	if err != nil {
@@ -227,7 +261,7 @@ func parseTest(f *testFlags, seedSet bool) (harness.Test, error) {
 		return t, usageErr("--model %q: want one of %s", f.model, strings.Join(checker.Models, ", "))
 	}
 	t.Model = f.model
-	if t.Failover, err = nemesis.ParsePolicy(f.failover, t.Spec.NodeNames()); err != nil {
+	if t.Failover, err = nemesis.ParsePolicy(failover, t.Spec.NodeNames()); err != nil {
 		return t, err
 	}
 	if f.testCount < 1 {
@@ -251,6 +285,9 @@ func parseTest(f *testFlags, seedSet bool) (harness.Test, error) {
 		t.KeepCluster = true
 	}
 	if f.backend == "k8s" {
+		if t.Spec.Manager.Managed() {
+			return t, usageErr("--manager %s: only the local backend runs HA managers", t.Spec.Manager.Name)
+		}
 		for _, fl := range t.Faults {
 			if fl.Kind == nemesis.LagThenKill {
 				return t, usageErr("--nemesis %s: the k8s backend cannot shape links between pods", fl)
@@ -293,11 +330,18 @@ func localBackend(subnet string, logf func(string, ...any)) harness.Backend {
 			if err := local.Preflight(); err != nil {
 				return nil, err
 			}
-			return local.Up(ctx, local.Options{Dir: dir, Subnet: subnet, Spec: spec, Logf: logf})
+			opts := local.Options{Dir: dir, Subnet: subnet, Spec: spec, Logf: logf}
+			if spec.Manager.Managed() {
+				return local.UpManaged(ctx, opts)
+			}
+			return local.Up(ctx, opts)
 		},
 		Leave: leaveLocal,
 		PostgresVersion: func(c cluster.Cluster) string {
-			if lc, ok := c.(*local.Cluster); ok {
+			switch lc := c.(type) {
+			case *local.Cluster:
+				return lc.PostgresVersion()
+			case *local.ManagedCluster:
 				return lc.PostgresVersion()
 			}
 			return ""

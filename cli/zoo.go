@@ -168,7 +168,7 @@ func newZooCmd(stdout, stderr io.Writer) *cobra.Command {
 	cmd.Flags().StringVar(&only, "scenario", "", "only these scenarios (comma list)")
 	cmd.Flags().StringVar(&store, "store", "./store", "store folder")
 	cmd.Flags().Int64Var(&firstSeed, "seed", 1, "seed of the first run; run i uses seed+i")
-	cmd.Flags().DurationVar(&timeLimit, "time-limit", 0, "override every scenario's time limit (e.g. shorter in CI)")
+	cmd.Flags().DurationVar(&timeLimit, "time-limit", 0, "override every scenario's time limit (e.g. shorter in CI; never below a manager scenario's minimum)")
 	return cmd
 }
 
@@ -178,7 +178,8 @@ func scenarioTest(s scenario.Scenario, store string, seed int64, timeLimit time.
 	f := addTestFlags(fl)
 	args := append(append([]string(nil), s.Args...), "--name", s.Name, "--store", store, "--seed", fmt.Sprint(seed))
 	if timeLimit > 0 {
-		args = append(args, "--time-limit", timeLimit.String())
+		// A manager's failover needs its own time; never less.
+		args = append(args, "--time-limit", max(timeLimit, s.MinTimeLimit).String())
 	}
 	if err := fl.Parse(args); err != nil {
 		return harness.Test{}, fmt.Errorf("%w: scenario %s: %w", errFlags, s.Name, err)

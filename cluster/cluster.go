@@ -137,6 +137,9 @@ type Spec struct {
 	// traffic between the harness and the nodes is not limited. Empty:
 	// unlimited. A backend that cannot shape traffic rejects it.
 	LinkRate string
+	// Manager puts the cluster in the charge of an HA manager (see
+	// manager.go); the zero value is the harness's own failover.
+	Manager ManagerSpec
 }
 
 // DefaultNodes are the node names when none are given.
@@ -193,6 +196,10 @@ func (s Spec) Effective() Settings {
 	out := DefaultSettings()
 	nodes := s.NodeNames()
 	out["synchronous_standby_names"] = quote(SyncAll(nodes[0], nodes))
+	if s.Manager.Managed() {
+		// The manager sets it, and changes it as nodes come and go.
+		delete(out, "synchronous_standby_names")
+	}
 	for k, v := range s.Settings {
 		if k == "synchronous_standby_names" {
 			v = quote(strings.Trim(v, "'"))
@@ -239,6 +246,12 @@ func (s Spec) Validate() error {
 		if k == "" || strings.ContainsAny(k, " =\n'\"") {
 			return fmt.Errorf("%w: setting name %q", ErrSpec, k)
 		}
+	}
+	if _, ok := s.Settings["synchronous_standby_names"]; ok && s.Manager.Managed() {
+		return fmt.Errorf("%w: synchronous_standby_names is set by %s: use its --manager-conf settings instead", ErrSpec, s.Manager.Name)
+	}
+	if err := s.Manager.Validate(nodes); err != nil {
+		return err
 	}
 	if s.LinkRate != "" && !linkRateRe.MatchString(s.LinkRate) {
 		return fmt.Errorf("%w: link rate %q: want a number and kbit, mbit or gbit, e.g. 1mbit", ErrSpec, s.LinkRate)

@@ -37,6 +37,12 @@ func withConn(ctx context.Context, dsn string, fn func(ctx context.Context, conn
 	return fn(ctx, conn)
 }
 
+// WithAdminConn runs fn on a fresh superuser connection to node, bounded
+// by AdminTimeout.
+func WithAdminConn(ctx context.Context, c Cluster, node string, fn func(ctx context.Context, conn *pgx.Conn) error) error {
+	return withConn(ctx, c.ConnString(node, true), fn)
+}
+
 // Exec runs SQL statements, each in its own implicit transaction, on node as
 // the superuser.
 func Exec(ctx context.Context, c Cluster, node string, stmts ...string) error {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -14,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/strongcheck/strongcheck/checker"
@@ -107,6 +109,8 @@ type runner struct {
 
 	ok, fail, infoN atomic.Int64
 	nextProc        atomic.Int64
+	// stopFollowing ends the watch of an HA manager (managed clusters).
+	stopFollowing func()
 }
 
 func (r *runner) progress(line string, final bool) {
@@ -185,6 +189,14 @@ func (r *runner) execute(ctx context.Context) (err error) {
 	}
 	r.topo = &topology{nodes: c.Nodes()}
 	r.topo.SetPrimary(c.Nodes()[0])
+	if m, ok := r.managed(); ok {
+		r.recordManagerInfo(m)
+		if v, err := m.View(ctx); err == nil && v.Primary != "" {
+			r.topo.SetPrimary(v.Primary)
+		}
+		stop := r.startFollowing(ctx, m)
+		defer stop()
+	}
 
 	if err := r.setup(ctx); err != nil {
 		return err
@@ -198,6 +210,9 @@ func (r *runner) execute(ctx context.Context) (err error) {
 	}
 	r.info.EndTime = time.Now()
 	_ = results.WriteTestInfo(r.run.TestJSON(), r.info)
+	if r.stopFollowing != nil {
+		r.stopFollowing()
+	}
 	histClosed = true
 	if err := r.hist.Close(); err != nil && runErr == nil {
 		runErr = fmt.Errorf("%w: %w", ErrInfra, err)
@@ -251,6 +266,9 @@ func (r *runner) setup(ctx context.Context) error {
 	if err := cluster.WaitReplayed(sctx, r.c, p, standbys); err != nil {
 		return fmt.Errorf("%w: set-up: %w", ErrInfra, err)
 	}
+	// The replication settings as the primary runs them (an HA manager
+	// sets its own): what the checkers judge the run by.
+	r.recordRunningSettings(sctx, p)
 	// The roles the clients start with, for the checkers' role timeline.
 	topo := results.Op{Process: results.HarnessProcess, Type: results.OK, F: results.FTopology, Workload: results.WorkloadNemesis,
 		Fault: &results.Fault{Kind: results.FTopology, Phase: results.PhaseInfo, Primary: p, Nodes: cluster.NodeStates(sctx, r.c)}}
@@ -273,7 +291,7 @@ func (r *runner) measuredDrive(ctx context.Context) error {
 	cpu0, t0, ops0 := processCPU(), time.Now(), r.completed()
 	err := r.drive(ctx)
 	r.info.Harness = &results.HarnessUse{DriveNS: int64(time.Since(t0)), CPUNS: int64(processCPU() - cpu0),
-		Ops: r.completed() - ops0, GoMaxProcs: runtime.GOMAXPROCS(0)}
+		Ops: r.completed() - ops0, GoMaxProcs: runtime.GOMAXPROCS(0), PeakRSSBytes: peakRSS()}
 	return err
 }
 
@@ -296,9 +314,12 @@ func (r *runner) drive(ctx context.Context) error {
 		g.Go(func() error { return r.worker(gctx, i, limiter) })
 	}
 	nemDone := make(chan error, 1)
+	driveStart := time.Now()
 	go func() {
 		// The nemesis heals its open window even after the time limit.
-		nemDone <- r.nem.Run(rctx, r.start)
+		// Its plan counts from the clients' start, like the time limit,
+		// not from the run's (which includes bringing the cluster up).
+		nemDone <- r.nem.Run(rctx, driveStart)
 	}()
 	auxCtx, auxCancel := context.WithCancel(ctx)
 	var aux sync.WaitGroup
@@ -495,7 +516,13 @@ func (r *runner) settle(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrInfra, err)
 	}
-	rep, rerr := cluster.Repair(sctx, r.c, r.topo.Primary())
+	var rep cluster.RepairResult
+	var rerr error
+	if m, ok := r.managed(); ok {
+		rep, rerr = r.settleManaged(sctx, m)
+	} else {
+		rep, rerr = cluster.Repair(sctx, r.c, r.topo.Primary())
+	}
 	comp := results.Op{Process: results.NemesisProcess, Type: results.OK, F: "settle", Workload: results.WorkloadNemesis,
 		Fault: &results.Fault{Kind: "settle", Phase: results.PhaseInfo, Primary: rep.Primary,
 			Detail: strings.Join(append(rep.Actions, fmt.Sprintf("sync list %q", rep.Sync)), "; "),
@@ -558,7 +585,7 @@ func (r *runner) check(ctx context.Context) error {
 	// One pass over the history on disk (the one record of the run): the
 	// checkers' index and the report's timeline, neither keeping its lines.
 	tl := report.NewTimeline()
-	res, tail, err := checker.CheckFile(ctx, r.run.History(), checker.Options{Timeout: r.t.CheckTimeout, Settings: r.t.Spec.Effective(),
+	res, tail, err := checker.CheckFile(ctx, r.run.History(), checker.Options{Timeout: r.t.CheckTimeout, Settings: r.info.Settings,
 		FinalPrimary: r.topo.Primary(), MemoryBudget: r.t.CheckMemory, Model: r.t.Model, Isolation: r.t.isolation()}, tl.Add)
 	if err != nil {
 		return fmt.Errorf("%w: read back history: %w", ErrInfra, err)
@@ -569,4 +596,28 @@ func (r *runner) check(ctx context.Context) error {
 		return fmt.Errorf("%w: write report: %w", ErrInfra, err)
 	}
 	return nil
+}
+
+// runningSettings are the settings recorded as the primary runs them
+// rather than as the spec asked: an HA manager chooses its own.
+var runningSettings = []string{"synchronous_standby_names", "synchronous_commit"}
+
+// recordRunningSettings reads runningSettings on primary into test.json's
+// settings; one that cannot be read keeps the spec's value.
+func (r *runner) recordRunningSettings(ctx context.Context, primary string) {
+	settings := maps.Clone(r.info.Settings)
+	if settings == nil {
+		settings = map[string]string{}
+	}
+	for _, name := range runningSettings {
+		var v string
+		err := cluster.WithAdminConn(ctx, r.c, primary, func(ctx context.Context, conn *pgx.Conn) error {
+			return conn.QueryRow(ctx, "SELECT current_setting($1)", name).Scan(&v)
+		})
+		if err == nil {
+			settings[name] = v
+		}
+	}
+	r.info.Settings = settings
+	_ = results.WriteTestInfo(r.run.TestJSON(), r.info)
 }

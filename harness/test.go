@@ -205,6 +205,7 @@ func (t *Test) Validate() error {
 	if err := t.Spec.Validate(); err != nil {
 		errs = append(errs, err.Error())
 	}
+	errs = append(errs, t.validateManaged()...)
 	if len(errs) > 0 {
 		return fmt.Errorf("%w: %s", ErrUsage, strings.Join(errs, "; "))
 	}

@@ -89,6 +89,9 @@ func (n *Nemesis) killPrimary(ctx context.Context, w *window, st Step, primary s
 			return err
 		}
 	}
+	if m, ok := n.managed(); ok {
+		return n.restartOld(ctx, w, m, primary, newPrimary)
+	}
 	if newPrimary == "" {
 		_, err := n.record(ctx, w, "restart-old-primary", results.PhaseStop, []string{primary}, func(f *results.Fault) error {
 			f.Primary = primary
@@ -125,6 +128,9 @@ func (n *Nemesis) failover(ctx context.Context, w *window, st Step, old string, 
 	case FailoverNone:
 		return "", nil
 	case FailoverExternal:
+		if m, ok := n.managed(); ok {
+			return n.awaitManager(ctx, w, m, old)
+		}
 		newPrimary := ""
 		_, err := n.record(ctx, w, "await-primary", results.PhaseStep, nil, func(f *results.Fault) error {
 			deadline := time.Now().Add(st.Hold)

@@ -280,6 +280,9 @@ func hold(ctx context.Context, d time.Duration) {
 // a step of window w: when is "before" the fault or "after" its heal. The
 // topology follows the primary found. healthy is false when the wait ran out.
 func (n *Nemesis) waitHealthy(ctx context.Context, w *window, when string) (healthy bool, err error) {
+	if m, ok := n.managed(); ok {
+		return n.managerHealthy(ctx, w, m, when)
+	}
 	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), n.cfg.WaitHealthy)
 	defer cancel()
 	return n.record(ctx, w, "health", results.PhaseInfo, nil, func(f *results.Fault) error {

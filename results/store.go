@@ -292,6 +292,11 @@ type HarnessUse struct {
 	Ops int64 `json:"ops"`
 	// GoMaxProcs is the Go scheduler's processor count in that phase.
 	GoMaxProcs int `json:"gomaxprocs"`
+	// PeakRSSBytes is the harness process's peak resident memory from its
+	// start to the end of the client phase (getrusage's maxrss), so it
+	// covers setup and the clients but not the checks after them. Zero
+	// where it was not measured (runs before it was recorded).
+	PeakRSSBytes int64 `json:"peak_rss_bytes,omitempty"`
 }
 
 // Cores is the average number of cores the harness kept busy.

@@ -36,6 +36,11 @@ func TestIntegrationZooOnce(t *testing.T) {
 	defer os.RemoveAll(store)
 	for _, s := range scenario.All {
 		t.Run(s.Name, func(t *testing.T) {
+			if s.Manager != "" {
+				if err := local.ManagerPreflight(s.Manager); err != nil {
+					t.Skipf("%s unavailable (scripts/install-deps.sh --managers installs it): %v", s.Manager, err)
+				}
+			}
 			tries := 2
 			if s.Expect == checker.Valid {
 				tries = 1

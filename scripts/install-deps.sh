@@ -2,8 +2,22 @@
 # Installs what strongcheck's local backend and tests need, when missing:
 # PostgreSQL server binaries, nftables, iproute2, util-linux (nsenter), and
 # Chromium for the report's browser test (STRONGCHECK_NO_BROWSER=1 skips it).
+# With --managers (or STRONGCHECK_MANAGERS=1) also the HA managers that
+# `strongcheck test --manager` runs and the tests exercise: Debian's patroni
+# (with python3-etcd), etcd-server, pg-auto-failover-cli,
+# postgresql-15-auto-failover, and tini (the subreaper their processes run
+# under). Debian's policy-rc.d may keep their services from starting on
+# install; strongcheck never uses those services.
 # Debian/Ubuntu only; says plainly what is missing elsewhere.
 set -euo pipefail
+
+managers=${STRONGCHECK_MANAGERS:-0}
+for a in "$@"; do
+  case $a in
+    --managers) managers=1;;
+    *) echo "install-deps.sh: unknown argument $a (only --managers)" >&2; exit 2;;
+  esac
+done
 
 have_pg() {
   local d
@@ -20,6 +34,15 @@ command -v nsenter >/dev/null 2>&1 || missing+=(util-linux)
 command -v pgbench >/dev/null 2>&1 || have_pg || true
 if [ "${STRONGCHECK_NO_BROWSER:-0}" != 1 ] && ! command -v chromium >/dev/null 2>&1; then
   missing+=(chromium)
+fi
+
+if [ "$managers" = 1 ]; then
+  command -v patroni >/dev/null 2>&1 || missing+=(patroni)
+  dpkg -s python3-etcd >/dev/null 2>&1 || missing+=(python3-etcd)
+  command -v etcd >/dev/null 2>&1 || missing+=(etcd-server)
+  command -v pg_autoctl >/dev/null 2>&1 || missing+=(pg-auto-failover-cli)
+  ls /usr/lib/postgresql/*/lib/pgautofailover.so >/dev/null 2>&1 || missing+=(postgresql-15-auto-failover)
+  command -v tini >/dev/null 2>&1 || missing+=(tini)
 fi
 
 if [ ${#missing[@]} -eq 0 ]; then

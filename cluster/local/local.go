@@ -81,7 +81,8 @@ type Cluster struct {
 	entry    *entry
 	lock     *ownerLock
 	servers  map[string]*server
-	attached bool // Attach'ed: no process control
+	attached bool     // Attach'ed: no process control
+	extra    []string // namespaces beside the nodes' (an HA manager's monitor)
 
 	entryMu sync.Mutex
 	closeMu sync.Mutex
@@ -112,46 +113,82 @@ func (c *Cluster) logf(format string, args ...any) {
 	}
 }
 
-// Up builds and starts the cluster: the network, one primary (the spec's
-// first node) and streaming standbys, with every standby attached as sync
-// or quorum when the sync list asks for it. On failure it tears down what
-// it built and returns the reason (a node's log tail when a node fails).
-func Up(ctx context.Context, opts Options) (c *Cluster, err error) {
-	t0 := time.Now()
+// begin does what every local cluster needs before its servers start:
+// checks, the registry entry, the folder, the network (the nodes' and the
+// extra namespaces, e.g. a manager's monitor), the cached initdb template
+// and the cluster's secrets. On failure it tears down what it built.
+func begin(ctx context.Context, opts Options, extra []string) (c *Cluster, tmpl template, err error) {
 	if err := opts.Spec.Validate(); err != nil {
-		return nil, err
+		return nil, tmpl, err
 	}
 	if err := Preflight(); err != nil {
-		return nil, err
+		return nil, tmpl, err
 	}
 	bin, err := FindBinaries()
 	if err != nil {
-		return nil, err
+		return nil, tmpl, err
 	}
 	u, err := lookupPGUser()
 	if err != nil {
-		return nil, err
+		return nil, tmpl, err
 	}
 	if opts.Dir == "" {
-		return nil, fmt.Errorf("%w: no cluster folder given", cluster.ErrSpec)
+		return nil, tmpl, fmt.Errorf("%w: no cluster folder given", cluster.ErrSpec)
 	}
 	dir, err := filepath.Abs(opts.Dir)
 	if err != nil {
-		return nil, err
+		return nil, tmpl, err
 	}
 	opts.Dir = dir
 	if opts.Subnet == "" {
 		opts.Subnet = DefaultSubnet
 	}
 	if _, err := Sweep(); err != nil {
-		return nil, fmt.Errorf("clean up after an earlier run: %w", err)
+		return nil, tmpl, fmt.Errorf("clean up after an earlier run: %w", err)
 	}
 	if err := prepareDir(dir); err != nil {
-		return nil, err
+		return nil, tmpl, err
 	}
 	c = &Cluster{opts: opts, spec: opts.Spec, nodes: opts.Spec.NodeNames(), bin: bin, user: u,
-		sec: newSecrets(), servers: map[string]*server{}}
+		sec: newSecrets(), servers: map[string]*server{}, extra: extra}
 	if err := c.register(); err != nil {
+		return nil, tmpl, err
+	}
+	defer func() {
+		if err != nil {
+			cerr := c.Close(context.WithoutCancel(ctx))
+			if cerr != nil {
+				err = fmt.Errorf("%w (and tearing down: %v)", err, cerr)
+			}
+			c = nil
+		}
+	}()
+	if err := makePrivateDirs(c.net.id, u); err != nil {
+		return c, tmpl, err
+	}
+	if err := c.net.up(ctx, append(append([]string(nil), c.nodes...), extra...)); err != nil {
+		return c, tmpl, fmt.Errorf("network: %w", err)
+	}
+	if tmpl, err = ensureTemplate(ctx, bin, u); err != nil {
+		return c, tmpl, err
+	}
+	if err := writeSecrets(c.net.id, c.sec, c.user); err != nil {
+		return c, tmpl, err
+	}
+	return c, tmpl, nil
+}
+
+// Up builds and starts the cluster: the network, one primary (the spec's
+// first node) and streaming standbys, with every standby attached as sync
+// or quorum when the sync list asks for it. On failure it tears down what
+// it built and returns the reason (a node's log tail when a node fails).
+func Up(ctx context.Context, opts Options) (c *Cluster, err error) {
+	if opts.Spec.Manager.Managed() {
+		return nil, fmt.Errorf("%w: a cluster run by %s is built by UpManaged", cluster.ErrSpec, opts.Spec.Manager.Name)
+	}
+	t0 := time.Now()
+	c, tmpl, err := begin(ctx, opts, nil)
+	if err != nil {
 		return nil, err
 	}
 	defer func() {
@@ -163,20 +200,6 @@ func Up(ctx context.Context, opts Options) (c *Cluster, err error) {
 			c = nil
 		}
 	}()
-	if err := makePrivateDirs(c.net.id, u); err != nil {
-		return c, err
-	}
-	if err := c.net.up(ctx, c.nodes); err != nil {
-		return c, fmt.Errorf("network: %w", err)
-	}
-
-	tmpl, err := ensureTemplate(ctx, bin, u)
-	if err != nil {
-		return c, err
-	}
-	if err := writeSecrets(c.net.id, c.sec, c.user); err != nil {
-		return c, err
-	}
 	g, gctx := errgroup.WithContext(ctx)
 	for i, n := range c.nodes {
 		g.Go(func() error {
@@ -313,7 +336,7 @@ func (c *Cluster) register() error {
 				break
 			}
 		}
-		c.net = newNetwork(id, subnet, c.nodes)
+		c.net = newNetwork(id, subnet, append(append([]string(nil), c.nodes...), c.extra...))
 		if len(c.net.bridge) > 15 {
 			return fmt.Errorf("interface name %q too long", c.net.bridge)
 		}

@@ -32,6 +32,8 @@ type entry struct {
 	DataDirs   map[string]string `json:"data_dirs"`
 	Owner      int               `json:"owner"`
 	Detached   bool              `json:"detached"`
+	// Agents are an HA manager's processes (agent.go), by name.
+	Agents map[string]agentRecord `json:"agents,omitempty"`
 }
 
 func entryPath(id string) string { return filepath.Join(RegistryDir, id+".json") }
@@ -175,6 +177,9 @@ func Sweep() ([]string, error) {
 // its data and runtime folders, and removes the entry. It is idempotent.
 func teardownEntry(e *entry) error {
 	var killed []proc
+	for _, a := range e.Agents {
+		killed = append(killed, killStaleAgent(a)...)
+	}
 	for node, pid := range e.PIDs {
 		killed = append(killed, killStale(pid, e.DataDirs[node])...)
 	}

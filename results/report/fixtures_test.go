@@ -139,7 +139,7 @@ func fixtureInfo() *results.TestInfo {
 		Failover:           "auto",
 		TimeLimitNS:        int64(10 * time.Second),
 		Concurrency:        8,
-		Harness:            &results.HarnessUse{DriveNS: int64(10 * time.Second), CPUNS: int64(2500 * time.Millisecond), Ops: 40000, GoMaxProcs: 1},
+		Harness:            &results.HarnessUse{DriveNS: int64(10 * time.Second), CPUNS: int64(2500 * time.Millisecond), Ops: 40000, GoMaxProcs: 1, PeakRSSBytes: 96 << 20},
 	}
 }
 

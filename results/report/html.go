@@ -24,6 +24,7 @@ var funcs = template.FuncMap{
 	"dur":     func(ns int64) string { return fmtDur(ns) },
 	"num":     func(n int) string { return fmtNum(int64(n)) },
 	"num64":   func(n int64) string { return fmtNum(n) },
+	"mib":     func(n int64) string { return fmt.Sprintf("%.0f MiB", float64(n)/(1<<20)) },
 	"join":    strings.Join,
 	"verdict": verdictWord,
 	"vclass":  verdictClass,
@@ -81,10 +82,12 @@ type view struct {
 	Faults       []faultRow
 	Nemesis      []nemesisStep
 	NemesisMore  int
-	Porcupine    map[string]string // key -> file name, for keys with a visualization on disk
-	Files        []fileLink
-	Logs         []fileLink
-	Avail        *checker.AvailabilityResult
+	// Manager is an HA manager's account beside the faults (manager.go).
+	Manager   []nemesisStep
+	Porcupine map[string]string // key -> file name, for keys with a visualization on disk
+	Files     []fileLink
+	Logs      []fileLink
+	Avail     *checker.AvailabilityResult
 }
 
 // HTML renders the self-contained report.html: inline CSS and plots, no
@@ -118,6 +121,7 @@ func HTML(in *Input) ([]byte, error) {
 			v.HistoryNote = fmt.Sprintf("The history ends in a torn line (line %d): the run was killed while writing it. Everything before it is shown.", line)
 		}
 		v.Nemesis = tl.nemesis
+		v.Manager = managerSteps(tl.nemesis)
 		if len(v.Nemesis) > 4*maxRows {
 			v.NemesisMore = len(v.Nemesis) - 4*maxRows
 			v.Nemesis = v.Nemesis[:4*maxRows]

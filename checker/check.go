@@ -33,6 +33,10 @@ type Options struct {
 	// Model is the model whose verdict becomes Result.Verdict (one of
 	// Models; empty: ModelGuide). Every model is judged either way.
 	Model string
+	// Isolation is the list-append workload's isolation level
+	// (read-committed, repeatable-read, serializable; empty: serializable):
+	// it chooses the model the list-append check judges (listappend.go).
+	Isolation string
 }
 
 // CheckHistory runs every checker that applies to the workloads in h, names
@@ -40,8 +44,9 @@ type Options struct {
 // linearizable (porcupine on the writes and the primary's reads, and again
 // on every node's reads when standbys served some), rpo, stale-read (with
 // new-then-old and non-monotonic reads) for register; rpo and the same read
-// anomalies for set; rpo and bank for bank; faults (did every fault take
-// effect) and availability always, in that fixed order. Result.Verdict is
+// anomalies for set; rpo and bank for bank; list-append for append; faults
+// (did every fault take effect) and availability always, in that fixed
+// order. Result.Verdict is
 // opts.Model's verdict. A history cut short (Torn, or without final reads)
 // is judged as far as it goes. ctx stops the work early; what was not
 // decided is then Unknown.
@@ -97,7 +102,7 @@ func checkIndexed(ctx context.Context, h *history, opts Options, tail results.Ta
 	if present[results.WorkloadRegister] {
 		ri = indexRegister(h)
 		standbyReads := markPrimaryReads(h, ri, rt)
-		c := checkReads(ctx, h, ri, dc, an)
+		c := unlessRepeats(ri, NameStaleRead, func() Check { return checkReads(ctx, h, ri, dc, an) }) // repeats.go
 		reads = &c
 		l := checkLinearizable(ctx, h, ri, opts.Timeout, opts.MemoryBudget, scopePrimary)
 		lin = &l
@@ -111,7 +116,7 @@ func checkIndexed(ctx context.Context, h *history, opts Options, tail results.Ta
 		if ri == nil {
 			ri = &regIndex{vals: newValIndex(0, 0)}
 		}
-		rpo := checkRPO(ctx, h, ri, opts, dc, an)
+		rpo := unlessRepeats(ri, NameRPO, func() Check { return checkRPO(ctx, h, ri, opts, dc, an) }) // repeats.go
 		if present[results.WorkloadSet] {
 			checkSetReads(ctx, h, dc, an)
 		}
@@ -135,6 +140,11 @@ func checkIndexed(ctx context.Context, h *history, opts Options, tail results.Ta
 	}
 	if present[results.WorkloadBank] {
 		checks = append(checks, checkBank(ctx, h, opts, dc, an))
+	}
+	// list-append (issue 15): Elle's dependency-graph check and its
+	// anomalies, listappend.go.
+	if present[results.WorkloadAppend] {
+		checks = append(checks, checkListAppend(ctx, h, opts, an))
 	}
 	checks = append(checks, checkFaults(ctx, h), checkAvailability(ctx, h))
 	res.Checks = checks

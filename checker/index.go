@@ -197,6 +197,8 @@ type history struct {
 	// maxAdd is the greatest set element any add invoked so far.
 	maxAdd int64
 	rt     *roleTimeline
+	// appendOps are the list-append workload's client lines, whole.
+	appendOps []results.Op
 }
 
 // openKey identifies an open non-client operation, so that a completion of
@@ -260,6 +262,9 @@ func indexSeq(seq iter.Seq[*results.Op]) *history {
 // client adds one client line.
 func (x *indexer) client(op *results.Op) {
 	h := x.h
+	if op.F == results.FTxn {
+		h.appendOps = append(h.appendOps, *op) // whole, for the list-append check (listappend.go)
+	}
 	p := int(op.Process)
 	for p >= len(x.open) {
 		x.open, x.openRop = append(x.open, -1), append(x.openRop, -1)

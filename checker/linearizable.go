@@ -124,8 +124,9 @@ func markPrimaryReads(h *history, ri *regIndex, rt *roleTimeline) (standbyReads 
 // unique, so such a write can always be linearized last; "observed" counts
 // the expected value of an info cas, whose own write may need it); the
 // other info writes return when their value was first observed (they took
-// effect before), the rest at infinity. It also returns the number left
-// out.
+// effect before), the rest at infinity; when values repeat (repeats.go)
+// none of this holds and every info write returns at infinity. It also
+// returns the number left out.
 func keyOperations(h *history, ri *regIndex, k int, scope string, buf []porcupine.Operation) ([]porcupine.Operation, int) {
 	inf := h.end + 1
 	out := buf[:0]
@@ -154,6 +155,9 @@ func keyOperations(h *history, ri *regIndex, k int, scope string, buf []porcupin
 		case op.kind == opRead:
 			continue // a read without a result says nothing
 		default:
+			if ri.repeats {
+				break // values repeat (repeats.go): nothing left out, returns at infinity
+			}
 			t, observed := seenIn(op.value)
 			if !observed && !ri.vals.get(op.value).expected {
 				pruned++

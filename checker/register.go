@@ -109,6 +109,9 @@ type regIndex struct {
 	offset []int32
 	flat   []rop
 	vals   *valIndex
+	// repeats: some value is written twice (repeats.go); vals is then
+	// ambiguous and nothing is pruned.
+	repeats bool
 }
 
 // at returns the operation at flat position i of the byKey array (valInfo.writer).
@@ -155,6 +158,7 @@ func indexRegister(h *history) *regIndex {
 		ri.byKey[k] = ri.flat[count[k]:count[k+1]:count[k+1]]
 		ri.offset[k] = int32(count[k])
 	}
+	ri.repeats = valuesRepeat(ri)
 	ri.vals = newValIndex(maxV, len(ri.flat))
 	for i := range ri.flat {
 		r := &ri.flat[i]

@@ -3,8 +3,12 @@
 // linearizable (porcupine, one register model per key), rpo (every
 // acknowledged write survives every promotion), stale-read (reads on
 // standbys older than an acknowledged write), bank (totals and transfers),
-// and availability (outcomes, latencies and RTO per fault window).
+// list-append (Elle's dependency-graph analysis of transactions, package
+// checker/elle) and availability (outcomes, latencies and RTO per fault
+// window).
 package checker
+
+import "github.com/strongcheck/strongcheck/checker/elle"
 
 // Verdict is the outcome of one checker or of the whole run.
 type Verdict string
@@ -103,6 +107,7 @@ type Check struct {
 	Bank         *BankResult         `json:"bank,omitempty"`
 	Availability *AvailabilityResult `json:"availability,omitempty"`
 	Faults       *FaultsResult       `json:"faults,omitempty"`
+	ListAppend   *elle.Result        `json:"list_append,omitempty"` // listappend.go
 }
 
 // Checker names.

@@ -20,13 +20,17 @@ func newCheckCmd(stdout, stderr io.Writer) *cobra.Command {
 	var timeout time.Duration
 	var memMiB uint64
 	var model string
+	var jf *jepsenFlags
 	cmd := &cobra.Command{
-		Use:   "check DIR",
-		Short: "Re-run every checker on a stored run (also a partial one) and rewrite its results",
+		Use:   "check DIR|FILE",
+		Short: "Re-run every checker on a stored run (also a partial one) and rewrite its results, or judge a Jepsen history FILE",
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if memMiB > math.MaxUint64>>20 {
 				return usageErr("--check-memory %d: too large (MiB)", memMiB)
+			}
+			if fi, err := os.Stat(args[0]); err == nil && !fi.IsDir() {
+				return checkJepsenFile(cmd.Context(), args[0], jf, timeout, memMiB<<20, stdout) // jepsen.go
 			}
 			run, err := results.OpenRun(args[0])
 			if err != nil {
@@ -39,6 +43,7 @@ func newCheckCmd(stdout, stderr io.Writer) *cobra.Command {
 			info, ierr := results.ReadTestInfo(run.TestJSON())
 			if ierr == nil {
 				opts.Settings = info.Settings
+				opts.Isolation = info.Extra["isolation"]
 				if opts.Model == "" {
 					opts.Model = info.Model // the run's own model
 				}
@@ -70,6 +75,7 @@ func newCheckCmd(stdout, stderr io.Writer) *cobra.Command {
 	cmd.Flags().DurationVar(&timeout, "check-timeout", 60*time.Second, "time limit of the linearizability search per key")
 	cmd.Flags().Uint64Var(&memMiB, "check-memory", 4096, "memory budget of the linearizability search in MiB (then: unknown); 0 for none")
 	cmd.Flags().StringVar(&model, "model", "", "the model the verdict follows: "+strings.Join(checker.Models, ", ")+" (default: the run's own, else guide)")
+	jf = addJepsenFlags(cmd.Flags())
 	return cmd
 }
 

@@ -113,7 +113,8 @@ Exit codes: 0 valid, 1 invalid (an anomaly was found), 2 unknown (a check could 
 		return fmt.Errorf("%w: %w (see %s --help)", errFlags, err, c.CommandPath())
 	})
 	root.AddCommand(newTestCmd(stdout, stderr), newCheckCmd(stdout, stderr), newReportCmd(stdout, stderr),
-		newClusterCmd(stdout, stderr), newServeCmd(stdout, stderr), newScenariosCmd(stdout), newZooCmd(stdout, stderr), newKindCmd(stdout, stderr))
+		newClusterCmd(stdout, stderr), newServeCmd(stdout, stderr), newScenariosCmd(stdout), newZooCmd(stdout, stderr), newKindCmd(stdout, stderr),
+		newExportCmd(stdout))
 	for _, c := range root.Commands() {
 		c.SilenceUsage = true
 	}

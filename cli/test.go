@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -21,6 +22,7 @@ import (
 	"github.com/strongcheck/strongcheck/nemesis"
 	"github.com/strongcheck/strongcheck/results"
 	"github.com/strongcheck/strongcheck/results/report"
+	"github.com/strongcheck/strongcheck/workload"
 )
 
 // testFlags are `strongcheck test`'s flags, Jepsen-like.
@@ -45,6 +47,7 @@ type testFlags struct {
 	checkTimeout time.Duration
 	subnet       string
 	keys         int
+	isolation    string
 	writesOnly   bool
 	backend      string
 	scenario     string // expanded before parsing: see expandScenario
@@ -94,7 +97,7 @@ failover; strongcheck injects the faults, follows the primary the manager names 
 func addTestFlags(fl *pflag.FlagSet) *testFlags {
 	f := &testFlags{}
 	fl.StringVar(&f.name, "name", "", "test name in the store (default: the workloads, e.g. register-set)")
-	fl.StringVar(&f.workloads, "workload", "register,set", "workloads, comma list: register, set, bank")
+	fl.StringVar(&f.workloads, "workload", "register,set", "workloads, comma list: register, set, bank, append (list-append transactions)")
 	fl.DurationVar(&f.timeLimit, "time-limit", 60*time.Second, "how long the clients run")
 	fl.IntVar(&f.concurrency, "concurrency", 10, "client workers, each with its own connections")
 	fl.Float64Var(&f.rate, "rate", 0, "total operations per second (0: as fast as the cluster allows)")
@@ -115,7 +118,8 @@ func addTestFlags(fl *pflag.FlagSet) *testFlags {
 	fl.DurationVar(&f.checkTimeout, "check-timeout", 60*time.Second, "time limit of the linearizability search per key (then: unknown)")
 	fl.Uint64Var(&f.checkMemory, "check-memory", 4096, "memory budget of the linearizability search in MiB (then: unknown); 0 for none")
 	fl.StringVar(&f.subnet, "subnet", local.AutoSubnet, "local backend: IPv4 subnet of the cluster's bridge, or auto")
-	fl.IntVar(&f.keys, "keys", 10, "register workload: number of keys")
+	fl.IntVar(&f.keys, "keys", 10, "register workload: number of keys; append: keys in use at a time")
+	fl.StringVar(&f.isolation, "isolation", "serializable", "append workload: isolation level, read-committed, repeatable-read or serializable (read-only transactions on a hot standby run at repeatable read where serializable is refused)")
 	fl.StringVar(&f.linkRate, "link-rate", "", "bandwidth of the links between nodes, e.g. 1mbit (a WAN between regions); empty: unlimited")
 	fl.IntVar(&f.clientCPUs, "client-cpus", 0, "OS threads for the clients' Go code while they run (0: a quarter of the CPUs for the local backend, which shares them with PostgreSQL)")
 	fl.BoolVar(&f.writesOnly, "writes-only", false, "workloads do writes only (for throughput measurements)")
@@ -195,13 +199,17 @@ func parseTest(f *testFlags, seedSet bool) (harness.Test, error) {
 	}
 	t.Options.Keys = f.keys
 	t.Options.WritesOnly = f.writesOnly
+	if !slices.Contains(workload.IsolationLevels(), f.isolation) {
+		return harness.Test{}, usageErr("--isolation %q: want %s", f.isolation, strings.Join(workload.IsolationLevels(), ", "))
+	}
+	t.Options.Isolation = f.isolation
 	for _, w := range strings.Split(f.workloads, ",") {
 		if w = strings.TrimSpace(w); w != "" {
 			t.Workloads = append(t.Workloads, w)
 		}
 	}
 	if len(t.Workloads) == 0 {
-		return t, usageErr("--workload: give at least one of register, set, bank")
+		return t, usageErr("--workload: give at least one of %s", strings.Join(workload.Names(), ", "))
 	}
 	if t.Name == "" {
 		t.Name = strings.Join(t.Workloads, "-")

@@ -133,6 +133,7 @@ func (r *runner) execute(ctx context.Context) (err error) {
 			"link_rate": r.t.Spec.LinkRate,
 		},
 	}
+	r.t.isolationInfo(r.info.Extra)
 	for _, f := range r.t.Faults {
 		r.info.Nemeses = append(r.info.Nemeses, f.String())
 	}
@@ -596,7 +597,7 @@ func (r *runner) check(ctx context.Context) error {
 	// checkers' index and the report's timeline, neither keeping its lines.
 	tl := report.NewTimeline()
 	res, tail, err := checker.CheckFile(ctx, r.run.History(), checker.Options{Timeout: r.t.CheckTimeout, Settings: r.info.Settings,
-		FinalPrimary: r.topo.Primary(), MemoryBudget: r.t.CheckMemory, Model: r.t.Model}, tl.Add)
+		FinalPrimary: r.topo.Primary(), MemoryBudget: r.t.CheckMemory, Model: r.t.Model, Isolation: r.t.isolation()}, tl.Add)
 	if err != nil {
 		return fmt.Errorf("%w: read back history: %w", ErrInfra, err)
 	}

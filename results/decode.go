@@ -125,10 +125,58 @@ func (d *decoder) field(op *Op, key []byte) error {
 		op.Missing, err = d.ints()
 	case "transfer":
 		op.Transfer, err = d.transfer()
+	case "txn":
+		op.Txn, err = d.txn()
 	default:
 		return errSlow
 	}
 	return err
+}
+
+// txn reads a list-append transaction, [["f",k,v],...] with v an integer,
+// or null or an array of integers for a read, as Mop.UnmarshalJSON does.
+func (d *decoder) txn() ([]Mop, error) {
+	if !d.byte('[') {
+		return nil, errSlow
+	}
+	out := []Mop{}
+	if d.byte(']') {
+		return out, nil
+	}
+	for {
+		if !d.byte('[') {
+			return nil, errSlow
+		}
+		var m Mop
+		var err error
+		if m.F, err = d.str(); err != nil || !d.byte(',') {
+			return nil, errSlow
+		}
+		if m.Key, err = d.int(); err != nil || !d.byte(',') {
+			return nil, errSlow
+		}
+		switch {
+		case !m.IsRead():
+			m.Value, err = d.int()
+		case d.peek('['):
+			m.Read, err = d.ints()
+		case d.i+4 <= len(d.b) && string(d.b[d.i:d.i+4]) == "null":
+			d.i += 4
+		default:
+			err = errSlow
+		}
+		if err != nil || !d.byte(']') {
+			return nil, errSlow
+		}
+		out = append(out, m)
+		if d.byte(',') {
+			continue
+		}
+		if d.byte(']') {
+			return out, nil
+		}
+		return nil, errSlow
+	}
 }
 
 func (d *decoder) end() bool { return d.i == len(d.b) }
@@ -189,6 +237,12 @@ func (d *decoder) str() (string, error) {
 		return FAdd, nil
 	case "transfer":
 		return FTransfer, nil
+	case "txn":
+		return FTxn, nil
+	case "append":
+		return MopAppend, nil
+	case "r":
+		return MopRead, nil
 	case "register":
 		return WorkloadRegister, nil
 	case "set":

@@ -40,6 +40,8 @@ func TestUnmarshalLineMatchesEncodingJSON(t *testing.T) {
 		{V: 2, Index: 1, Time: 2, Process: 1, Type: OK, F: FRead, Workload: WorkloadSet, Lo: 100, Hi: 227, Missing: []int64{226, 227}, Node: "n2"},
 		{V: 2, Index: 1, Time: 2, Process: 1, Type: Fail, F: FRead, Workload: WorkloadRegister, Key: "k1", Node: "n2", Error: "workload: connect: dial tcp 10.213.0.12:5432: connect: connection refused"},
 		{V: 2, Index: 1, Time: 2, Process: 2, Type: Invoke, F: FTransfer, Workload: WorkloadBank, Transfer: &Transfer{ID: 4, From: 1, To: 0, Amount: 3}, Node: "n1"},
+		{V: 2, Index: 5, Time: 6, Process: 3, Type: Invoke, F: FTxn, Workload: WorkloadAppend, Txn: []Mop{Append(4, 17), ReadOf(4, nil), ReadOf(6, nil)}, Node: "n1"},
+		{V: 2, Index: 6, Time: 7, Process: 3, Type: OK, F: FTxn, Workload: WorkloadAppend, Txn: []Mop{Append(4, 17), ReadOf(4, []int64{3, 17}), ReadOf(6, []int64{})}, Node: "n1"},
 	} {
 		b, _ := op.Marshal()
 		var o Op
@@ -51,7 +53,9 @@ func TestUnmarshalLineMatchesEncodingJSON(t *testing.T) {
 	for _, s := range []string{`{}`, `{"v":1}`, `{"v":1,"index":-0}`, `{"v":01}`, `{"v":1.5}`, `{"v":1e3}`, `{"VALUE":3}`,
 		`{"v":1, "index":2}`, `{"process":"harness"}`, `{"process":"other"}`, `{"process":-1}`, `{"values":[]}`,
 		`{"values":[1,2,]}`, `{"transfer":{"id":1,"from":2,"to":3,"amount":4}}`, `{"transfer":{"from":2,"id":1,"to":3,"amount":4}}`,
-		`{"key":"a\"b"}`, `{"node":"grüße"}`, `{"v":99999999999999999999}`, `{"f":"read","f":"write"}`, `{"x":1}`, `{"v":1}x`, `[1]`} {
+		`{"key":"a\"b"}`, `{"node":"grüße"}`, `{"v":99999999999999999999}`, `{"f":"read","f":"write"}`, `{"x":1}`, `{"v":1}x`, `[1]`,
+		`{"txn":[]}`, `{"txn":null}`, `{"txn":[["r",1,null]]}`, `{"txn":[["append",1,null]]}`, `{"txn":[["r",1,5]]}`, `{"txn":[["x",1,[2]]]}`,
+		`{"txn":[["r",1,nul]]}`, `{"txn":[["append",1,2],]}`, `{"txn":[["append",1,2,3]]}`, `{"txn":[["append",-1,-2]],"txn":[]}`, `{"txn":[["r",1,[1,2]]`} {
 		sameAsJSON(t, []byte(s))
 	}
 }

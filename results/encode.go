@@ -67,6 +67,7 @@ func (op *Op) AppendJSON(dst []byte) ([]byte, error) {
 		dst = strconv.AppendInt(dst, t.Amount, 10)
 		dst = append(dst, '}')
 	}
+	dst = appendTxn(dst, op.Txn)
 	dst = appendOptString(dst, `,"node":`, op.Node)
 	dst = appendOptString(dst, `,"error":`, op.Error)
 	dst = appendOptString(dst, `,"warning":`, op.Warning)

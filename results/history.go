@@ -117,8 +117,8 @@ const (
 // generic value: Value for single integers (register values, set elements),
 // Expect for the old value of a compare-and-set, Values for whole reads (a
 // set's elements, a bank's balances by account number, the bank's transfer
-// ids in a final read), Transfer for bank transfers and Fault for nemesis and
-// failover steps.
+// ids in a final read), Transfer for bank transfers, Txn for list-append
+// transactions and Fault for nemesis and failover steps.
 type Op struct {
 	V        int     `json:"v"`
 	Index    int64   `json:"index"`
@@ -141,6 +141,7 @@ type Op struct {
 	Hi       int64     `json:"hi,omitempty"`
 	Missing  []int64   `json:"missing,omitempty"`
 	Transfer *Transfer `json:"transfer,omitempty"`
+	Txn      []Mop     `json:"txn,omitempty"` // list-append: the transaction's micro-operations (txn.go)
 	Node     string    `json:"node,omitempty"`
 	Error    string    `json:"error,omitempty"`
 	Warning  string    `json:"warning,omitempty"`

@@ -51,6 +51,9 @@ func randomOp(rng *rand.Rand) Op {
 	if maybe() {
 		op.Latency = rng.Int64N(1e9)
 	}
+	if maybe() {
+		op.Txn = randomTxn(rng, pick)
+	}
 	if rng.IntN(8) == 0 {
 		op.Fault = &Fault{ID: 3, Kind: "partition", Phase: PhaseStart, Targets: []string{pick()},
 			Grudge: map[string][]string{"n1": {"n2"}}, Durations: map[string]int64{"kill": 5}}

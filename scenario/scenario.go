@@ -153,7 +153,8 @@ var (
 )
 
 // All is the zoo, in the order of the README's track record; the HA
-// managers' scenarios (managers.go) come last.
+// managers' scenarios (managers.go) and the list-append ones
+// (listappend.go) come last.
 var All = append([]Scenario{
 	{
 		Name:  "default-test",
@@ -241,7 +242,7 @@ var All = append([]Scenario{
 		Models:  allThree(checker.Valid, checker.Valid, checker.Valid),
 		MustNot: lossKinds,
 	},
-}, managerScenarios...)
+}, slices.Concat(managerScenarios, listAppendScenarios)...)
 
 // Get returns the scenario called name.
 func Get(name string) (Scenario, error) {

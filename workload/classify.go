@@ -30,8 +30,9 @@ const (
 	// error is fail.
 	PhaseTx
 	// PhaseCommit: the COMMIT of an explicit transaction. Only an error
-	// raised before COMMIT was sent, or the server answering ROLLBACK, is
-	// fail; anything else is info.
+	// raised before COMMIT was sent, the server answering ROLLBACK, or an
+	// ERROR of the pre-commit checks (refusedCommit) is fail; anything else
+	// is info.
 	PhaseCommit
 )
 
@@ -49,8 +50,8 @@ func (p Phase) String() string {
 	return "phase(?)"
 }
 
-// Errors the clients return for outcomes that are not driver errors; all
-// three mean the write certainly did not take effect.
+// Errors the clients return for outcomes that are not driver errors; each
+// means the write certainly did not take effect.
 var (
 	// ErrCASMismatch: a compare-and-set matched no row (the value was not
 	// the expected one).
@@ -60,6 +61,11 @@ var (
 	// ErrInsufficientFunds: a transfer would have made a balance negative;
 	// the transaction was rolled back.
 	ErrInsufficientFunds = errors.New("transfer: insufficient funds, rolled back")
+	// ErrNotSent: the connection was closed before the operation began, so
+	// nothing of it reached the server (Do wraps the driver's error in it;
+	// pgx's own "conn closed" cannot tell this from a connection lost after
+	// sending).
+	ErrNotSent = errors.New("connection closed before the operation: not sent")
 )
 
 // Classify is the one place that turns an operation's error into the
@@ -67,7 +73,8 @@ var (
 // certainly did not happen; Info wherever it may have. See Phase for the
 // rules per phase. Errors certain in every phase: an error before the
 // request was sent (pgconn.SafeToRetry, including a context that was done
-// before the query was sent and a closed connection), the sentinel errors
+// before the query was sent, but not pgx's "conn closed", which it also
+// reports after sending), the sentinel errors
 // of this package, an error while preparing a statement, and COMMIT
 // answered with ROLLBACK. For PhaseWrite also a server ERROR whose SQLSTATE
 // proves the statement's transaction was rolled back (see definiteState).
@@ -82,22 +89,42 @@ func Classify(err error, phase Phase) results.Type {
 	if definite(err) {
 		return results.Fail
 	}
-	if phase == PhaseWrite {
-		var pe *pgconn.PgError
-		if errors.As(err, &pe) && severity(pe) == "ERROR" && definiteState(pe.Code) {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && severity(pe) == "ERROR" {
+		if phase == PhaseWrite && definiteState(pe.Code) || phase == PhaseCommit && refusedCommit(pe.Code) {
 			return results.Fail
 		}
 	}
 	return results.Info
 }
 
+// refusedCommit reports SQLSTATEs which, as an ERROR in answer to COMMIT,
+// prove the transaction was rolled back: they come from the checks
+// PostgreSQL runs before it writes the commit record (serializable
+// conflicts, deferred constraints), and an error after that record would
+// be a PANIC. 40003 (statement completion unknown) is deliberately absent.
+func refusedCommit(code string) bool {
+	switch code {
+	case "40001", // serialization_failure (SSI's pre-commit check)
+		"40P01", // deadlock_detected
+		"40002": // transaction_integrity_constraint_violation
+		return true
+	}
+	return strings.HasPrefix(code, "23") // a deferred constraint
+}
+
 // definite reports errors that prove no request reached the server, or
 // that the server refused or rolled back the operation, in any phase.
 func definite(err error) bool {
-	if pgconn.SafeToRetry(err) {
+	// pgx (5.12) also reports a connection lost while it waited for a
+	// result as "conn closed", a lock error it calls safe to retry: the
+	// request may have reached the server (a COMMIT waiting for the
+	// standbys when the primary is killed, TestIntegrationKillDuringCommit),
+	// so it proves nothing.
+	if pgconn.SafeToRetry(err) && !errors.Is(err, pgconn.ErrConnClosed) {
 		return true
 	}
-	if errors.Is(err, ErrCASMismatch) || errors.Is(err, ErrNoRow) ||
+	if errors.Is(err, ErrNotSent) || errors.Is(err, ErrCASMismatch) || errors.Is(err, ErrNoRow) ||
 		errors.Is(err, ErrInsufficientFunds) || errors.Is(err, pgx.ErrTxCommitRollback) {
 		return true
 	}

@@ -23,6 +23,15 @@ type notSent struct{}
 func (notSent) Error() string     { return "not sent" }
 func (notSent) SafeToRetry() bool { return true }
 
+// closedAfterSend is what pgx returns when the connection dies while it
+// waits for a result: a lock error, safe to retry by its own account,
+// wrapping pgconn.ErrConnClosed.
+type closedAfterSend struct{}
+
+func (closedAfterSend) Error() string     { return "conn closed" }
+func (closedAfterSend) SafeToRetry() bool { return true }
+func (closedAfterSend) Unwrap() error     { return pgconn.ErrConnClosed }
+
 func pgErr(severity, code string) error {
 	return &pgconn.PgError{Severity: severity, SeverityUnlocalized: severity, Code: code, Message: "m"}
 }
@@ -44,13 +53,17 @@ func TestClassify(t *testing.T) {
 		{"success", nil, [4]results.Type{ok, ok, ok, ok}},
 		{"not sent (SafeToRetry)", notSent{}, [4]results.Type{fail, fail, fail, fail}},
 		{"not sent, wrapped", fmt.Errorf("x: %w", notSent{}), [4]results.Type{fail, fail, fail, fail}},
-		{"serialization failure", pgErr("ERROR", "40001"), [4]results.Type{fail, fail, fail, info}},
-		{"deadlock", pgErr("ERROR", "40P01"), [4]results.Type{fail, fail, fail, info}},
+		{"conn closed, maybe after sending", closedAfterSend{}, [4]results.Type{fail, info, fail, info}},
+		{"conn closed before the operation", fmt.Errorf("%w: %w", ErrNotSent, closedAfterSend{}), [4]results.Type{fail, fail, fail, fail}},
+		{"serialization failure", pgErr("ERROR", "40001"), [4]results.Type{fail, fail, fail, fail}},
+		{"deadlock", pgErr("ERROR", "40P01"), [4]results.Type{fail, fail, fail, fail}},
+		{"statement completion unknown", pgErr("ERROR", "40003"), [4]results.Type{fail, info, fail, info}},
+		{"serialization failure but FATAL", pgErr("FATAL", "40001"), [4]results.Type{fail, info, fail, info}},
 		{"read-only standby refuses write", pgErr("ERROR", "25006"), [4]results.Type{fail, fail, fail, info}},
-		{"unique violation", pgErr("ERROR", "23505"), [4]results.Type{fail, fail, fail, info}},
-		{"check violation", pgErr("ERROR", "23514"), [4]results.Type{fail, fail, fail, info}},
+		{"unique violation", pgErr("ERROR", "23505"), [4]results.Type{fail, fail, fail, fail}},
+		{"check violation", pgErr("ERROR", "23514"), [4]results.Type{fail, fail, fail, fail}},
 		{"undefined table", pgErr("ERROR", "42P01"), [4]results.Type{fail, fail, fail, info}},
-		{"server error wrapped", fmt.Errorf("op: %w", pgErr("ERROR", "40001")), [4]results.Type{fail, fail, fail, info}},
+		{"server error wrapped", fmt.Errorf("op: %w", pgErr("ERROR", "40001")), [4]results.Type{fail, fail, fail, fail}},
 		{"definite code but FATAL", pgErr("FATAL", "25006"), [4]results.Type{fail, info, fail, info}},
 		{"query canceled", pgErr("ERROR", "57014"), [4]results.Type{fail, info, fail, info}},
 		{"admin shutdown", pgErr("FATAL", "57P01"), [4]results.Type{fail, info, fail, info}},

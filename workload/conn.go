@@ -21,6 +21,9 @@ import (
 type Conn struct {
 	pg      *pgx.Conn
 	warning strings.Builder
+	// closedAtStart: the connection was already closed when the current
+	// operation began, so nothing of it reached the server.
+	closedAtStart bool
 }
 
 // ConnOptions tune a connection.
@@ -103,7 +106,7 @@ func (c *Conn) onNotice(_ *pgconn.PgConn, n *pgconn.Notice) {
 }
 
 // beginOp forgets the warnings of the previous operation.
-func (c *Conn) beginOp() { c.warning.Reset() }
+func (c *Conn) beginOp() { c.warning.Reset(); c.closedAtStart = c.IsClosed() }
 
 // Warning returns the WARNING notices received since the current or last
 // operation began ("" when none), messages joined by "; ".

@@ -12,7 +12,7 @@ import (
 )
 
 func TestNew(t *testing.T) {
-	assert.Equal(t, []string{"bank", "register", "set"}, Names())
+	assert.Equal(t, []string{"append", "bank", "register", "set"}, Names())
 	for _, n := range Names() {
 		w, err := New(n, Options{})
 		require.NoError(t, err)
@@ -30,6 +30,9 @@ func TestNew(t *testing.T) {
 		{"bank", Options{MaxTransfer: -3}, ErrOptions},
 		{"register", Options{ReadFraction: 0.9, CASFraction: 0.2}, ErrOptions},
 		{"set", Options{ReadFraction: -0.1}, ErrOptions},
+		{"append", Options{Isolation: "snapshot"}, ErrOptions},
+		{"append", Options{MaxTxnLen: 11}, ErrOptions},
+		{"append", Options{MaxWritesPerKey: -1}, ErrOptions},
 	}
 	for _, tc := range bad {
 		_, err := New(tc.name, tc.opts)
@@ -63,18 +66,26 @@ func TestNextDeterministic(t *testing.T) {
 	}
 }
 
-// writeID is the run-unique number of a write invoke: register value, set
-// element, bank transfer id; 0 for reads.
-func writeID(op results.Op) int64 {
+// writeIDs are the run-unique numbers of a write invoke: register value,
+// set element, bank transfer id, list-append elements; none for reads.
+func writeIDs(op results.Op) []int64 {
 	switch {
 	case op.Transfer != nil:
-		return op.Transfer.ID
+		return []int64{op.Transfer.ID}
 	case op.F == results.FRead:
-		return 0
+		return nil
 	case op.Value != nil:
-		return *op.Value
+		return []int64{*op.Value}
+	case op.F == results.FTxn:
+		var out []int64
+		for _, m := range op.Txn {
+			if !m.IsRead() {
+				out = append(out, m.Value)
+			}
+		}
+		return out
 	}
-	return -1
+	return []int64{-1}
 }
 
 func TestNextUniqueUnderConcurrency(t *testing.T) {
@@ -91,7 +102,7 @@ func TestNextUniqueUnderConcurrency(t *testing.T) {
 					for range per {
 						op, write := w.Next(rng)
 						if write {
-							ids[i] = append(ids[i], writeID(op))
+							ids[i] = append(ids[i], writeIDs(op)...)
 						}
 					}
 				})
@@ -171,4 +182,39 @@ func TestPgbenchWriteScript(t *testing.T) {
 	s := PgbenchWriteScript(4)
 	assert.Contains(t, s, `\set k random(0, 3)`)
 	assert.Contains(t, s, "UPDATE sc_register SET val = :v WHERE id = :k;")
+}
+
+// List-append transactions: 1 to MaxTxnLen micro-operations, read-only
+// ones (ReadFraction of them) marked as reads, every other one with an
+// append; a key takes at most MaxWritesPerKey appends and then retires.
+func TestNextListAppend(t *testing.T) {
+	const n = 20000
+	ops, writes := draw(t, "append", Options{Keys: 3, MaxTxnLen: 6, MaxWritesPerKey: 5}, 9, n)
+	perKey := map[int64]int{}
+	readOnly := 0
+	lens := map[int]bool{}
+	for i, op := range ops {
+		require.Equal(t, results.FTxn, op.F)
+		require.Equal(t, results.WorkloadAppend, op.Workload)
+		lens[len(op.Txn)] = true
+		appends := 0
+		for _, m := range op.Txn {
+			if m.IsRead() {
+				assert.Nil(t, m.Read, "an invoke's reads are unknown")
+				continue
+			}
+			appends++
+			perKey[m.Key]++
+		}
+		assert.Equal(t, appends > 0, writes[i])
+		if appends == 0 {
+			readOnly++
+		}
+	}
+	assert.InDelta(t, 0.5, float64(readOnly)/n, 0.02)
+	assert.Equal(t, map[int]bool{1: true, 2: true, 3: true, 4: true, 5: true, 6: true}, lens)
+	for k, c := range perKey {
+		assert.LessOrEqual(t, c, 5, "key %d", k)
+	}
+	assert.Greater(t, len(perKey), 1000, "keys rotate")
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -12,7 +13,7 @@ import (
 	"github.com/strongcheck/strongcheck/results"
 )
 
-// Workload is one of register, set and bank: a generator (Next) and a
+// Workload is one of register, set, bank and append: a generator (Next) and a
 // client (Do) over tables of its own (prefixed "sc_<name>"). Next and Do
 // are safe for concurrent use by many workers, each with its own rng and
 // Conn.
@@ -84,6 +85,16 @@ type Options struct {
 	// Grantee, when set, is the role the clients connect as: Setup grants
 	// it what the workload needs on its tables.
 	Grantee string
+	// List-append (append.go): Isolation is the transactions' level,
+	// read-committed, repeatable-read or serializable (default
+	// serializable; see StandbyIsolation for read-only transactions on a
+	// hot standby); MaxTxnLen bounds the micro-operations per transaction
+	// (default 4, at most 10); MaxWritesPerKey is the appends after which a
+	// key retires (default 32). Keys is the keys in use at a time and
+	// ReadFraction the share of read-only transactions (default 0.5).
+	Isolation       string
+	MaxTxnLen       int
+	MaxWritesPerKey int
 }
 
 func (o Options) withDefaults(readDefault float64) (Options, error) {
@@ -108,6 +119,15 @@ func (o Options) withDefaults(readDefault float64) (Options, error) {
 	if o.WritesOnly {
 		o.ReadFraction, o.CASFraction = 0, 0
 	}
+	if o.Isolation == "" {
+		o.Isolation = Serializable
+	}
+	if o.MaxTxnLen == 0 {
+		o.MaxTxnLen = 4
+	}
+	if o.MaxWritesPerKey == 0 {
+		o.MaxWritesPerKey = 32
+	}
 	switch {
 	case o.Keys < 1:
 		return o, fmt.Errorf("%w: keys %d < 1", ErrOptions, o.Keys)
@@ -117,6 +137,12 @@ func (o Options) withDefaults(readDefault float64) (Options, error) {
 		return o, fmt.Errorf("%w: initial balance %d < 0", ErrOptions, o.InitialBalance)
 	case o.MaxTransfer < 1:
 		return o, fmt.Errorf("%w: max transfer %d < 1", ErrOptions, o.MaxTransfer)
+	case !slices.Contains(IsolationLevels(), o.Isolation):
+		return o, fmt.Errorf("%w: isolation %q (want %s)", ErrOptions, o.Isolation, strings.Join(IsolationLevels(), ", "))
+	case o.MaxTxnLen < 1 || o.MaxTxnLen > 10:
+		return o, fmt.Errorf("%w: transaction length %d: want 1 to 10", ErrOptions, o.MaxTxnLen)
+	case o.MaxWritesPerKey < 1:
+		return o, fmt.Errorf("%w: writes per key %d < 1", ErrOptions, o.MaxWritesPerKey)
 	case o.ReadFraction < 0 || o.CASFraction < 0 || o.ReadFraction+o.CASFraction > 1:
 		return o, fmt.Errorf("%w: read fraction %g and cas fraction %g must be >= 0 and sum to at most 1",
 			ErrOptions, o.ReadFraction, o.CASFraction)
@@ -126,7 +152,7 @@ func (o Options) withDefaults(readDefault float64) (Options, error) {
 
 // Names lists the workloads New knows, sorted.
 func Names() []string {
-	return []string{results.WorkloadBank, results.WorkloadRegister, results.WorkloadSet}
+	return []string{results.WorkloadAppend, results.WorkloadBank, results.WorkloadRegister, results.WorkloadSet}
 }
 
 // New returns the workload called name with opts. Each call returns a fresh
@@ -134,7 +160,7 @@ func Names() []string {
 func New(name string, opts Options) (Workload, error) {
 	var def float64
 	switch name {
-	case results.WorkloadRegister, results.WorkloadBank:
+	case results.WorkloadRegister, results.WorkloadBank, results.WorkloadAppend:
 		def = 0.5
 	case results.WorkloadSet:
 		def = 0.05
@@ -150,12 +176,17 @@ func New(name string, opts Options) (Workload, error) {
 		return newRegister(o), nil
 	case results.WorkloadSet:
 		return newSet(o), nil
+	case results.WorkloadAppend:
+		return newListAppend(o), nil
 	}
 	return newBank(o), nil
 }
 
 // complete turns the invoke op into its completion for err in phase.
 func complete(c *Conn, op results.Op, err error, phase Phase) results.Op {
+	if err != nil && c.closedAtStart {
+		err = fmt.Errorf("%w: %w", ErrNotSent, err)
+	}
 	op.Type = Classify(err, phase)
 	if err != nil {
 		op.Error = err.Error()

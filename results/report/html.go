@@ -37,6 +37,8 @@ var funcs = template.FuncMap{
 	"utc":     func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05.000 UTC") },
 	"lsns":    fmtNodeLSNs,
 	"count":   fullCount,
+	// listAppend renders the list-append check (cycles.go).
+	"listAppend": listAppendHTML,
 }
 
 var pageTmpl = template.Must(template.New("report.html.tmpl").Funcs(funcs).ParseFS(templateFS, "templates/report.html.tmpl"))

@@ -121,7 +121,8 @@ func (s *Server) start(ctx context.Context, settings map[string]string, uid, gid
 	}
 	defer logf.Close() // the child keeps its own descriptor
 	s.cmd = exec.Command(filepath.Join(s.BinDir, "postgres"), args...)
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.cred, Pdeathsig: syscall.SIGKILL}
+	// A process group of its own, which Kill signals whole.
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.cred, Pdeathsig: syscall.SIGKILL, Setpgid: true}
 	s.cmd.Dir = s.Dir
 	s.cmd.Stdout, s.cmd.Stderr = logf, logf
 	if err := s.cmd.Start(); err != nil {

@@ -1,0 +1,5 @@
+//go:build !race
+
+package elle
+
+const raceEnabled = false

@@ -1,0 +1,147 @@
+package checker
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+
+	"github.com/strongcheck/strongcheck/checker/elle"
+	"github.com/strongcheck/strongcheck/results"
+)
+
+// The list-append check (issue 15): Elle's dependency-graph analysis of the
+// list-append transactions (package checker/elle), and the anomalies it
+// names among the run's.
+
+// NameListAppend is the list-append check.
+const NameListAppend = "list-append"
+
+// docTxnIsolation is the PostgreSQL page on transaction isolation: what
+// each level allows ("serialization anomaly" is possible below
+// Serializable).
+const docTxnIsolation = "https://www.postgresql.org/docs/15/transaction-iso.html"
+
+// isolationModel is the model PostgreSQL documents for an isolation level
+// (empty: serializable, the workload's default).
+func isolationModel(level string) (elle.Model, string, error) {
+	if level == "" {
+		level = "serializable"
+	}
+	m, err := elle.ModelForIsolation(level)
+	return m, level, err
+}
+
+// CheckListAppend judges the list-append transactions of ops (with the
+// nemesis lines, for the nodes' roles) with package elle, against the
+// model PostgreSQL documents for opts.Isolation: read committed, snapshot
+// isolation for repeatable read, serializable (also for an empty level).
+// The result's ListAppend says which other models the history satisfies
+// and which anomalies rule the rest out.
+func CheckListAppend(ctx context.Context, ops []results.Op, opts Options) Check {
+	model, level, err := isolationModel(opts.Isolation)
+	if err != nil {
+		return Check{Name: NameListAppend, Verdict: Unknown, Error: err.Error(), Summary: "unknown: " + err.Error()}
+	}
+	r := elle.Check(ctx, ops, elle.Options{Model: model.Name, Timeout: opts.Timeout, MemoryBudget: opts.MemoryBudget,
+		FinalPrimary: opts.FinalPrimary})
+	return Check{Name: NameListAppend, Verdict: Verdict(r.Verdict), Error: r.Error, ElapsedNS: r.ElapsedNS, ListAppend: r,
+		Summary: fmt.Sprintf("judged as %s (the transactions ran at %s): %s", model.Name, level, r.Summary)}
+}
+
+// checkListAppend runs CheckListAppend on the lines the index kept and adds
+// to an the anomalies the run's isolation model forbids (the kinds that
+// level allows, such as write skew at repeatable read, rule out only
+// stronger models, which the check's own result lists). Every one is a
+// finding but those of a serializable run that involve a transaction on a
+// standby: PostgreSQL refuses serializable there, and the read-only
+// transactions ran at repeatable read, whose snapshots SSI does not order.
+func checkListAppend(ctx context.Context, h *history, opts Options, an *anomalySet) Check {
+	ops := make([]results.Op, 0, len(h.appendOps)+len(h.special))
+	ops = append(append(ops, h.appendOps...), h.special...)
+	slices.SortStableFunc(ops, func(a, b results.Op) int { return cmp.Compare(a.Index, b.Index) })
+	c := CheckListAppend(ctx, ops, opts)
+	r := c.ListAppend
+	if r == nil {
+		return c
+	}
+	model, level, _ := isolationModel(opts.Isolation)
+	for _, a := range r.Anomalies {
+		if slices.Contains(model.Forbids, a.Kind) {
+			addListAppendKind(an, a, level)
+		}
+	}
+	return c
+}
+
+// addListAppendKind adds one kind's instances: those a standby took part
+// in, in a serializable run, as documented; the others as findings. The
+// cases become the examples of their group.
+func addListAppendKind(an *anomalySet, a elle.Anomaly, level string) {
+	found := undocumented(fmt.Sprintf("%s forbids %s: %s", level, a.Kind, a.Explanation), docTxnIsolation)
+	standby := documented("PostgreSQL refuses serializable on a hot standby: read-only transactions there ran at repeatable read, whose snapshots need not fit the primary's serial order", docHotStandby)
+	docN := 0
+	if level == "serializable" && isCycle(a.Kind) {
+		docN = a.Standby
+	}
+	var docCases, foundCases []elle.Case
+	for _, cs := range a.Cases {
+		if docN > 0 && involvesStandby(cs) {
+			docCases = append(docCases, cs)
+		} else {
+			foundCases = append(foundCases, cs)
+		}
+	}
+	for _, g := range []struct {
+		doc   docVerdict
+		n     int
+		cases []elle.Case
+	}{{standby, docN, docCases}, {found, a.Count - docN, foundCases}} {
+		for i := range g.n {
+			// No node or role per instance: only the cases know theirs,
+			// and counts by node of a few of them would mislead.
+			in := instance{kind: Kind(a.Kind), doc: g.doc}
+			if i < len(g.cases) {
+				ex := listAppendExample(g.cases[i])
+				in.t = ex.Ops[0].InvokeNS
+				in.example = func() Example { return ex }
+			}
+			an.add(in)
+		}
+	}
+}
+
+func isCycle(k elle.Kind) bool {
+	switch k {
+	case elle.Internal, elle.DuplicateElements, elle.IncompatibleOrder, elle.UnexpectedElement, elle.G1a, elle.G1b, elle.LostAppend:
+		return false
+	}
+	return true
+}
+
+func involvesStandby(c elle.Case) bool {
+	for _, t := range c.Txns {
+		if t.Role == roleStandby {
+			return true
+		}
+	}
+	return false
+}
+
+// listAppendExample is a case as the run's anomalies show their examples:
+// its sentence, and the transactions as operations.
+func listAppendExample(c elle.Case) Example {
+	ex := Example{Text: c.Text}
+	for _, t := range c.Txns {
+		ex.Ops = append(ex.Ops, OpRef{Invoke: t.Invoke, Complete: t.Complete, Process: t.Process, F: results.FTxn, Node: t.Node,
+			Type: t.Type, InvokeNS: t.InvokeNS, CompleteNS: t.CompleteNS, SinceFaultNS: -1, Role: t.Role})
+	}
+	if c.Key != nil {
+		ex.Key = strconv.FormatInt(*c.Key, 10)
+	}
+	if len(c.Txns) > 0 {
+		ex.Node, ex.Role = c.Txns[0].Node, c.Txns[0].Role
+	}
+	return ex
+}

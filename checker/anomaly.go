@@ -2,6 +2,7 @@ package checker
 
 import (
 	"fmt"
+	"github.com/strongcheck/strongcheck/checker/elle"
 	"slices"
 	"sort"
 	"strings"
@@ -306,6 +307,9 @@ func explain(a *Anomaly) string {
 		return fmt.Sprintf("%d %s no legal order of the writes and the primary's reads, and no named anomaly explains it: look at the operations porcupine could not place.", n, plural(n, "key has", "keys have"))
 	case KindNonLinearizableAll:
 		return fmt.Sprintf("%d %s no legal order of the writes and the reads of every node, beyond what the named anomalies explain.", n, plural(n, "key has", "keys have"))
+	}
+	if s := listAppendSentence(elle.Kind(a.Kind), n); s != "" {
+		return s
 	}
 	return fmt.Sprintf("%d instances of %s%s.", n, a.Kind, where)
 }

@@ -39,6 +39,22 @@ type Options struct {
 	Isolation string
 }
 
+// WithRun returns o with what a stored run's test.json says about how it
+// was judged: its settings, its list-append isolation level and, when o
+// names no model, the run's own model. strongcheck check and the harness's
+// re-check both judge a stored run this way, so they agree with the run.
+func (o Options) WithRun(info *results.TestInfo) Options {
+	if info == nil {
+		return o
+	}
+	o.Settings = info.Settings
+	o.Isolation = info.Extra["isolation"]
+	if o.Model == "" {
+		o.Model = info.Model
+	}
+	return o
+}
+
 // CheckHistory runs every checker that applies to the workloads in h, names
 // the anomalies they find, and judges the history under every model:
 // linearizable (porcupine on the writes and the primary's reads, and again

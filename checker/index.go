@@ -351,7 +351,7 @@ func (x *indexer) special(op *results.Op) {
 func (h *history) newCall(op *results.Op) call {
 	c := call{invT: op.Time, compT: -1, inv: int32(op.Index), comp: -1, proc: int32(op.Process), key: -1, side: -1,
 		errI: -1, warnI: -1, typ: tInfo, f: fCode(op.F), wl: wlCode(op.Workload), node: h.nodeIndex(op.Node)}
-	if isWrite(op.F) {
+	if isWrite(op.F) || op.F == results.FTxn && txnWrites(op.Txn) {
 		c.flags |= flagWrite
 	}
 	if c.wl == wlRegister {
@@ -685,6 +685,17 @@ func isWrite(f string) bool {
 	switch f {
 	case results.FWrite, results.FCAS, results.FAdd, results.FTransfer:
 		return true
+	}
+	return false
+}
+
+// txnWrites reports whether a list-append transaction appends: it then
+// goes to the primary and counts as a write (availability's write gaps).
+func txnWrites(txn []results.Mop) bool {
+	for _, m := range txn {
+		if m.F == results.MopAppend {
+			return true
+		}
 	}
 	return false
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/strongcheck/strongcheck/checker/elle"
 	"github.com/strongcheck/strongcheck/results"
@@ -144,4 +145,38 @@ func listAppendExample(c elle.Case) Example {
 		ex.Node, ex.Role = c.Txns[0].Node, c.Txns[0].Role
 	}
 	return ex
+}
+
+// listAppendWhat says what each list-append kind is, in a reviewer's words
+// (Adya's anomalies as Elle finds them in list-append histories).
+var listAppendWhat = map[elle.Kind]string{
+	elle.G0:                "a write cycle: transactions' appends to two keys landed in opposite orders (dirty write)",
+	elle.G1a:               "an aborted read: a transaction read an element that a failed transaction appended",
+	elle.G1b:               "an intermediate read: a transaction read a list that another transaction extended again before it committed",
+	elle.G1c:               "circular information flow: transactions each saw the other's appends",
+	elle.GSingle:           "read skew: a cycle with one anti-dependency, a transaction saw part of another's appends and missed the rest",
+	elle.GNonadjacent:      "a cycle whose anti-dependencies are not adjacent, such as a long fork: two readers saw two independent commits in opposite orders",
+	elle.G2Item:            "an anti-dependency cycle (write skew): transactions each missed the other's appends",
+	elle.Internal:          "an internal inconsistency: a transaction's read did not show its own earlier appends",
+	elle.DuplicateElements: "a list read held an element twice",
+	elle.IncompatibleOrder: "two reads of a key showed orders that no single list has",
+	elle.UnexpectedElement: "a read held an element that no transaction appended",
+	elle.LostAppend:        "an acknowledged append missing from the final lists",
+}
+
+// listAppendSentence explains n instances of a list-append kind, or ""
+// when kind is not one.
+func listAppendSentence(kind elle.Kind, n int) string {
+	base, order := kind, ""
+	for suffix, o := range map[string]string{"-process": " (counting each client's order of its own transactions)",
+		"-realtime": " (counting real time: a transaction that completed before another began precedes it)"} {
+		if b, ok := strings.CutSuffix(string(kind), suffix); ok {
+			base, order = elle.Kind(b), o
+		}
+	}
+	what, ok := listAppendWhat[base]
+	if !ok {
+		return ""
+	}
+	return fmt.Sprintf("%d × %s: %s%s.", n, kind, what, order)
 }

@@ -42,11 +42,7 @@ func newCheckCmd(stdout, stderr io.Writer) *cobra.Command {
 			opts := checker.Options{Timeout: timeout, MemoryBudget: memMiB << 20, Model: model}
 			info, ierr := results.ReadTestInfo(run.TestJSON())
 			if ierr == nil {
-				opts.Settings = info.Settings
-				opts.Isolation = info.Extra["isolation"]
-				if opts.Model == "" {
-					opts.Model = info.Model // the run's own model
-				}
+				opts = opts.WithRun(info) // the run's settings, isolation and own model
 			}
 			if opts.Model != "" && !checker.ValidModel(opts.Model) {
 				return usageErr("--model %q: want one of %s", opts.Model, strings.Join(checker.Models, ", "))

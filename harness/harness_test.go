@@ -70,7 +70,7 @@ func assertRecheckAgrees(t *testing.T, out Outcome) {
 	info, err := results.ReadTestInfo(out.Run.TestJSON())
 	require.NoError(t, err)
 	res, _, err := checker.CheckFile(context.Background(), out.Run.History(),
-		checker.Options{Timeout: time.Minute, Settings: info.Settings, Model: info.Model}, nil)
+		checker.Options{Timeout: time.Minute}.WithRun(info), nil)
 	require.NoError(t, err)
 	judged := func(r *checker.Result) (string, map[string]checker.Verdict, map[checker.Kind]int) {
 		v := map[string]checker.Verdict{}

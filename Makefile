@@ -43,7 +43,7 @@ test-pure:
 	$(GO) test -race -count=1 $(PURE)
 
 test-integration: build
-	$(GO) test -count=1 -p 1 -timeout 20m $(INTEGRATION) ./scenario/...
+	$(GO) test -count=1 -p 1 -timeout 30m $(INTEGRATION) ./scenario/...
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -83,6 +83,27 @@ check_run() {
 	log "failovers: $(grep -o '"f":"failover".*"detail":"promoted [A-Za-z0-9_-]*' "$h" | sed -e 's/.*"detail":"//' | paste -sd ';' -)"
 }
 
+# append_run runs the list-append workload through the backend: repeatable
+# read on the primary through a partition and a kill of the primary, which
+# snapshot isolation must survive (valid), and checks that the stored run
+# holds acknowledged transactions and the list-append check's judgement.
+append_run() {
+	local uid=$1 code=0 t=$SECONDS run h
+	./bin/strongcheck test --backend k8s --seed 6 --kubeconfig "$KUBECONFIG_ADMIN" --image "$IMAGE_POSTGRES" \
+		--sidecar-image "$IMAGE_FAULTS" --postgres-uid "$uid" --image-pull-policy Never \
+		--namespace strongcheck-e2e-append --workload append --isolation repeatable-read --read-from primary \
+		--nemesis kill-primary,partition --nemesis-interval 8s --time-limit "$TIME_LIMIT" \
+		--store "$STORE" || code=$?
+	log "strongcheck test --backend k8s --workload append took $((SECONDS - t)) s, exit $code"
+	[ "$code" = 0 ] || die "list-append at repeatable read on the primary: exit $code, want valid: see $STORE/latest/report.html"
+	run=$(readlink -f "$STORE/latest")
+	h=$run/history.jsonl
+	grep -q '"type":"ok","f":"txn"' "$h" || die "the list-append run has no acknowledged transaction ($h)"
+	grep -q '"process":"nemesis","type":"ok","f":"kill-primary"' "$h" || die "the list-append run has no completed kill-primary ($h)"
+	grep -q '"list-append"' "$run/results.json" || die "the list-append run has no list-append check ($run/results.json)"
+	log "list-append run $run: $(grep -c '"type":"ok","f":"txn"' "$h") acknowledged transactions, valid"
+}
+
 main() {
 	need_root
 	local t0=$SECONDS
@@ -129,6 +150,7 @@ main() {
 	*) die "strongcheck test --backend k8s failed (exit $code)" ;;
 	esac
 	check_run "$(readlink -f "$STORE/latest")"
+	append_run "$uid"
 	log "e2e-k8s passed in $((SECONDS - t0)) s"
 }
 

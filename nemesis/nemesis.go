@@ -235,6 +235,12 @@ func (n *Nemesis) strike(ctx context.Context, st Step) error {
 		// failed health check in the history says why.
 		return err
 	}
+	if ctx.Err() != nil {
+		// The time limit passed during the health check: the clients are
+		// gone, so a fault struck now would have nothing to act on (no
+		// write to lag behind, no commit waiting) and nothing to judge.
+		return nil
+	}
 	primary, standbys := n.roles(context.WithoutCancel(ctx))
 	n.setNow(fmt.Sprintf("%s (window %d)", st.Fault, w.id))
 	switch st.Fault.Kind {

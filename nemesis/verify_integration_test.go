@@ -224,4 +224,17 @@ func TestIntegrationFaultsVerified(t *testing.T) {
 	require.NotNil(t, op)
 	assert.Equal(t, results.OK, op.Type, op.Error)
 	assert.Contains(t, op.Fault.Verified, "waiting commits cancelled")
+
+	// The time limit passes during the health check before a fault: the
+	// check is recorded, the fault is not struck (the clients are gone:
+	// a lag-then-kill found no standby behind an idle primary).
+	rec4 := &memRecorder{start: time.Now()}
+	n.rec = rec4
+	done, cancel := context.WithCancel(ctx)
+	cancel()
+	require.NoError(t, n.strike(done, Step{Fault: Fault{Kind: LagThenKill}, Hold: 600 * time.Millisecond}))
+	require.NotNil(t, rec4.completion("health", results.PhaseInfo), "the health check ran")
+	for _, op := range rec4.ops {
+		assert.Equal(t, "health", op.F, "no fault step once the time limit passed")
+	}
 }

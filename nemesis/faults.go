@@ -233,7 +233,7 @@ func (n *Nemesis) lagThenKill(ctx context.Context, w *window, st Step, primary s
 	}
 	if congested {
 		congested, err = n.record(ctx, w, "lag", results.PhaseStep, standbys, func(f *results.Fault) error {
-			lag, err := replicationLag(hctx, n.c, primary)
+			lag, err := awaitLag(hctx, n.c, primary, lagWait)
 			f.Detail = lag
 			return err
 		})
@@ -254,37 +254,60 @@ func (n *Nemesis) lagThenKill(ctx context.Context, w *window, st Step, primary s
 	return n.killPrimary(ctx, kw, sub, primary, standbys, nil, nil)
 }
 
-// replicationLag describes how far the standbys trail primary and fails
-// when none trails: the congestion did not take effect.
-func replicationLag(ctx context.Context, c cluster.Cluster, primary string) (string, error) {
+// lagBytes is how far a standby must trail the primary's WAL for the
+// congestion to count as taken effect: far more than a standby on a free
+// link trails by while writes go on (a few KiB), far less than a congested
+// one (hundreds of KiB within a second).
+const lagBytes = 64 << 10
+
+// lagWait bounds the lag step's wait for a standby to fall behind.
+const lagWait = 3 * time.Second
+
+// awaitLag polls until a standby trails primary by lagBytes, up to d, and
+// describes how far each trails; it fails when none did: the congestion
+// did not take effect (writes too slow to fill the limited link, say).
+func awaitLag(ctx context.Context, c cluster.Cluster, primary string, d time.Duration) (string, error) {
+	deadline := time.Now().Add(d)
+	for {
+		detail, behind, err := replicationLag(ctx, c, primary)
+		if err != nil || behind {
+			return detail, err
+		}
+		if time.Now().After(deadline) {
+			return detail, fmt.Errorf("%w: no standby fell %d KiB behind the primary within %s", ErrNotVerified, lagBytes>>10, d)
+		}
+		hold(ctx, 100*time.Millisecond)
+	}
+}
+
+// replicationLag describes how far the standbys trail primary and whether
+// one trails by lagBytes. The standbys' positions are read before the
+// primary's, so a trail is never negative.
+func replicationLag(ctx context.Context, c cluster.Cluster, primary string) (detail string, behind bool, err error) {
+	rs, err := cluster.Replication(ctx, c, primary)
+	if err != nil {
+		return "", false, err
+	}
 	ps, err := cluster.QueryState(ctx, c.ConnString(primary, true))
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
 	cur, err := cluster.ParseLSN(ps.CurrentLSN)
 	if err != nil {
-		return "", err
-	}
-	rs, err := cluster.Replication(ctx, c, primary)
-	if err != nil {
-		return "", err
+		return "", false, err
 	}
 	var parts []string
-	behind := 0
 	for _, r := range rs {
 		lsn, err := cluster.ParseLSN(r.ReplayLSN)
 		if err != nil {
 			continue
 		}
-		if lsn < cur {
-			behind++
+		if cur >= lsn+lagBytes {
+			behind = true
 		}
 		parts = append(parts, fmt.Sprintf("%s replayed %d bytes behind %s", r.Name, int64(cur)-int64(lsn), ps.CurrentLSN))
 	}
-	if behind == 0 {
-		return strings.Join(parts, "; "), fmt.Errorf("%w: no standby fell behind the primary", ErrNotVerified)
-	}
-	return strings.Join(parts, "; "), nil
+	return strings.Join(parts, "; "), behind, nil
 }
 
 // leastAdvanced is the standby with the lowest received LSN (the operator's

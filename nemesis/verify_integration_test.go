@@ -238,3 +238,55 @@ func TestIntegrationFaultsVerified(t *testing.T) {
 		assert.Equal(t, "health", op.F, "no fault step once the time limit passed")
 	}
 }
+
+// The lag of lag-then-kill is observed, not assumed: on an idle primary no
+// standby falls behind a congested link and the fault stops there (no
+// kill); with writes that do not wait for the standbys, they fall behind
+// and the kill follows.
+func TestIntegrationLagVerified(t *testing.T) {
+	c := upLocal(t)
+	ctx := context.Background()
+	n, rec := newTestNemesis(c, Policy{Mode: FailoverAuto})
+	step := Step{Fault: Fault{Kind: LagThenKill}, Hold: 400 * time.Millisecond}
+	require.NoError(t, n.strike(ctx, step))
+	op := rec.completion("lag", results.PhaseStep)
+	require.NotNil(t, op)
+	assert.Equal(t, results.Info, op.Type)
+	assert.Contains(t, op.Error, "no standby fell 64 KiB behind")
+	assert.Nil(t, rec.completion(KillPrimary, results.PhaseStart), "no kill without the lag")
+	require.NotNil(t, rec.completion("uncongest", results.PhaseStop), "the limit is lifted")
+
+	require.NoError(t, cluster.Exec(ctx, c, "n1", "CREATE TABLE IF NOT EXISTS lagging (v text)"))
+	wctx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() {
+			conn, err := pgx.Connect(wctx, c.ConnString("n1", true))
+			if err != nil {
+				return
+			}
+			defer conn.Close(context.Background())
+			if _, err := conn.Exec(wctx, "SET synchronous_commit = local"); err != nil {
+				return
+			}
+			for wctx.Err() == nil {
+				if _, err := conn.Exec(wctx, "INSERT INTO lagging SELECT repeat('x', 2000) FROM generate_series(1, 20)"); err != nil {
+					return
+				}
+			}
+		})
+	}
+	rec2 := &memRecorder{start: time.Now()}
+	n.rec = rec2
+	err := n.strike(ctx, step)
+	stop()
+	wg.Wait()
+	require.NoError(t, err)
+	op = rec2.completion("lag", results.PhaseStep)
+	require.NotNil(t, op)
+	assert.Equal(t, results.OK, op.Type, op.Error)
+	assert.Contains(t, op.Fault.Detail, "bytes behind")
+	kill := rec2.completion(KillPrimary, results.PhaseStart)
+	require.NotNil(t, kill, "the kill follows the lag")
+	assert.Equal(t, results.OK, kill.Type, kill.Error)
+}

@@ -90,6 +90,13 @@ func TestProxyKeepsItsPortAcrossDroppedTunnels(t *testing.T) {
 	assert.Equal(t, "1:ping\n", roundTrip(t, addr))
 
 	e.drop <- struct{}{} // the tunnel dies
+	// A connection made before the proxy sees the death may still reach
+	// the dying tunnel (as with client-go's); wait for the second one.
+	require.Eventually(t, func() bool {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return p.gen == 2 && p.port != 0
+	}, 3*time.Second, 5*time.Millisecond, "the proxy opens a new tunnel")
 	assert.Equal(t, "2:ping\n", roundTrip(t, addr), "same local port, new tunnel")
 
 	p.close()

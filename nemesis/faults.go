@@ -47,7 +47,7 @@ func (n *Nemesis) start(ctx context.Context, f *results.Fault, node string) erro
 // the window by rejoining or restarting the old primary. A kill that did
 // not take effect is never followed by a promotion: two writable primaries
 // must not coexist.
-func (n *Nemesis) killPrimary(ctx context.Context, w *window, st Step, primary string, standbys []string, before, beforeRecover func(ctx context.Context) error) error {
+func (n *Nemesis) killPrimary(ctx context.Context, w *window, st Step, primary string, standbys []string, before func(ctx context.Context, f *results.Fault) error, beforeRecover func(ctx context.Context) error) error {
 	if primary == "" {
 		return n.skip(ctx, w, KillPrimary, "no primary to kill")
 	}
@@ -58,7 +58,7 @@ func (n *Nemesis) killPrimary(ctx context.Context, w *window, st Step, primary s
 			f.Detail = fmt.Sprintf("%s ran with synchronous_standby_names %q", primary, sync)
 		}
 		if before != nil {
-			if err := before(hctx); err != nil {
+			if err := before(hctx, f); err != nil {
 				return err
 			}
 		}
@@ -493,12 +493,9 @@ func (n *Nemesis) cutOff(ctx context.Context, w *window, st Step, primary string
 		}
 		hold(ctx, st.Hold/2)
 	case CutThenKill:
-		var before func(context.Context) error
+		var before func(context.Context, *results.Fault) error
 		if st.Fault.Target == "cancel" {
-			before = func(context.Context) error {
-				_, err := CancelSyncWaiters(hctx, n.c, primary)
-				return err
-			}
+			before = func(ctx context.Context, f *results.Fault) error { return n.cancelBeforeKill(ctx, f, primary) }
 		}
 		// The kill opens a window of its own inside the cut's; the cut
 		// heals before the old primary is rewound from the new one.
@@ -507,6 +504,43 @@ func (n *Nemesis) cutOff(ctx context.Context, w *window, st Step, primary string
 		return n.killPrimary(ctx, n.open(KillPrimary), sub, primary, standbys, before, heal)
 	}
 	return heal(ctx)
+}
+
+// cancelRounds and cancelGap shape the cancels before a kill: commits
+// that were waiting when the standby was cut off may have reached it
+// before the cut, so the cancel is repeated, each round catching the
+// commits the clients began after the previous one released them.
+const (
+	cancelRounds = 4
+	cancelGap    = 150 * time.Millisecond
+)
+
+// cancelBeforeKill cancels primary's waiting commits in cancelRounds
+// rounds, then gives the cancelled backends cancelGap to acknowledge
+// their commits (with the warning) before the kill. None cancelled in any
+// round means the fault had nothing to act on: the kill is not made.
+func (n *Nemesis) cancelBeforeKill(ctx context.Context, f *results.Fault, primary string) error {
+	total := 0
+	for round := range cancelRounds {
+		if round > 0 {
+			hold(ctx, cancelGap)
+		}
+		pids, err := CancelSyncWaiters(ctx, n.c, primary)
+		if err != nil {
+			return err
+		}
+		total += len(pids)
+	}
+	hold(ctx, cancelGap)
+	note := fmt.Sprintf("pg_cancel_backend on %d waiting commit(s) in %d rounds before the kill", total, cancelRounds)
+	if f.Detail != "" {
+		note = f.Detail + "; " + note
+	}
+	f.Detail = note
+	if total == 0 {
+		return fmt.Errorf("%w: no commit was waiting for synchronous replication on %s", ErrNotVerified, primary)
+	}
+	return nil
 }
 
 // cancelWaiters cancels the commits of primary that wait for synchronous

@@ -239,10 +239,11 @@ func TestIntegrationFaultsVerified(t *testing.T) {
 	}
 }
 
-// The lag of lag-then-kill is observed, not assumed: on an idle primary no
-// standby falls behind a congested link and the fault stops there (no
-// kill); with writes that do not wait for the standbys, they fall behind
-// and the kill follows.
+// What a fault needs before its kill is observed, not assumed: on an idle
+// primary no standby falls behind a congested link and lag-then-kill stops
+// there, and cut-then-kill:cancel finds no waiting commit to cancel (no
+// kill either); with writes that do not wait for the standbys, they fall
+// behind and the kill follows.
 func TestIntegrationLagVerified(t *testing.T) {
 	c := upLocal(t)
 	ctx := context.Background()
@@ -255,6 +256,20 @@ func TestIntegrationLagVerified(t *testing.T) {
 	assert.Contains(t, op.Error, "no standby fell 64 KiB behind")
 	assert.Nil(t, rec.completion(KillPrimary, results.PhaseStart), "no kill without the lag")
 	require.NotNil(t, rec.completion("uncongest", results.PhaseStop), "the limit is lifted")
+
+	recc := &memRecorder{start: time.Now()}
+	n.rec = recc
+	require.NoError(t, n.strike(ctx, Step{Fault: Fault{Kind: CutThenKill, Target: "cancel"}, Hold: 400 * time.Millisecond}))
+	op = recc.completion(KillPrimary, results.PhaseStart)
+	require.NotNil(t, op)
+	assert.Equal(t, results.Info, op.Type)
+	assert.Contains(t, op.Error, "no commit was waiting")
+	assert.Contains(t, op.Fault.Detail, "0 waiting commit(s) in 4 rounds")
+	assert.Nil(t, recc.completion("failover", results.PhaseStep), "no failover without the kill")
+	p, err := cluster.FindPrimary(ctx, c)
+	require.NoError(t, err)
+	require.Equal(t, "n1", p, "the primary was not killed")
+	n.rec = rec
 
 	require.NoError(t, cluster.Exec(ctx, c, "n1", "CREATE TABLE IF NOT EXISTS lagging (v text)"))
 	wctx, stop := context.WithCancel(ctx)
@@ -278,7 +293,7 @@ func TestIntegrationLagVerified(t *testing.T) {
 	}
 	rec2 := &memRecorder{start: time.Now()}
 	n.rec = rec2
-	err := n.strike(ctx, step)
+	err = n.strike(ctx, step)
 	stop()
 	wg.Wait()
 	require.NoError(t, err)

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/strongcheck/strongcheck/checker/elle"
 	"github.com/strongcheck/strongcheck/results"
@@ -80,7 +82,7 @@ func checkListAppend(ctx context.Context, h *history, opts Options, an *anomalyS
 // in, in a serializable run, as documented; the others as findings. The
 // cases become the examples of their group.
 func addListAppendKind(an *anomalySet, a elle.Anomaly, level string) {
-	found := undocumented(fmt.Sprintf("%s forbids %s: %s", level, a.Kind, a.Explanation), docTxnIsolation)
+	found := undocumented(fmt.Sprintf("%s forbids %s (%s)", level, a.Kind, lowerFirst(strings.TrimSuffix(a.Explanation, "."))), docTxnIsolation)
 	standby := documented("PostgreSQL refuses serializable on a hot standby: read-only transactions there ran at repeatable read, whose snapshots need not fit the primary's serial order", docHotStandby)
 	docN := 0
 	if level == "serializable" && isCycle(a.Kind) {
@@ -179,4 +181,13 @@ func listAppendSentence(kind elle.Kind, n int) string {
 		return ""
 	}
 	return fmt.Sprintf("%d × %s: %s%s.", n, kind, what, order)
+}
+
+// lowerFirst lowers a sentence's first letter, to quote it inside another.
+func lowerFirst(s string) string {
+	if s == "" {
+		return s
+	}
+	r, n := utf8.DecodeRuneInString(s)
+	return string(unicode.ToLower(r)) + s[n:]
 }

@@ -44,3 +44,17 @@ func TestAppendTxnsAreWrites(t *testing.T) {
 	require.Len(t, av.Availability.Windows, 1)
 	assert.Equal(t, int64(900-150), av.Availability.Windows[0].WriteGapNS)
 }
+
+// A finding quotes the kind's own explanation inside one sentence: "level
+// forbids kind (explanation)", not two sentences run together.
+func TestListAppendFindingSentence(t *testing.T) {
+	an := newAnomalySet(index(nil))
+	addListAppendKind(an, elle.Anomaly{Kind: elle.GNonadjacent, Count: 1,
+		Explanation: "A cycle with several anti-dependencies, no two adjacent (long fork)."}, "repeatable-read")
+	list := an.list()
+	require.Len(t, list, 1)
+	assert.False(t, list[0].Documented)
+	assert.Equal(t, docTxnIsolation, list[0].Doc)
+	assert.Contains(t, list[0].Why, "repeatable-read forbids G-nonadjacent (a cycle with several anti-dependencies, no two adjacent (long fork))")
+	assert.NotContains(t, list[0].Why, "..")
+}

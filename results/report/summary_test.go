@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/strongcheck/strongcheck/checker"
+	"github.com/strongcheck/strongcheck/checker/elle"
 	"github.com/strongcheck/strongcheck/results"
 )
 
@@ -78,6 +80,34 @@ func TestMarkdownEscape(t *testing.T) {
 	} {
 		if got := mdEscape(in); got != want {
 			t.Errorf("mdEscape(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// A list-append run's summary has the check's own section: what it was
+// judged as, the models satisfied and ruled out (by which kinds), and the
+// first case of each anomaly.
+func TestSummaryListAppendSection(t *testing.T) {
+	in := goldenInput()
+	in.Result = &checker.Result{Verdict: checker.Invalid, Checks: []checker.Check{{
+		Name: checker.NameListAppend, Verdict: checker.Invalid, Summary: "judged as snapshot-isolation",
+		ListAppend: &elle.Result{Model: "snapshot-isolation", Txns: 1200, OK: 900, Info: 3, Fail: 297, Keys: 40, FinalNode: "n2",
+			Satisfies: []string{"read-committed"},
+			RulesOut:  []elle.RuledOut{{Model: "snapshot-isolation", By: []elle.KindCount{{Kind: elle.GNonadjacent, Count: 7}}}},
+			Anomalies: []elle.Anomaly{{Kind: elle.GNonadjacent, Count: 7, AtLeast: true, Standby: 7, Cases: []elle.Case{{Text: "T1 read key 5 as [1] without 2"}}}},
+			Notes:     []string{"2 final reads failed"}},
+	}}}
+	got := string(Summary(in))
+	for _, want := range []string{
+		"### ❌ list-append",
+		"| snapshot-isolation | 1,200 | 900 | 3 | 297 | 40 | n2 |",
+		"| read-committed | satisfied |  |",
+		"| snapshot-isolation | ruled out | 7 G-nonadjacent |",
+		"| G-nonadjacent | ≥ 7 | 7 | T1 read key 5 as [1] without 2 |",
+		"- 2 final reads failed",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("summary lacks %q:\n%s", want, got)
 		}
 	}
 }

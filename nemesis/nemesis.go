@@ -107,8 +107,8 @@ var ErrHistory = errors.New("nemesis: cannot record")
 // Run follows the plan from start (the run's start time) until the plan
 // ends or ctx is cancelled. Before each fault it checks that the cluster is
 // healthy (waiting for it, up to Config.WaitHealthy) and skips the fault,
-// recording why, when it is not. A fault whose window is open when ctx ends
-// is still healed. A failed step is recorded and the run goes on; Run
+// recording why, when it is not; nor is it struck when ctx ended during that
+// check. A fault whose window is open when ctx ends is still healed. A failed step is recorded and the run goes on; Run
 // returns an error only when the history cannot be written.
 func (n *Nemesis) Run(ctx context.Context, start time.Time) error {
 	for _, st := range n.plan {
@@ -209,6 +209,25 @@ func (n *Nemesis) roles(ctx context.Context) (primary string, standbys []string)
 	return primary, standbys
 }
 
+// rolesWait bounds how long strike asks again for the roles a health check
+// has just seen: one node's answer can be lost (a port-forward that drops
+// a connection on Kubernetes), and a fault aimed from a partial view would
+// be skipped ("no primary to kill") or aimed wrong.
+const rolesWait = 5 * time.Second
+
+// settledRoles asks roles until it names a primary and want standbys, up to
+// wait, and returns the last answer.
+func settledRoles(roles func() (string, []string), want int, wait time.Duration) (string, []string) {
+	deadline := time.Now().Add(wait)
+	for {
+		p, s := roles()
+		if (p != "" && len(s) >= want) || time.Now().After(deadline) {
+			return p, s
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 func pick(cands []string, p uint32) string {
 	if len(cands) == 0 {
 		return ""
@@ -241,7 +260,8 @@ func (n *Nemesis) strike(ctx context.Context, st Step) error {
 		// write to lag behind, no commit waiting) and nothing to judge.
 		return nil
 	}
-	primary, standbys := n.roles(context.WithoutCancel(ctx))
+	hctx := context.WithoutCancel(ctx)
+	primary, standbys := settledRoles(func() (string, []string) { return n.roles(hctx) }, len(n.c.Nodes())-1, rolesWait)
 	n.setNow(fmt.Sprintf("%s (window %d)", st.Fault, w.id))
 	switch st.Fault.Kind {
 	case KillPrimary:

@@ -181,3 +181,28 @@ func TestParseSequence(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, empty)
 }
+
+// A fault is aimed from the whole cluster's roles: an answer that misses
+// the primary or a standby (a dropped connection) is asked again, and
+// after the wait the last answer is what there is.
+func TestSettledRoles(t *testing.T) {
+	answers := [][]string{{""}, {"", "n2"}, {"n1", "n2", "n3"}}
+	calls := 0
+	roles := func() (string, []string) {
+		a := answers[min(calls, len(answers)-1)]
+		calls++
+		return a[0], a[1:]
+	}
+	p, s := settledRoles(roles, 2, 5*time.Second)
+	assert.Equal(t, "n1", p)
+	assert.Equal(t, []string{"n2", "n3"}, s)
+	assert.Equal(t, 3, calls)
+
+	calls = 0
+	start := time.Now()
+	p, s = settledRoles(func() (string, []string) { calls++; return "", []string{"n2"} }, 2, 300*time.Millisecond)
+	assert.Equal(t, "", p, "no primary after the wait: the fault is skipped, saying so")
+	assert.Equal(t, []string{"n2"}, s)
+	assert.Less(t, time.Since(start), 2*time.Second)
+	assert.Greater(t, calls, 1)
+}

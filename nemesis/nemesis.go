@@ -312,32 +312,46 @@ func (n *Nemesis) waitHealthy(ctx context.Context, w *window, when string) (heal
 	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), n.cfg.WaitHealthy)
 	defer cancel()
 	return n.record(ctx, w, "health", results.PhaseInfo, nil, func(f *results.Fault) error {
-		f.Detail = "health check " + when + " the fault"
-		primary, err := awaitPrimary(hctx, n.c)
-		if err != nil {
-			return fmt.Errorf("health check %s the fault: %w", when, err)
-		}
-		f.Primary = primary
-		if primary != n.topo.Primary() {
-			n.switchClients(w, primary)
-		}
-		var standbys []string
-		for _, x := range n.c.Nodes() {
-			if x != primary {
-				standbys = append(standbys, x)
+		// A query that fails on the way (a connection dropped by a
+		// port-forward) is asked again until the wait runs out: only a
+		// cluster that stays unhealthy fails the check.
+		for {
+			err := n.healthOnce(hctx, w, f, when)
+			if err == nil || hctx.Err() != nil {
+				return err
 			}
+			hold(hctx, 100*time.Millisecond)
 		}
-		sync, err := cluster.CurrentSync(hctx, n.c, primary)
-		if err != nil {
-			return fmt.Errorf("health check %s the fault: %w", when, err)
-		}
-		if err := cluster.WaitStreaming(hctx, n.c, primary, standbys, !sync.Async()); err != nil {
-			return fmt.Errorf("health check %s the fault: %w", when, err)
-		}
-		f.Detail += fmt.Sprintf(": %s primary, %v streaming, sync list %q", primary, standbys, sync)
-		addVerified(f, fmt.Sprintf("%s the only primary; %s stream from it on its timeline", primary, strings.Join(standbys, ", ")))
-		return nil
 	})
+}
+
+// healthOnce is one try of waitHealthy's check, recorded in f.
+func (n *Nemesis) healthOnce(hctx context.Context, w *window, f *results.Fault, when string) error {
+	f.Detail = "health check " + when + " the fault"
+	primary, err := awaitPrimary(hctx, n.c)
+	if err != nil {
+		return fmt.Errorf("health check %s the fault: %w", when, err)
+	}
+	f.Primary = primary
+	if primary != n.topo.Primary() {
+		n.switchClients(w, primary)
+	}
+	var standbys []string
+	for _, x := range n.c.Nodes() {
+		if x != primary {
+			standbys = append(standbys, x)
+		}
+	}
+	sync, err := cluster.CurrentSync(hctx, n.c, primary)
+	if err != nil {
+		return fmt.Errorf("health check %s the fault: %w", when, err)
+	}
+	if err := cluster.WaitStreaming(hctx, n.c, primary, standbys, !sync.Async()); err != nil {
+		return fmt.Errorf("health check %s the fault: %w", when, err)
+	}
+	f.Detail += fmt.Sprintf(": %s primary, %v streaming, sync list %q", primary, standbys, sync)
+	addVerified(f, fmt.Sprintf("%s the only primary; %s stream from it on its timeline", primary, strings.Join(standbys, ", ")))
+	return nil
 }
 
 // awaitPrimary waits until exactly one node is primary.

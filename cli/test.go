@@ -49,6 +49,7 @@ type testFlags struct {
 	keys         int
 	isolation    string
 	writesOnly   bool
+	readAllKeys  bool
 	backend      string
 	scenario     string // expanded before parsing: see expandScenario
 	linkRate     string
@@ -123,6 +124,7 @@ func addTestFlags(fl *pflag.FlagSet) *testFlags {
 	fl.StringVar(&f.linkRate, "link-rate", "", "bandwidth of the links between nodes, e.g. 1mbit (a WAN between regions); empty: unlimited")
 	fl.IntVar(&f.clientCPUs, "client-cpus", 0, "OS threads for the clients' Go code while they run (0: a quarter of the CPUs for the local backend, which shares them with PostgreSQL)")
 	fl.BoolVar(&f.writesOnly, "writes-only", false, "workloads do writes only (for throughput measurements)")
+	fl.BoolVar(&f.readAllKeys, "read-all-keys", false, "append workload: every read-only transaction reads every key in use (finds long forks across nodes more often)")
 	fl.BoolVar(&f.leaveRunning, "leave-db-running", false, "leave the cluster running after the test, for psql (`strongcheck cluster down --dir RUN/cluster` removes it)")
 	fl.StringVar(&f.backend, "backend", "local", "cluster backend: local, or k8s (Kubernetes through client-go; kind for laptops)")
 	f.k8s.AddFlags(fl)
@@ -199,6 +201,7 @@ func parseTest(f *testFlags, seedSet bool) (harness.Test, error) {
 	}
 	t.Options.Keys = f.keys
 	t.Options.WritesOnly = f.writesOnly
+	t.Options.ReadAllKeys = f.readAllKeys
 	if !slices.Contains(workload.IsolationLevels(), f.isolation) {
 		return harness.Test{}, usageErr("--isolation %q: want %s", f.isolation, strings.Join(workload.IsolationLevels(), ", "))
 	}

@@ -20,8 +20,9 @@ func (t *Test) isolation() string {
 }
 
 // isolationInfo is what test.json records about the transactions'
-// isolation: the level, and the level read-only transactions fall back to
-// on a hot standby (PostgreSQL refuses serializable there).
+// isolation: the level, the level read-only transactions fall back to on a
+// hot standby (PostgreSQL refuses serializable there), and whether
+// read-only transactions read every key.
 func (t *Test) isolationInfo(extra map[string]string) {
 	level := t.isolation()
 	if level == "" {
@@ -33,4 +34,7 @@ func (t *Test) isolationInfo(extra map[string]string) {
 		sb += " (read-only transactions on a hot standby, which refuses " + level + ")"
 	}
 	extra["standby_isolation"] = sb
+	if t.Options.ReadAllKeys {
+		extra["read_all_keys"] = "true"
+	}
 }

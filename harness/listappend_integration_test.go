@@ -19,9 +19,10 @@ import (
 // transactions on the primary, read-only ones on the standbys (at
 // repeatable read there, recorded in test.json), final reads on every
 // node, judged by the list-append check for the run's isolation level.
+// Read-only transactions read every key in use (--read-all-keys).
 func TestIntegrationListAppend(t *testing.T) {
 	out, h := run(t, Test{Name: "append", Workloads: []string{results.WorkloadAppend}, TimeLimit: 8 * time.Second,
-		Concurrency: 6, ReadFrom: ReadStandbys, Options: workload.Options{Isolation: workload.Serializable, Keys: 4}})
+		Concurrency: 6, ReadFrom: ReadStandbys, Options: workload.Options{Isolation: workload.Serializable, Keys: 4, ReadAllKeys: true}})
 	c := out.Result.Find(checker.NameListAppend)
 	require.NotNil(t, c)
 	r := c.ListAppend
@@ -37,6 +38,7 @@ func TestIntegrationListAppend(t *testing.T) {
 	for _, op := range h.Ops {
 		if op.F == results.FTxn && op.Type == results.OK && !hasAppend(op.Txn) {
 			served[op.Node]++
+			assert.Len(t, op.Txn, 4, "--read-all-keys: a read of each key in use")
 		}
 		if op.F == results.FFinal && op.Workload == results.WorkloadAppend && op.Type == results.OK {
 			finals[op.Node] = true
@@ -50,6 +52,7 @@ func TestIntegrationListAppend(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "serializable", info.Extra["isolation"])
 	assert.True(t, strings.HasPrefix(info.Extra["standby_isolation"], "repeatable-read"), info.Extra["standby_isolation"])
+	assert.Equal(t, "true", info.Extra["read_all_keys"])
 }
 
 // Through a kill of the primary and the failover: no acknowledged append

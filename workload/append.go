@@ -104,12 +104,32 @@ func (a *listAppend) Setup(ctx context.Context, c *Conn) ([]results.Op, error) {
 func (a *listAppend) Next(rng *rand.Rand) (results.Op, bool) {
 	n := 1 + rng.IntN(a.opts.MaxTxnLen)
 	readOnly := rng.Float64() < a.opts.ReadFraction
+	a.mu.Lock()
+	var mops []results.Mop
+	if readOnly && a.opts.ReadAllKeys {
+		mops = make([]results.Mop, len(a.active))
+		for i, k := range a.active {
+			mops[i] = results.ReadOf(k, nil)
+		}
+	} else {
+		mops = a.draw(rng, n, readOnly)
+	}
+	a.mu.Unlock()
+	// Keys in ascending order: row locks are then always taken in one
+	// order and transactions never deadlock (PostgreSQL takes
+	// deadlock_timeout, a second by default, to break each deadlock).
+	slices.SortStableFunc(mops, func(x, y results.Mop) int { return cmp.Compare(x.Key, y.Key) })
+	return results.Op{Type: results.Invoke, F: results.FTxn, Workload: results.WorkloadAppend, Txn: mops}, !readOnly
+}
+
+// draw returns n micro-operations on random keys in use: reads only when
+// readOnly, else at least one append. The caller holds a.mu.
+func (a *listAppend) draw(rng *rand.Rand, n int, readOnly bool) []results.Mop {
 	mops := make([]results.Mop, n)
 	appendAt := -1
 	if !readOnly {
 		appendAt = rng.IntN(n) // at least this one appends
 	}
-	a.mu.Lock()
 	for i := range mops {
 		slot := rng.IntN(len(a.active))
 		k := a.active[slot]
@@ -123,12 +143,7 @@ func (a *listAppend) Next(rng *rand.Rand) (results.Op, bool) {
 			a.nextKey++
 		}
 	}
-	a.mu.Unlock()
-	// Keys in ascending order: row locks are then always taken in one
-	// order and transactions never deadlock (PostgreSQL takes
-	// deadlock_timeout, a second by default, to break each deadlock).
-	slices.SortStableFunc(mops, func(x, y results.Mop) int { return cmp.Compare(x.Key, y.Key) })
-	return results.Op{Type: results.Invoke, F: results.FTxn, Workload: results.WorkloadAppend, Txn: mops}, !readOnly
+	return mops
 }
 
 func (a *listAppend) Do(ctx context.Context, c *Conn, op results.Op) results.Op {

@@ -218,3 +218,33 @@ func TestNextListAppend(t *testing.T) {
 	}
 	assert.Greater(t, len(perKey), 1000, "keys rotate")
 }
+
+// With ReadAllKeys a read-only transaction reads every key in use once, in
+// ascending order: the keys the write transactions around it append to.
+func TestNextListAppendReadAllKeys(t *testing.T) {
+	ops, writes := draw(t, "append", Options{Keys: 4, MaxTxnLen: 3, MaxWritesPerKey: 2, ReadAllKeys: true}, 11, 2000)
+	newest := int64(-1) // the highest key appended to so far
+	readOnly := 0
+	for i, op := range ops {
+		if writes[i] {
+			for _, m := range op.Txn {
+				if !m.IsRead() {
+					newest = max(newest, m.Key)
+				}
+			}
+			continue
+		}
+		readOnly++
+		require.Len(t, op.Txn, 4, "op %d", i)
+		for j, m := range op.Txn {
+			require.True(t, m.IsRead())
+			if j > 0 {
+				require.Less(t, op.Txn[j-1].Key, m.Key, "ascending, each key once")
+			}
+		}
+		// Keys retire after two appends: the reads follow the rotation.
+		assert.LessOrEqual(t, newest, op.Txn[3].Key, "op %d reads the keys in use", i)
+	}
+	assert.Greater(t, readOnly, 800)
+	assert.Greater(t, newest, int64(500), "keys rotated")
+}

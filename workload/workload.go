@@ -95,6 +95,11 @@ type Options struct {
 	Isolation       string
 	MaxTxnLen       int
 	MaxWritesPerKey int
+	// ReadAllKeys makes every read-only list-append transaction read every
+	// key in use, in ascending order, instead of one to MaxTxnLen random
+	// keys: two such readers on two nodes compare every pair of commits,
+	// which finds a long fork (G-nonadjacent) many times more often.
+	ReadAllKeys bool
 }
 
 func (o Options) withDefaults(readDefault float64) (Options, error) {

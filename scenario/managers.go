@@ -33,8 +33,10 @@ var managerScenarios = []Scenario{
 	{
 		// Standbys only are cut off: a partition of the primary once led
 		// Patroni 3.0.2 to retake the leader key while demoting and promote
-		// the old primary from its own timeline (README, "An unexplained
-		// anomaly"), in 1 of 2 runs, so "must stay valid" cannot hold there.
+		// the old primary from its own timeline, in 1 of 2 runs. Its etcd3
+		// code writes the leader key without comparing its owner when its
+		// lease was renewed (fixed upstream after 3.0.2, Patroni pull
+		// request 2689; README), so "must stay valid" cannot hold there.
 		Name:         "patroni-sound",
 		Shows:        "Patroni with synchronous_mode on, strict, both standbys synchronous (strongcheck's default) keeps every acknowledged write through crashes of the primary node (postgres, Patroni and its etcd member) and partitions that cut a standby and its etcd member off",
 		Args:         managed("patroni", 75*time.Second, "--workload", "register,set", "--read-from", "primary", "--op-timeout", "60s", "--nemesis", "kill-primary,partition:standby"),

@@ -42,7 +42,10 @@ test: deps deps-managers lint test-pure test-integration e2e-k8s
 test-pure:
 	$(GO) test -race -count=1 $(PURE)
 
+# The report's 300k-operation tests skip themselves under -race
+# (skipUnderRace): they run here, without it.
 test-integration: build
+	$(GO) test -count=1 -run '^(TestReportSize300k|TestFigureChoosesFormatBySize|TestIntegrationBrowserReportAndServe)$$' ./results/report/
 	$(GO) test -count=1 -p 1 -timeout 30m $(INTEGRATION) ./scenario/...
 
 lint:

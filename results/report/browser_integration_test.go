@@ -116,6 +116,7 @@ func countColor(t *testing.T, path string, c color.NRGBA) int {
 }
 
 func TestIntegrationBrowserReportAndServe(t *testing.T) {
+	skipUnderRace(t)
 	bin := findChromium()
 	if bin == "" {
 		t.Skip("Chromium is not installed (Debian: apt-get install -y chromium)")

@@ -222,6 +222,7 @@ func TestReadResultSchema(t *testing.T) {
 }
 
 func TestFigureChoosesFormatBySize(t *testing.T) {
+	skipUnderRace(t)
 	for _, tc := range []struct {
 		ops     int
 		wantPNG bool
@@ -310,6 +311,7 @@ func TestReportSize300k(t *testing.T) {
 	if testing.Short() {
 		t.Skip("generates a 300k-operation history")
 	}
+	skipUnderRace(t)
 	hist := history300k()
 	run, info := storedBigRun(t, hist)
 	if err := WriteAll(run, info, hist, fixtureResult()); err != nil {

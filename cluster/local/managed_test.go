@@ -46,10 +46,14 @@ func upManaged(t *testing.T, name string, conf map[string]string) *ManagedCluste
 
 // TestIntegrationManagedKillPrimary brings each manager up, crashes the
 // primary node, waits for the manager's failover, restarts the old node
-// and waits until the manager has rejoined it.
+// and waits until the manager has rejoined it. The two managers run side
+// by side, each cluster in its own namespaces and subnet: the test mostly
+// waits for the managers' timeouts (33 s each when run one after the
+// other), and no client runs.
 func TestIntegrationManagedKillPrimary(t *testing.T) {
 	for _, name := range []string{cluster.ManagerPatroni, cluster.ManagerAutoFailover} {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			m := upManaged(t, name, nil)
 			ctx := context.Background()
 			v, err := m.View(ctx)

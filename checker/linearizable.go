@@ -191,85 +191,113 @@ func checkLinearizable(ctx context.Context, h *history, ri *regIndex, timeout ti
 	}
 	res := &LinearizableResult{Scope: scope}
 	chk.Linearizable = res
-	keys := ri.keys
+	lim := newSearchLimits(ctx, start, timeout, budget)
+	keys := searchKeys(h, ri, scope, lim)
+	bad := keys.tally(res, ri.keys)
+	explainBad(h, res, ri.keys, keys.failing, bad, lim)
+	judgeLinearizable(&chk, res, lim, timeout)
+	chk.ElapsedNS = time.Since(start).Nanoseconds()
+	return chk
+}
 
-	var deadline time.Time
+// searchLimits are what stops the linearizability search: the check's
+// context, its time limit and its memory budget.
+type searchLimits struct {
+	ctx        context.Context
+	deadline   time.Time // zero: none
+	budget     uint64    // bytes of live heap; 0: none
+	overBudget atomic.Bool
+}
+
+func newSearchLimits(ctx context.Context, start time.Time, timeout time.Duration, budget uint64) *searchLimits {
+	l := &searchLimits{ctx: ctx, budget: budget}
 	if timeout > 0 {
-		deadline = start.Add(timeout)
+		l.deadline = start.Add(timeout)
 	}
-	if d, ok := ctx.Deadline(); ok && (deadline.IsZero() || d.Before(deadline)) {
-		deadline = d
+	if d, ok := ctx.Deadline(); ok && (l.deadline.IsZero() || d.Before(l.deadline)) {
+		l.deadline = d
 	}
-	remaining := func() (time.Duration, bool) {
-		if ctx.Err() != nil {
-			return 0, false
-		}
-		if deadline.IsZero() {
-			return 0, true // porcupine: no time limit
-		}
-		r := time.Until(deadline)
-		return r, r > 0
-	}
+	return l
+}
 
-	var overBudget atomic.Bool
-	overBudgetNow := func() bool {
-		if budget == 0 {
-			return false
-		}
-		if overBudget.Load() || heapLive() > budget {
-			overBudget.Store(true)
-			return true
-		}
+// remaining is the time left and whether there is any; with no deadline it
+// is (0, true): porcupine then has no time limit.
+func (l *searchLimits) remaining() (time.Duration, bool) {
+	if l.ctx.Err() != nil {
+		return 0, false
+	}
+	if l.deadline.IsZero() {
+		return 0, true
+	}
+	r := time.Until(l.deadline)
+	return r, r > 0
+}
+
+// overBudgetNow reports (and remembers) that the live heap has passed the
+// budget.
+func (l *searchLimits) overBudgetNow() bool {
+	if l.budget == 0 {
 		return false
 	}
+	if l.overBudget.Load() || heapLive() > l.budget {
+		l.overBudget.Store(true)
+		return true
+	}
+	return false
+}
 
-	verdicts := make([]porcupine.CheckResult, len(keys))
-	failing := make([]segmentResult, len(keys))
-	counts := make([]int, len(keys))
-	prunedBy := make([]int, len(keys))
-	var next int
-	var mu sync.Mutex
+// keySearches are the per-key outcomes of the search, indexed as ri.keys.
+type keySearches struct {
+	verdicts []porcupine.CheckResult
+	failing  []segmentResult // the failing part of each illegal key
+	counts   []int           // operations searched
+	prunedBy []int           // unobserved info writes left out
+}
+
+// searchKeys searches every key's history, GOMAXPROCS keys at a time; a
+// key is Unknown when the limits ran out before or during its search.
+func searchKeys(h *history, ri *regIndex, scope string, lim *searchLimits) keySearches {
+	n := len(ri.keys)
+	ks := keySearches{verdicts: make([]porcupine.CheckResult, n), failing: make([]segmentResult, n),
+		counts: make([]int, n), prunedBy: make([]int, n)}
+	var next atomic.Int64
 	var wg sync.WaitGroup
-	workers := min(runtime.GOMAXPROCS(0), len(keys))
-	for range workers {
+	for range min(runtime.GOMAXPROCS(0), n) {
 		wg.Go(func() {
 			var buf []porcupine.Operation // porcupine copies what it keeps
-			for {
-				mu.Lock()
-				i := next
-				next++
-				mu.Unlock()
-				if i >= len(keys) {
-					return
-				}
-				buf, prunedBy[i] = keyOperations(h, ri, i, scope, buf)
-				counts[i] = len(buf)
+			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
+				buf, ks.prunedBy[i] = keyOperations(h, ri, i, scope, buf)
+				ks.counts[i] = len(buf)
 				if len(buf) == 0 {
-					verdicts[i] = porcupine.Ok
+					ks.verdicts[i] = porcupine.Ok
 					continue
 				}
-				if _, ok := remaining(); !ok || overBudgetNow() {
-					verdicts[i] = porcupine.Unknown
+				if _, ok := lim.remaining(); !ok || lim.overBudgetNow() {
+					ks.verdicts[i] = porcupine.Unknown
 					continue
 				}
-				sr := searchSplit(buf, timedSearch(remaining))
-				verdicts[i] = sr.verdict
+				sr := searchSplit(buf, timedSearch(lim.remaining))
+				ks.verdicts[i] = sr.verdict
 				if sr.verdict == porcupine.Illegal {
 					// The failing part, copied: buf is reused.
 					sr.failing = append([]porcupine.Operation(nil), sr.failing...)
-					failing[i] = sr
+					ks.failing[i] = sr
 				}
 			}
 		})
 	}
 	wg.Wait()
+	return ks
+}
 
+// tally adds the searches up into res and returns the indexes of the keys
+// with no legal order.
+func (ks keySearches) tally(res *LinearizableResult, keys []string) []int {
 	var bad []int
-	pruned := 0
-	for i, v := range verdicts {
-		res.Ops += counts[i]
-		pruned += prunedBy[i]
-		if counts[i] > 0 {
+	for i, v := range ks.verdicts {
+		res.Ops += ks.counts[i]
+		res.Pruned += ks.prunedBy[i]
+		if ks.counts[i] > 0 {
 			res.Keys++
 		}
 		switch v {
@@ -280,12 +308,17 @@ func checkLinearizable(ctx context.Context, h *history, ri *regIndex, timeout ti
 			res.TimedOut = append(res.TimedOut, keys[i])
 		}
 	}
-	res.Pruned = pruned
+	return bad
+}
+
+// explainBad names the operations that could not be placed on the first
+// maxEvidenceKeys bad keys, while time remains, and draws the first.
+func explainBad(h *history, res *LinearizableResult, keys []string, failing []segmentResult, bad []int, lim *searchLimits) {
 	for n, i := range bad {
 		if n >= maxEvidenceKeys {
 			break
 		}
-		r, ok := remaining()
+		r, ok := lim.remaining()
 		if !ok {
 			break
 		}
@@ -300,12 +333,17 @@ func checkLinearizable(ctx context.Context, h *history, ri *regIndex, timeout ti
 			res.Visualization = vis
 		}
 	}
+}
 
+// judgeLinearizable sets the check's verdict and summary from res: invalid
+// when a key has no legal order, unknown when a key was left undecided
+// (saying why: time, cancellation or memory), else valid.
+func judgeLinearizable(chk *Check, res *LinearizableResult, lim *searchLimits, timeout time.Duration) {
 	switch {
 	case len(res.BadKeys) > 0:
 		chk.Verdict = Invalid
 		chk.Summary = fmt.Sprintf("not linearizable: %d of %d keys have no legal order (%s); %d operations checked, %d unobserved info writes left out",
-			len(res.BadKeys), res.Keys, listShort(res.BadKeys, 5), res.Ops, pruned)
+			len(res.BadKeys), res.Keys, listShort(res.BadKeys, 5), res.Ops, res.Pruned)
 		if len(res.TimedOut) > 0 {
 			chk.Summary += fmt.Sprintf("; %d keys undecided within the time limit", len(res.TimedOut))
 		}
@@ -313,12 +351,12 @@ func checkLinearizable(ctx context.Context, h *history, ri *regIndex, timeout ti
 		chk.Verdict = Unknown
 		chk.Error = fmt.Sprintf("the search did not finish within the time limit (%v) for %d of %d keys (%s)",
 			timeout, len(res.TimedOut), res.Keys, listShort(res.TimedOut, 5))
-		if ctx.Err() != nil {
-			chk.Error = fmt.Sprintf("stopped before deciding %d of %d keys: %v", len(res.TimedOut), res.Keys, ctx.Err())
+		if lim.ctx.Err() != nil {
+			chk.Error = fmt.Sprintf("stopped before deciding %d of %d keys: %v", len(res.TimedOut), res.Keys, lim.ctx.Err())
 		}
-		if overBudget.Load() {
+		if lim.overBudget.Load() {
 			chk.Error = fmt.Sprintf("the memory budget (%d MiB) ran out: %d of %d keys undecided (%s); the others were linearizable",
-				budget>>20, len(res.TimedOut), res.Keys, listShort(res.TimedOut, 5))
+				lim.budget>>20, len(res.TimedOut), res.Keys, listShort(res.TimedOut, 5))
 		}
 		chk.Summary = "unknown: " + chk.Error
 	case res.Keys == 0:
@@ -326,10 +364,8 @@ func checkLinearizable(ctx context.Context, h *history, ri *regIndex, timeout ti
 		chk.Summary = "no register operation to check"
 	default:
 		chk.Verdict = Valid
-		chk.Summary = fmt.Sprintf("linearizable: %d operations on %d keys (%d unobserved info writes left out)", res.Ops, res.Keys, pruned)
+		chk.Summary = fmt.Sprintf("linearizable: %d operations on %d keys (%d unobserved info writes left out)", res.Ops, res.Keys, res.Pruned)
 	}
-	chk.ElapsedNS = time.Since(start).Nanoseconds()
-	return chk
 }
 
 // explainKey searches one bad key again with porcupine's partial

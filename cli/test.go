@@ -170,134 +170,17 @@ func faultHelp() string {
 
 // parseTest turns flags into a harness.Test; every error is the user's.
 func parseTest(f *testFlags, seedSet bool) (harness.Test, error) {
-	// Zero means "default" inside harness.Test; on the command line it is
-	// a mistake, caught here before Defaults could hide it.
-	switch {
-	case f.concurrency < 1:
-		return harness.Test{}, usageErr("--concurrency %d: must be at least 1", f.concurrency)
-	case f.timeLimit <= 0:
-		return harness.Test{}, usageErr("--time-limit %v: must be positive", f.timeLimit)
-	case f.opTimeout <= 0:
-		return harness.Test{}, usageErr("--op-timeout %v: must be positive", f.opTimeout)
-	case f.interval <= 0:
-		return harness.Test{}, usageErr("--nemesis-interval %v: must be positive", f.interval)
-	case f.checkTimeout <= 0:
-		return harness.Test{}, usageErr("--check-timeout %v: must be positive", f.checkTimeout)
-	case !(f.rate >= 0) || math.IsInf(f.rate, 1):
-		return harness.Test{}, usageErr("--rate %v: must be a number >= 0", f.rate)
-	case f.rate > 0 && time.Duration(float64(time.Second)/f.rate) <= 0:
-		return harness.Test{}, usageErr("--rate %v: at most 1e9 operations per second", f.rate)
-	case f.checkMemory > math.MaxUint64>>20:
-		return harness.Test{}, usageErr("--check-memory %d: too large (MiB)", f.checkMemory)
-	case f.keys < 1:
-		return harness.Test{}, usageErr("--keys %d: must be at least 1", f.keys)
-	case f.clientCPUs < 0:
-		return harness.Test{}, usageErr("--client-cpus %d: must be >= 0 (0: automatic)", f.clientCPUs)
+	if err := checkNumbers(f); err != nil {
+		return harness.Test{}, err
 	}
 	t := harness.Test{
 		Name: f.name, TimeLimit: f.timeLimit, Concurrency: f.concurrency, Rate: f.rate, ReadFrom: f.readFrom,
 		OpTimeout: f.opTimeout, Interval: f.interval, CheckTimeout: f.checkTimeout, Version: Version,
 		CheckMemory: f.checkMemory << 20, ClientCPUs: f.clientCPUs,
 	}
-	t.Options.Keys = f.keys
-	t.Options.WritesOnly = f.writesOnly
-	t.Options.ReadAllKeys = f.readAllKeys
-	if !slices.Contains(workload.IsolationLevels(), f.isolation) {
-		return harness.Test{}, usageErr("--isolation %q: want %s", f.isolation, strings.Join(workload.IsolationLevels(), ", "))
-	}
-	t.Options.Isolation = f.isolation
-	for _, w := range strings.Split(f.workloads, ",") {
-		if w = strings.TrimSpace(w); w != "" {
-			t.Workloads = append(t.Workloads, w)
-		}
-	}
-	if len(t.Workloads) == 0 {
-		return t, usageErr("--workload: give at least one of %s", strings.Join(workload.Names(), ", "))
-	}
-	if t.Name == "" {
-		t.Name = strings.Join(t.Workloads, "-")
-	}
-	if f.nodes != "" {
-		for _, n := range strings.Split(f.nodes, ",") {
-			t.Spec.Nodes = append(t.Spec.Nodes, strings.TrimSpace(n))
-		}
-	}
-	t.Spec.Settings = cluster.Settings{}
-	t.Spec.LinkRate = f.linkRate
-	for _, kv := range f.pgConf {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok || strings.TrimSpace(k) == "" {
-			return t, usageErr("--pg-conf %q: want key=value", kv)
-		}
-		t.Spec.Settings[strings.TrimSpace(k)] = strings.TrimSpace(v)
-	}
-	conf, err := cluster.ParseManagerConf(f.managerConf)
-	if err != nil {
-		return t, err
-	}
-	t.Spec.Manager = cluster.ManagerSpec{Name: f.manager, Conf: conf}
-	if len(conf) == 0 {
-		t.Spec.Manager.Conf = nil
-	}
-	if err := t.Spec.Validate(); err != nil {
-		return t, err
-	}
-	failover := f.failover
-	if failover == "" {
-		failover = nemesis.FailoverAuto
-		if t.Spec.Manager.Managed() {
-			failover = nemesis.FailoverExternal
-		}
-	}
-	faults, err := nemesis.Parse(f.nemesis, t.Spec.NodeNames())
-	if err != nil {
-		return t, err
-	}
-	t.Faults = faults
-	if f.sequence != "" {
-		if t.Sequence, err = parseSequenceFlag(f.sequence, t.Spec.NodeNames()); err != nil {
+	for _, step := range []func(*testFlags, *harness.Test) error{parseWorkloads, parseSpec, parseFaults, parseBackend} {
+		if err := step(f, &t); err != nil {
 			return t, err
-		}
-		t.Faults = nil // the sequence replaces the nemeses, the default ones included
-	}
-	if !checker.ValidModel(f.model) {
-		return t, usageErr("--model %q: want one of %s", f.model, strings.Join(checker.Models, ", "))
-	}
-	t.Model = f.model
-	if t.Failover, err = nemesis.ParsePolicy(failover, t.Spec.NodeNames()); err != nil {
-		return t, err
-	}
-	if f.testCount < 1 {
-		return t, usageErr("--test-count %d: must be at least 1", f.testCount)
-	}
-	if f.backend != "local" && f.backend != "k8s" {
-		return t, usageErr("--backend %q: want local or k8s", f.backend)
-	}
-	if f.backend == "local" {
-		if err := checkSubnet(f.subnet); err != nil {
-			return t, err
-		}
-	}
-	if f.leaveRunning {
-		if f.backend != "local" {
-			return t, usageErr("--leave-db-running: only the local backend can leave its cluster running")
-		}
-		if f.testCount > 1 {
-			return t, usageErr("--leave-db-running with --test-count %d: only one run can leave its cluster running", f.testCount)
-		}
-		t.KeepCluster = true
-	}
-	if f.backend == "k8s" {
-		if t.Spec.Manager.Managed() {
-			return t, usageErr("--manager %s: only the local backend runs HA managers", t.Spec.Manager.Name)
-		}
-		for _, fl := range t.Faults {
-			if fl.Kind == nemesis.LagThenKill {
-				return t, usageErr("--nemesis %s: the k8s backend cannot shape links between pods", fl)
-			}
-		}
-		if f.linkRate != "" {
-			return t, usageErr("--link-rate: the k8s backend cannot shape links between pods")
 		}
 	}
 	if seedSet {
@@ -310,6 +193,154 @@ func parseTest(f *testFlags, seedSet bool) (harness.Test, error) {
 	t.Command = os.Args
 	t.Defaults()
 	return t, t.Validate()
+}
+
+// checkNumbers refuses the numeric flags that make no sense. Zero means
+// "default" inside harness.Test; on the command line it is a mistake,
+// caught here before Defaults could hide it.
+func checkNumbers(f *testFlags) error {
+	switch {
+	case f.concurrency < 1:
+		return usageErr("--concurrency %d: must be at least 1", f.concurrency)
+	case f.timeLimit <= 0:
+		return usageErr("--time-limit %v: must be positive", f.timeLimit)
+	case f.opTimeout <= 0:
+		return usageErr("--op-timeout %v: must be positive", f.opTimeout)
+	case f.interval <= 0:
+		return usageErr("--nemesis-interval %v: must be positive", f.interval)
+	case f.checkTimeout <= 0:
+		return usageErr("--check-timeout %v: must be positive", f.checkTimeout)
+	case !(f.rate >= 0) || math.IsInf(f.rate, 1):
+		return usageErr("--rate %v: must be a number >= 0", f.rate)
+	case f.rate > 0 && time.Duration(float64(time.Second)/f.rate) <= 0:
+		return usageErr("--rate %v: at most 1e9 operations per second", f.rate)
+	case f.checkMemory > math.MaxUint64>>20:
+		return usageErr("--check-memory %d: too large (MiB)", f.checkMemory)
+	case f.keys < 1:
+		return usageErr("--keys %d: must be at least 1", f.keys)
+	case f.clientCPUs < 0:
+		return usageErr("--client-cpus %d: must be >= 0 (0: automatic)", f.clientCPUs)
+	case f.testCount < 1:
+		return usageErr("--test-count %d: must be at least 1", f.testCount)
+	}
+	return nil
+}
+
+// parseWorkloads sets the workloads, their options and the test's default
+// name.
+func parseWorkloads(f *testFlags, t *harness.Test) error {
+	t.Options.Keys = f.keys
+	t.Options.WritesOnly = f.writesOnly
+	t.Options.ReadAllKeys = f.readAllKeys
+	if !slices.Contains(workload.IsolationLevels(), f.isolation) {
+		return usageErr("--isolation %q: want %s", f.isolation, strings.Join(workload.IsolationLevels(), ", "))
+	}
+	t.Options.Isolation = f.isolation
+	for _, w := range strings.Split(f.workloads, ",") {
+		if w = strings.TrimSpace(w); w != "" {
+			t.Workloads = append(t.Workloads, w)
+		}
+	}
+	if len(t.Workloads) == 0 {
+		return usageErr("--workload: give at least one of %s", strings.Join(workload.Names(), ", "))
+	}
+	if t.Name == "" {
+		t.Name = strings.Join(t.Workloads, "-")
+	}
+	return nil
+}
+
+// parseSpec sets the cluster's spec: nodes, settings, link rate, manager.
+func parseSpec(f *testFlags, t *harness.Test) error {
+	if f.nodes != "" {
+		for _, n := range strings.Split(f.nodes, ",") {
+			t.Spec.Nodes = append(t.Spec.Nodes, strings.TrimSpace(n))
+		}
+	}
+	t.Spec.Settings = cluster.Settings{}
+	t.Spec.LinkRate = f.linkRate
+	for _, kv := range f.pgConf {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || strings.TrimSpace(k) == "" {
+			return usageErr("--pg-conf %q: want key=value", kv)
+		}
+		t.Spec.Settings[strings.TrimSpace(k)] = strings.TrimSpace(v)
+	}
+	conf, err := cluster.ParseManagerConf(f.managerConf)
+	if err != nil {
+		return err
+	}
+	t.Spec.Manager = cluster.ManagerSpec{Name: f.manager, Conf: conf}
+	if len(conf) == 0 {
+		t.Spec.Manager.Conf = nil
+	}
+	return t.Spec.Validate()
+}
+
+// parseFaults sets the nemeses (or the user's sequence in their place),
+// the model and the failover policy, whose default is the harness's own
+// failover, or the manager's when one runs the cluster.
+func parseFaults(f *testFlags, t *harness.Test) error {
+	failover := f.failover
+	if failover == "" {
+		failover = nemesis.FailoverAuto
+		if t.Spec.Manager.Managed() {
+			failover = nemesis.FailoverExternal
+		}
+	}
+	faults, err := nemesis.Parse(f.nemesis, t.Spec.NodeNames())
+	if err != nil {
+		return err
+	}
+	t.Faults = faults
+	if f.sequence != "" {
+		if t.Sequence, err = parseSequenceFlag(f.sequence, t.Spec.NodeNames()); err != nil {
+			return err
+		}
+		t.Faults = nil // the sequence replaces the nemeses, the default ones included
+	}
+	if !checker.ValidModel(f.model) {
+		return usageErr("--model %q: want one of %s", f.model, strings.Join(checker.Models, ", "))
+	}
+	t.Model = f.model
+	t.Failover, err = nemesis.ParsePolicy(failover, t.Spec.NodeNames())
+	return err
+}
+
+// parseBackend refuses what the chosen backend cannot do.
+func parseBackend(f *testFlags, t *harness.Test) error {
+	if f.backend != "local" && f.backend != "k8s" {
+		return usageErr("--backend %q: want local or k8s", f.backend)
+	}
+	if f.backend == "local" {
+		if err := checkSubnet(f.subnet); err != nil {
+			return err
+		}
+	}
+	if f.leaveRunning {
+		if f.backend != "local" {
+			return usageErr("--leave-db-running: only the local backend can leave its cluster running")
+		}
+		if f.testCount > 1 {
+			return usageErr("--leave-db-running with --test-count %d: only one run can leave its cluster running", f.testCount)
+		}
+		t.KeepCluster = true
+	}
+	if f.backend != "k8s" {
+		return nil
+	}
+	if t.Spec.Manager.Managed() {
+		return usageErr("--manager %s: only the local backend runs HA managers", t.Spec.Manager.Name)
+	}
+	for _, fl := range t.Faults {
+		if fl.Kind == nemesis.LagThenKill {
+			return usageErr("--nemesis %s: the k8s backend cannot shape links between pods", fl)
+		}
+	}
+	if f.linkRate != "" {
+		return usageErr("--link-rate: the k8s backend cannot shape links between pods")
+	}
+	return nil
 }
 
 // checkSubnet refuses a --subnet the local backend could not use, before

@@ -121,22 +121,7 @@ func (r *runner) progress(line string, final bool) {
 }
 
 func (r *runner) execute(ctx context.Context) (err error) {
-	r.info = &results.TestInfo{
-		Name: r.t.Name, Command: r.t.Command, Seed: r.t.Seed, StartTime: r.start,
-		StrongcheckVersion: r.t.Version, Backend: r.be.Name, Nodes: r.t.Spec.NodeNames(),
-		Settings: r.t.Spec.Effective(), Workloads: r.t.Workloads, Failover: r.t.Failover.String(),
-		Sequence: r.t.Sequence.String(), Model: r.t.Model,
-		TimeLimitNS: int64(r.t.TimeLimit), Concurrency: r.t.Concurrency, Host: hostLine(),
-		Extra: map[string]string{
-			"rate": fmt.Sprint(r.t.Rate), "read_from": r.t.ReadFrom, "op_timeout": r.t.OpTimeout.String(),
-			"nemesis_interval": r.t.Interval.String(), "check_timeout": r.t.CheckTimeout.String(),
-			"link_rate": r.t.Spec.LinkRate,
-		},
-	}
-	r.t.isolationInfo(r.info.Extra)
-	for _, f := range r.t.Faults {
-		r.info.Nemeses = append(r.info.Nemeses, f.String())
-	}
+	r.info = r.newTestInfo()
 	if err := results.WriteTestInfo(r.run.TestJSON(), r.info); err != nil {
 		return fmt.Errorf("%w: %w", ErrInfra, err)
 	}
@@ -155,8 +140,7 @@ func (r *runner) execute(ctx context.Context) (err error) {
 	defer r.lag.Close()
 
 	r.progress(fmt.Sprintf("bringing up the %s cluster (%s)", r.be.Name, strings.Join(r.t.Spec.NodeNames(), ", ")), false)
-	clusterDir := filepath.Join(r.run.Dir, "cluster")
-	c, err := r.be.Up(ctx, r.t.Spec, clusterDir)
+	c, err := r.be.Up(ctx, r.t.Spec, filepath.Join(r.run.Dir, "cluster"))
 	if err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("%w: %w", ErrInterrupted, err)
@@ -164,44 +148,87 @@ func (r *runner) execute(ctx context.Context) (err error) {
 		return fmt.Errorf("%w: cluster up: %w", ErrInfra, err)
 	}
 	r.c = c
-	defer func() {
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 60*time.Second)
-		defer cancel()
-		if lerr := c.CollectLogs(cctx, r.run.LogsDir()); lerr != nil && err == nil {
-			err = fmt.Errorf("%w: collect logs: %w", ErrInfra, lerr)
+	defer r.release(ctx, c, &err)
+	if stop := r.adopt(ctx, c); stop != nil {
+		defer stop()
+	}
+	if err := r.setup(ctx); err != nil {
+		return err
+	}
+	histClosed = true // phases closes it
+	return r.phases(ctx)
+}
+
+// newTestInfo is test.json as the run starts.
+func (r *runner) newTestInfo() *results.TestInfo {
+	info := &results.TestInfo{
+		Name: r.t.Name, Command: r.t.Command, Seed: r.t.Seed, StartTime: r.start,
+		StrongcheckVersion: r.t.Version, Backend: r.be.Name, Nodes: r.t.Spec.NodeNames(),
+		Settings: r.t.Spec.Effective(), Workloads: r.t.Workloads, Failover: r.t.Failover.String(),
+		Sequence: r.t.Sequence.String(), Model: r.t.Model,
+		TimeLimitNS: int64(r.t.TimeLimit), Concurrency: r.t.Concurrency, Host: hostLine(),
+		Extra: map[string]string{
+			"rate": fmt.Sprint(r.t.Rate), "read_from": r.t.ReadFrom, "op_timeout": r.t.OpTimeout.String(),
+			"nemesis_interval": r.t.Interval.String(), "check_timeout": r.t.CheckTimeout.String(),
+			"link_rate": r.t.Spec.LinkRate,
+		},
+	}
+	r.t.isolationInfo(info.Extra)
+	for _, f := range r.t.Faults {
+		info.Nemeses = append(info.Nemeses, f.String())
+	}
+	return info
+}
+
+// release collects the nodes' logs, then tears the cluster down or, when
+// the user asked, leaves it running; its error becomes *err unless the run
+// already failed.
+func (r *runner) release(ctx context.Context, c cluster.Cluster, err *error) {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 60*time.Second)
+	defer cancel()
+	if lerr := c.CollectLogs(cctx, r.run.LogsDir()); lerr != nil && *err == nil {
+		*err = fmt.Errorf("%w: collect logs: %w", ErrInfra, lerr)
+	}
+	if r.t.KeepCluster {
+		note, lerr := r.be.Leave(c)
+		if lerr != nil && *err == nil {
+			*err = fmt.Errorf("%w: leave the cluster running: %w", ErrInfra, lerr)
 		}
-		if r.t.KeepCluster {
-			note, lerr := r.be.Leave(c)
-			if lerr != nil && err == nil {
-				err = fmt.Errorf("%w: leave the cluster running: %w", ErrInfra, lerr)
-			}
-			if lerr == nil {
-				r.progress("cluster left running: "+note, true)
-			}
-			return
+		if lerr == nil {
+			r.progress("cluster left running: "+note, true)
 		}
-		if cerr := c.Close(cctx); cerr != nil && err == nil {
-			err = fmt.Errorf("%w: tear down: %w", ErrInfra, cerr)
-		}
-	}()
+		return
+	}
+	if cerr := c.Close(cctx); cerr != nil && *err == nil {
+		*err = fmt.Errorf("%w: tear down: %w", ErrInfra, cerr)
+	}
+}
+
+// adopt records what the cluster says of itself (PostgreSQL's version, the
+// manager) and takes its primary as the first; with a manager it follows
+// the manager's primary until the returned stop is called (nil without).
+func (r *runner) adopt(ctx context.Context, c cluster.Cluster) (stop func()) {
 	if r.be.PostgresVersion != nil {
 		r.info.PostgresVersion = r.be.PostgresVersion(c)
 		_ = results.WriteTestInfo(r.run.TestJSON(), r.info)
 	}
 	r.topo = &topology{nodes: c.Nodes()}
 	r.topo.SetPrimary(c.Nodes()[0])
-	if m, ok := r.managed(); ok {
-		r.recordManagerInfo(m)
-		if v, err := m.View(ctx); err == nil && v.Primary != "" {
-			r.topo.SetPrimary(v.Primary)
-		}
-		stop := r.startFollowing(ctx, m)
-		defer stop()
+	m, ok := r.managed()
+	if !ok {
+		return nil
 	}
+	r.recordManagerInfo(m)
+	if v, err := m.View(ctx); err == nil && v.Primary != "" {
+		r.topo.SetPrimary(v.Primary)
+	}
+	return r.startFollowing(ctx, m)
+}
 
-	if err := r.setup(ctx); err != nil {
-		return err
-	}
+// phases drives the clients, settles the cluster, closes the history and
+// checks it; an interruption ends the run with ErrInterrupted once what
+// was recorded is checked.
+func (r *runner) phases(ctx context.Context) error {
 	runErr := r.measuredDrive(ctx)
 	interrupted := ctx.Err() != nil
 	if !interrupted && runErr == nil {
@@ -214,7 +241,6 @@ func (r *runner) execute(ctx context.Context) (err error) {
 	if r.stopFollowing != nil {
 		r.stopFollowing()
 	}
-	histClosed = true
 	if err := r.hist.Close(); err != nil && runErr == nil {
 		runErr = fmt.Errorf("%w: %w", ErrInfra, err)
 	}

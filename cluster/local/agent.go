@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 )
@@ -29,35 +28,7 @@ type agent struct {
 	// directory): the registry checks it before signalling a recorded PID.
 	marker string
 
-	mu      sync.Mutex
-	cmd     *exec.Cmd
-	exited  chan struct{}
-	paused  bool
-	waitErr error // how the last run ended, once exited is closed
-}
-
-func (a *agent) pid() int {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.cmd == nil || a.cmd.Process == nil {
-		return 0
-	}
-	return a.cmd.Process.Pid
-}
-
-func (a *agent) running() bool {
-	a.mu.Lock()
-	ex := a.exited
-	a.mu.Unlock()
-	if ex == nil {
-		return false
-	}
-	select {
-	case <-ex:
-		return false
-	default:
-		return true
-	}
+	supervised
 }
 
 // start launches argv in namespace ns as user u under tini, with env, its
@@ -65,12 +36,8 @@ func (a *agent) running() bool {
 func (a *agent) start(ns string, u pgUser, env, argv []string) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.exited != nil {
-		select {
-		case <-a.exited:
-		default:
-			return fmt.Errorf("%s already running (pid %d)", a.name, a.cmd.Process.Pid)
-		}
+	if err := a.busy(a.name); err != nil {
+		return err
 	}
 	logf, err := os.OpenFile(a.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
@@ -89,17 +56,9 @@ func (a *agent) start(ns string, u pgUser, env, argv []string) error {
 	// Own process group: a Ctrl-C reaches the harness, which tears the
 	// agents down in order.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
+	if err := a.launch(cmd); err != nil {
 		return fmt.Errorf("%s: start: %w", a.name, err)
 	}
-	a.cmd, a.exited, a.paused = cmd, make(chan struct{}), false
-	go func(cmd *exec.Cmd, done chan struct{}) {
-		err := cmd.Wait()
-		a.mu.Lock()
-		a.waitErr = err
-		a.mu.Unlock()
-		close(done)
-	}(cmd, a.exited)
 	return nil
 }
 
@@ -138,6 +97,7 @@ func procTable() map[int]int {
 		if err != nil {
 			continue
 		}
+		// pid (comm) state ppid ...: comm may hold spaces; parse after ')'.
 		i := bytes.LastIndexByte(b, ')')
 		if i < 0 {
 			continue

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,35 +18,15 @@ import (
 
 const defaultGoneTimeout = 20 * time.Second
 
-// children lists the PIDs whose parent is pid.
+// children lists the PIDs whose parent is pid, in ascending order.
 func children(pid int) []int {
-	ents, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil
-	}
 	var out []int
-	for _, e := range ents {
-		p, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid ...: comm may hold spaces; parse after ')'.
-		i := bytes.LastIndexByte(b, ')')
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(string(b[i+1:]))
-		if len(f) < 2 {
-			continue
-		}
-		if pp, _ := strconv.Atoi(f[1]); pp == pid {
+	for p, pp := range procTable() {
+		if pp == pid {
 			out = append(out, p)
 		}
 	}
+	slices.Sort(out)
 	return out
 }
 
@@ -159,30 +140,36 @@ type server struct {
 	dataDir string
 	logPath string
 
-	mu      sync.Mutex
-	cmd     *exec.Cmd
-	exited  chan struct{}
-	paused  bool
-	waitErr error
+	supervised
 	// orphans are the children of killed postmasters: after the kill they
 	// belong to init and may stay zombies for a while; teardown waits
 	// for them.
 	orphans []proc
 }
 
-func (s *server) pid() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.cmd == nil || s.cmd.Process == nil {
-		return 0
-	}
-	return s.cmd.Process.Pid
+// supervised is a child process of this one, reaped when it exits: an
+// agent's or a server's. Its fields are guarded by mu.
+type supervised struct {
+	mu      sync.Mutex
+	cmd     *exec.Cmd
+	exited  chan struct{} // closed once the process has exited and been reaped
+	paused  bool
+	waitErr error // how the last run ended, once exited is closed
 }
 
-func (s *server) running() bool {
-	s.mu.Lock()
-	ex := s.exited
-	s.mu.Unlock()
+func (p *supervised) pid() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil || p.cmd.Process == nil {
+		return 0
+	}
+	return p.cmd.Process.Pid
+}
+
+func (p *supervised) running() bool {
+	p.mu.Lock()
+	ex := p.exited
+	p.mu.Unlock()
 	if ex == nil {
 		return false
 	}
@@ -194,17 +181,44 @@ func (s *server) running() bool {
 	}
 }
 
+// busy is an error when the last process started still runs. The caller
+// holds mu.
+func (p *supervised) busy(name string) error {
+	if p.exited == nil {
+		return nil
+	}
+	select {
+	case <-p.exited:
+		return nil
+	default:
+		return fmt.Errorf("%s already running (pid %d)", name, p.cmd.Process.Pid)
+	}
+}
+
+// launch starts cmd and reaps it when it exits, recording how it ended.
+// The caller holds mu.
+func (p *supervised) launch(cmd *exec.Cmd) error {
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	p.cmd, p.exited, p.paused, p.waitErr = cmd, make(chan struct{}), false, nil
+	go func(cmd *exec.Cmd, done chan struct{}) {
+		err := cmd.Wait()
+		p.mu.Lock()
+		p.waitErr = err
+		p.mu.Unlock()
+		close(done)
+	}(cmd, p.exited)
+	return nil
+}
+
 // start launches postgres in namespace ns as user u with args, and reaps it
 // when it exits.
 func (s *server) start(ns string, u pgUser, postgres string, args []string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.exited != nil {
-		select {
-		case <-s.exited:
-		default:
-			return fmt.Errorf("%s already running (pid %d)", s.node, s.cmd.Process.Pid)
-		}
+	if err := s.busy(s.node); err != nil {
+		return err
 	}
 	logf, err := os.OpenFile(s.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
@@ -217,19 +231,11 @@ func (s *server) start(ns string, u pgUser, postgres string, args []string) erro
 	// Own process group: a Ctrl-C on the terminal reaches the harness,
 	// which shuts the servers down in order, not the servers directly.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		logf.Close()
+	err = s.launch(cmd)
+	logf.Close()
+	if err != nil {
 		return fmt.Errorf("%s: start postgres: %w", s.node, err)
 	}
-	logf.Close()
-	s.cmd, s.exited, s.paused, s.waitErr = cmd, make(chan struct{}), false, nil
-	go func(cmd *exec.Cmd, done chan struct{}) {
-		err := cmd.Wait()
-		s.mu.Lock()
-		s.waitErr = err
-		s.mu.Unlock()
-		close(done)
-	}(cmd, s.exited)
 	return nil
 }
 

@@ -27,7 +27,38 @@ func Summary(in *Input) []byte {
 	v := in.Verdict()
 	p("## %s strongcheck %s: %s\n\n", verdictEmoji(v), mdEscape(in.testName()), strings.ToUpper(verdictWord(v)))
 	p("%s Exit code %d.\n\n", verdictLine(in), exitCode(in))
+	if facts := summaryFacts(in); len(facts) > 0 {
+		p("%s\n\n", strings.Join(facts, " · "))
+	}
+	if i := in.Info; i != nil && len(i.Command) > 0 {
+		p("Reproduce: `%s`\n\n", strings.ReplaceAll(shellJoin(i.Command), "`", "'"))
+	}
+	for _, pr := range in.Problems {
+		p("> **%s**: %s. Not shown: %s.\n\n", pr.File, mdEscape(pr.Err), pr.Missing)
+	}
+	if torn, line := in.torn(); torn {
+		p("> The history ends in a torn line (line %d): the run was killed while writing it.\n\n", line)
+	}
+	res := in.Result
+	if res == nil {
+		return b.Bytes()
+	}
+	if len(res.Notes) > 0 {
+		for _, n := range res.Notes {
+			p("- %s\n", mdEscape(n))
+		}
+		p("\n")
+	}
+	summaryModels(&b, res)
+	summaryAnomalies(&b, res)
+	summaryChecks(&b, res)
+	p("The full report with plots and every anomaly is `report.html` in the run folder.\n")
+	return b.Bytes()
+}
 
+// summaryFacts are the run's facts in a line: its name, seed, backend,
+// workloads, nemeses, length, synchronous_commit and history size.
+func summaryFacts(in *Input) []string {
 	var facts []string
 	if in.Run.Dir != "" {
 		facts = append(facts, "run `"+in.Run.Name()+"`")
@@ -54,74 +85,64 @@ func Summary(in *Input) []byte {
 		}
 		facts = append(facts, s)
 	}
-	if len(facts) > 0 {
-		p("%s\n\n", strings.Join(facts, " · "))
-	}
-	if i := in.Info; i != nil && len(i.Command) > 0 {
-		p("Reproduce: `%s`\n\n", strings.ReplaceAll(shellJoin(i.Command), "`", "'"))
-	}
-	for _, pr := range in.Problems {
-		p("> **%s**: %s. Not shown: %s.\n\n", pr.File, mdEscape(pr.Err), pr.Missing)
-	}
-	if torn, line := in.torn(); torn {
-		p("> The history ends in a torn line (line %d): the run was killed while writing it.\n\n", line)
-	}
+	return facts
+}
 
-	res := in.Result
-	if res == nil {
-		return b.Bytes()
+// summaryModels is the table of the models, the run's own in bold.
+func summaryModels(b *bytes.Buffer, res *checker.Result) {
+	if len(res.Models) == 0 {
+		return
 	}
-	if len(res.Notes) > 0 {
-		for _, n := range res.Notes {
-			p("- %s\n", mdEscape(n))
+	b.WriteString("| model | verdict | what the history shows |\n|---|---|---|\n")
+	for _, m := range res.Models {
+		name := m.Model
+		if m.Model == res.Model {
+			name = "**" + name + "** (this run's)"
 		}
-		p("\n")
+		fmt.Fprintf(b, "| %s | %s %s | %s |\n", name, verdictEmoji(m.Verdict), m.Verdict, mdCell(m.Summary))
 	}
-	if len(res.Models) > 0 {
-		p("| model | verdict | what the history shows |\n|---|---|---|\n")
-		for _, m := range res.Models {
-			name := m.Model
-			if m.Model == res.Model {
-				name = "**" + name + "** (this run's)"
-			}
-			p("| %s | %s %s | %s |\n", name, verdictEmoji(m.Verdict), m.Verdict, mdCell(m.Summary))
-		}
-		p("\n")
+	b.WriteString("\n")
+}
+
+// summaryAnomalies is the table of the named anomalies and the first
+// example of each.
+func summaryAnomalies(b *bytes.Buffer, res *checker.Result) {
+	if len(res.Anomalies) == 0 {
+		return
 	}
-	if len(res.Anomalies) > 0 {
-		p("| anomaly | count | PostgreSQL | explanation |\n|---|---|---|---|\n")
-		for _, a := range res.Anomalies {
-			doc := "not documented: a finding"
-			if a.Documented {
-				doc = "documented"
-			}
-			p("| %s | %s | %s | %s |\n", a.Kind, fmtNum(int64(a.Count)), doc, mdCell(a.Explanation))
+	b.WriteString("| anomaly | count | PostgreSQL | explanation |\n|---|---|---|---|\n")
+	for _, a := range res.Anomalies {
+		doc := "not documented: a finding"
+		if a.Documented {
+			doc = "documented"
 		}
-		p("\n")
-		for _, a := range res.Anomalies {
-			if len(a.Examples) == 0 {
-				continue
-			}
-			p("**%s**: %s\n\n", a.Kind, mdEscape(a.Examples[0].Text))
+		fmt.Fprintf(b, "| %s | %s | %s | %s |\n", a.Kind, fmtNum(int64(a.Count)), doc, mdCell(a.Explanation))
+	}
+	b.WriteString("\n")
+	for _, a := range res.Anomalies {
+		if len(a.Examples) > 0 {
+			fmt.Fprintf(b, "**%s**: %s\n\n", a.Kind, mdEscape(a.Examples[0].Text))
 		}
 	}
-	p("| check | verdict | summary |\n|---|---|---|\n")
+}
+
+// summaryChecks is the table of the checks, then each check's own section.
+func summaryChecks(b *bytes.Buffer, res *checker.Result) {
+	b.WriteString("| check | verdict | summary |\n|---|---|---|\n")
 	for _, c := range res.Checks {
 		s := c.Summary
 		if c.Error != "" {
 			s += " Could not decide: " + c.Error
 		}
-		p("| %s | %s %s | %s |\n", c.Name, verdictEmoji(c.Verdict), c.Verdict, mdCell(s))
+		fmt.Fprintf(b, "| %s | %s %s | %s |\n", c.Name, verdictEmoji(c.Verdict), c.Verdict, mdCell(s))
 	}
 	if len(res.Checks) == 0 {
-		p("| — | %s unknown | no check ran |\n", verdictEmoji(checker.Unknown))
+		fmt.Fprintf(b, "| — | %s unknown | no check ran |\n", verdictEmoji(checker.Unknown))
 	}
-	p("\n")
+	b.WriteString("\n")
 	for _, c := range res.Checks {
-		summaryCheck(&b, c)
+		summaryCheck(b, c)
 	}
-	p("The full report with plots and every anomaly is `report.html` in the run folder.\n")
-	return b.Bytes()
 }
 
 // md writes summary.md's markdown: lines, capped tables, evidence rows.

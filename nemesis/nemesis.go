@@ -108,8 +108,9 @@ var ErrHistory = errors.New("nemesis: cannot record")
 // ends or ctx is cancelled. Before each fault it checks that the cluster is
 // healthy (waiting for it, up to Config.WaitHealthy) and skips the fault,
 // recording why, when it is not; nor is it struck when ctx ended during that
-// check. A fault whose window is open when ctx ends is still healed. A failed step is recorded and the run goes on; Run
-// returns an error only when the history cannot be written.
+// check. A fault whose window is open when ctx ends is still healed. A
+// failed step is recorded and the run goes on; Run returns an error only
+// when the history cannot be written.
 func (n *Nemesis) Run(ctx context.Context, start time.Time) error {
 	for _, st := range n.plan {
 		if ctx.Err() != nil {

@@ -204,6 +204,13 @@ func notes(r *Result, tornLine int, dc *docContext) []string {
 		}
 		out = append(out, fmt.Sprintf("%s %s %s.", a.Explanation, status, capitalize(a.Why)))
 	}
+	if c := r.Find(NameFaults); c != nil && c.Verdict == Valid && c.Faults != nil && len(c.Faults.TwoPrimaries) > 0 {
+		var seen []string
+		for _, p := range c.Faults.TwoPrimaries {
+			seen = append(seen, p.String())
+		}
+		out = append(out, fmt.Sprintf("More than one node was out of recovery at once (%s). The failover is external, so this is the state the HA manager left, not a failed fault; whether the old primary acknowledged a write the promotion lost or served a stale read is what the rpo, linearizable and stale-read checks judge.", listShort(seen, 3)))
+	}
 	if c := r.Find(NameFaults); c != nil && c.Verdict != Valid {
 		out = append(out, "Not every fault took effect, so the run proves less than it set out to: "+c.Error+". Unknown is not a pass.")
 	}

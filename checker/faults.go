@@ -24,6 +24,65 @@ type FaultsResult struct {
 	Open   []FailedStep `json:"open,omitempty"`
 	// Unclosed are fault windows that opened and never closed.
 	Unclosed []int `json:"unclosed,omitempty"`
+	// TwoPrimaries are the steps after which more than one node was out
+	// of recovery. With strongcheck's own failover such a step has failed
+	// (it is in Failed too); with an external failover it is the HA
+	// manager's state, listed here for the reader while the other checks
+	// judge what it cost.
+	TwoPrimaries []TwoPrimaries `json:"two_primaries,omitempty"`
+}
+
+// TwoPrimaries is one moment, recorded by a nemesis step, with more than
+// one primary.
+type TwoPrimaries struct {
+	FaultID   int      `json:"fault_id"`
+	Step      string   `json:"step"`
+	Primaries []string `json:"primaries"`
+	TimeNS    int64    `json:"time_ns"`
+	// UntilNS is when the next nemesis step saw at most one primary (-1:
+	// none did before the history ends).
+	UntilNS int64 `json:"until_ns"`
+}
+
+func (p TwoPrimaries) String() string {
+	s := fmt.Sprintf("after fault %d step %s: %s", p.FaultID, p.Step, strings.Join(p.Primaries, " and "))
+	if p.UntilNS < 0 {
+		return s + ", until the end of the history"
+	}
+	return s + fmt.Sprintf(", one primary again %.1f s later", float64(p.UntilNS-p.TimeNS)/1e9)
+}
+
+// primariesOf lists the nodes a step's record saw out of recovery.
+func primariesOf(f *results.Fault) []string {
+	if f == nil {
+		return nil
+	}
+	var out []string
+	for _, n := range f.Nodes {
+		if n.Role == rolePrimary {
+			out = append(out, n.Node)
+		}
+	}
+	return out
+}
+
+// noteTwoPrimaries adds the step to res.TwoPrimaries when it saw more than
+// one primary, and closes the open moments when it saw at most one (a
+// step that recorded no node states says nothing either way).
+func (res *FaultsResult) noteTwoPrimaries(fs FailedStep, f *results.Fault) {
+	if f == nil || len(f.Nodes) == 0 {
+		return
+	}
+	prim := primariesOf(f)
+	if len(prim) <= 1 {
+		for i := range res.TwoPrimaries {
+			if res.TwoPrimaries[i].UntilNS < 0 {
+				res.TwoPrimaries[i].UntilNS = fs.TimeNS
+			}
+		}
+		return
+	}
+	res.TwoPrimaries = append(res.TwoPrimaries, TwoPrimaries{FaultID: fs.FaultID, Step: fs.Step, Primaries: prim, TimeNS: fs.TimeNS, UntilNS: -1})
 }
 
 // FailedStep is one nemesis step that did not (certainly) take effect.
@@ -65,6 +124,9 @@ func checkFaults(ctx context.Context, h *history) Check {
 				res.Verified++
 			}
 		}
+		if c.comp >= 0 {
+			res.noteTwoPrimaries(fs, op.Fault)
+		}
 		switch {
 		case c.comp < 0:
 			fs.Error = "the step never completed (the run ended during it)"
@@ -102,6 +164,9 @@ func checkFaults(ctx context.Context, h *history) Check {
 	default:
 		chk.Verdict = Valid
 		chk.Summary = fmt.Sprintf("all %d nemesis steps took effect (%d verified by observing processes, links or roles)", res.Steps, res.Verified)
+		if len(res.TwoPrimaries) > 0 {
+			chk.Summary += fmt.Sprintf("; %d saw two primaries, the external failover's state", len(res.TwoPrimaries))
+		}
 	}
 	chk.ElapsedNS = time.Since(start).Nanoseconds()
 	return chk

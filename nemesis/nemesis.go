@@ -175,9 +175,7 @@ func (n *Nemesis) record(ctx context.Context, w *window, f, phase string, target
 		}
 	}
 	if len(prim) > 1 && ferr == nil {
-		// Two writable primaries must never coexist: whatever the step
-		// meant to do, the cluster is not in a state the run can judge.
-		ferr = fmt.Errorf("%w: %v", cluster.ErrSplitBrain, prim)
+		ferr = n.twoPrimaries(fault, prim)
 	}
 	comp := results.Op{Process: results.NemesisProcess, Type: results.OK, F: f, Workload: results.WorkloadNemesis, Fault: fault}
 	if ferr != nil {
@@ -194,6 +192,29 @@ func (n *Nemesis) record(ctx context.Context, w *window, f, phase string, target
 		return false, fmt.Errorf("%w: %w", ErrHistory, err)
 	}
 	return ferr == nil, nil
+}
+
+// twoPrimaries judges a step after which more than one node was out of
+// recovery. strongcheck's own failover fences the old primary before it
+// promotes, so two primaries after one of its steps mean the step went
+// wrong: an error, and the step fails. When the failover is external (an
+// HA manager decides it), two primaries are the manager's state, not a
+// failed step: an isolated old primary that cannot reach its synchronous
+// standbys stays up, its commits waiting, until the manager demotes it.
+// The step's detail says so and the checks judge what it cost (a write
+// acknowledged on the old primary after the promotion is a lost write, a
+// read there a stale one); the faults check lists every such moment.
+func (n *Nemesis) twoPrimaries(fault *results.Fault, prim []string) error {
+	if n.cfg.Failover.Mode != FailoverExternal {
+		return fmt.Errorf("%w: %v", cluster.ErrSplitBrain, prim)
+	}
+	seen := fmt.Sprintf("%s out of recovery at once (failover is external: the manager's state, judged by the checks)", strings.Join(prim, " and "))
+	if fault.Detail == "" {
+		fault.Detail = seen
+	} else {
+		fault.Detail += "; " + seen
+	}
+	return nil
 }
 
 // roles resolves the current primary and standbys by asking every node.

@@ -305,3 +305,50 @@ func TestIntegrationLagVerified(t *testing.T) {
 	require.NotNil(t, kill, "the kill follows the lag")
 	assert.Equal(t, results.OK, kill.Type, kill.Error)
 }
+
+// Two nodes out of recovery after a step: with strongcheck's own failover
+// the step fails (it fences before it promotes, so this is its bug); with
+// an external one it is the manager's state, recorded in the step's detail
+// and listed by the faults check, which stays valid.
+func TestIntegrationTwoPrimaries(t *testing.T) {
+	c := upLocal(t)
+	ctx := context.Background()
+	require.NoError(t, cluster.Exec(ctx, c, "n2", "SELECT pg_promote()"))
+	require.Eventually(t, func() bool {
+		prim := 0
+		for _, s := range cluster.NodeStates(ctx, c) {
+			if s.Role == string(cluster.Primary) {
+				prim++
+			}
+		}
+		return prim == 2
+	}, 20*time.Second, 100*time.Millisecond, "n1 and n2 out of recovery")
+	for _, tc := range []struct {
+		mode string
+		ok   bool
+		want checker.Verdict
+	}{{FailoverAuto, false, checker.Unknown}, {FailoverExternal, true, checker.Valid}} {
+		t.Run(tc.mode, func(t *testing.T) {
+			n, rec := newTestNemesis(c, Policy{Mode: tc.mode})
+			ok, err := n.record(ctx, n.open(Partition), "heal", results.PhaseStop, nil, func(f *results.Fault) error {
+				f.Verified = "nothing to do"
+				return nil
+			})
+			require.NoError(t, err)
+			assert.Equal(t, tc.ok, ok)
+			op := rec.completion("heal", results.PhaseStop)
+			require.NotNil(t, op)
+			if tc.ok {
+				assert.Contains(t, op.Fault.Detail, "n1 and n2 out of recovery at once")
+				assert.Empty(t, n.Errors())
+			} else {
+				assert.Contains(t, op.Error, cluster.ErrSplitBrain.Error())
+			}
+			r := checker.CheckHistory(ctx, &results.History{Ops: rec.ops}, checker.Options{})
+			f := r.Find(checker.NameFaults)
+			assert.Equal(t, tc.want, f.Verdict, f.Summary)
+			require.Len(t, f.Faults.TwoPrimaries, 1)
+			assert.Equal(t, []string{"n1", "n2"}, f.Faults.TwoPrimaries[0].Primaries)
+		})
+	}
+}

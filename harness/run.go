@@ -409,7 +409,7 @@ func (r *runner) worker(ctx context.Context, i int, limiter <-chan time.Time) er
 		if _, err := r.hist.Append(op); err != nil {
 			return err
 		}
-		comp := r.do(ctx, w, conns, node, op)
+		comp := r.do(ctx, w, conns, node, write || r.t.ReadFrom == ReadPrimary, op)
 		// A client completion carries no latency: its invoke, in the same
 		// process, has the start (history schema 2).
 		comp.Process, comp.Node = proc, node
@@ -437,14 +437,20 @@ func (r *runner) worker(ctx context.Context, i int, limiter <-chan time.Time) er
 
 // do runs one operation with the per-operation timeout. The operation runs
 // to its own timeout even when the time limit passes meanwhile, so that its
-// outcome is known whenever possible.
-func (r *runner) do(ctx context.Context, w workload.Workload, conns map[string]*workload.Conn, node string, op results.Op) results.Op {
+// outcome is known whenever possible. toPrimary says the operation is meant
+// for the primary (a write, or a read under --read-from primary): a new
+// connection for it refuses a node in recovery (workload.PrimaryDSN).
+func (r *runner) do(ctx context.Context, w workload.Workload, conns map[string]*workload.Conn, node string, toPrimary bool, op results.Op) results.Op {
 	octx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.t.OpTimeout)
 	defer cancel()
 	c := conns[node]
 	if c == nil || c.IsClosed() {
 		var err error
-		c, err = workload.ConnectClient(octx, r.c.ConnString(node, false))
+		dsn := r.c.ConnString(node, false)
+		if toPrimary {
+			dsn = workload.PrimaryDSN(dsn)
+		}
+		c, err = workload.ConnectClient(octx, dsn)
 		if err != nil {
 			op.Type = results.Fail // never sent: certainly did not happen
 			op.Error = err.Error()

@@ -14,6 +14,15 @@ import (
 // server to answer its cancel request before it drops the connection.
 const CancelGrace = time.Second
 
+// PrimaryDSN is dsn for a connection meant for the primary, as an
+// application's primary connection string has it (libpq's
+// target_session_attrs=read-write): a node in recovery refuses it at
+// connect. A client that still takes a demoted node for the primary (an HA
+// manager restarted it read-only before the harness learnt of the
+// failover) then fails to connect, certainly without effect, instead of
+// reading whatever that node shows.
+func PrimaryDSN(dsn string) string { return dsn + " target_session_attrs=read-write" }
+
 // ConnectClient is Connect for the workers of a run. When an operation's
 // context expires, the client first sends a cancel request, as an
 // application's statement timeout does (JDBC's setQueryTimeout, psql's

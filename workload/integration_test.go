@@ -556,3 +556,31 @@ func TestIntegrationPgbenchScript(t *testing.T) {
 	}
 	assert.Equal(t, 3, changed, "200 random writes reach all 3 keys")
 }
+
+// A connection meant for the primary refuses a server that takes no
+// writes (a demoted primary restarted in recovery answers the same way);
+// the same server takes an ordinary connection, and a writable one takes
+// both.
+func TestIntegrationPrimaryDSN(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test: -short")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	ro, err := pgtest.Start(ctx, map[string]string{"default_transaction_read_only": "on"})
+	if errors.Is(err, pgtest.ErrUnavailable) {
+		t.Skip(err.Error())
+	}
+	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, ro.Stop()) })
+	rw := startServer(t)
+
+	_, err = workload.ConnectClient(ctx, workload.PrimaryDSN(ro.DSN))
+	require.Error(t, err, "a read-only server is not the primary")
+	assert.Contains(t, err.Error(), "read only")
+	for i, dsn := range []string{ro.DSN, rw.DSN, workload.PrimaryDSN(rw.DSN)} {
+		c, err := workload.ConnectClient(ctx, dsn)
+		require.NoError(t, err, "connection %d", i)
+		require.NoError(t, c.Close(ctx))
+	}
+}

@@ -61,6 +61,7 @@ var ManagerKeys = map[string][]ManagerKey{
 		{"retry_timeout", "4", "int", "seconds before a DCS or PostgreSQL operation is given up (ttl >= loop_wait + 2*retry_timeout)"},
 		{"failsafe_mode", "off", "bool", "keep the primary while the DCS is down if every member answers"},
 		{"use_pg_rewind", "on", "bool", "rewind a former primary instead of re-cloning it"},
+		{"dcs", "etcd3", "etcd3|etcd", "etcd API Patroni uses: etcd3, or etcd (v2, etcd runs with --enable-v2); Patroni 3.0.2's etcd3 code can give a demoting leader its key back (README)"},
 	},
 	ManagerAutoFailover: {
 		{"number_sync_standbys", "1", "int", "formation: standbys every commit waits for (ANY n); at most the standbys minus one"},

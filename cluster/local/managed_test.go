@@ -2,6 +2,9 @@ package local
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
 	"os"
 
 	"testing"
@@ -50,15 +53,23 @@ func upManaged(t *testing.T, name string, conf map[string]string) *ManagedCluste
 // by side, each cluster in its own namespaces and subnet: the test mostly
 // waits for the managers' timeouts (33 s each when run one after the
 // other), and no client runs.
+//
+// Patroni runs with dcs=etcd (the zoo's sound configuration): its leader
+// key is read through etcd's v2 API, so the test fails if Patroni were
+// still on the v3 API.
 func TestIntegrationManagedKillPrimary(t *testing.T) {
+	confs := map[string]map[string]string{cluster.ManagerPatroni: {"dcs": "etcd"}}
 	for _, name := range []string{cluster.ManagerPatroni, cluster.ManagerAutoFailover} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			m := upManaged(t, name, nil)
+			m := upManaged(t, name, confs[name])
 			ctx := context.Background()
 			v, err := m.View(ctx)
 			require.NoError(t, err)
 			require.Equal(t, "n1", v.Primary, "the spec's first node is the initial primary: %s", v)
+			if name == cluster.ManagerPatroni {
+				assert.Equal(t, "n1", v2Leader(t, m, "n2"), "Patroni keeps its leader key in etcd's v2 store")
+			}
 			conn := connect(t, m.Cluster, "n1")
 			_, err = conn.Exec(ctx, "CREATE TABLE t (v int primary key)")
 			require.NoError(t, err)
@@ -74,6 +85,9 @@ func TestIntegrationManagedKillPrimary(t *testing.T) {
 			require.NoError(t, err)
 			t.Logf("%s promoted %s %.1fs after the kill: %s", name, nv.Primary, time.Since(t0).Seconds(), nv)
 			assert.NotEqual(t, "n1", nv.Primary)
+			if name == cluster.ManagerPatroni {
+				assert.Equal(t, nv.Primary, v2Leader(t, m, nv.Primary))
+			}
 
 			require.NoError(t, m.Start(ctx, "n1"))
 			hctx, cancel2 := context.WithTimeout(ctx, 90*time.Second)
@@ -117,4 +131,22 @@ func TestIntegrationManagedSweep(t *testing.T) {
 		assert.True(t, os.IsNotExist(err), ns)
 	}
 
+}
+
+// v2Leader reads Patroni's leader key through the v2 API of node's etcd
+// member.
+func v2Leader(t *testing.T, m *ManagedCluster, node string) string {
+	t.Helper()
+	url := fmt.Sprintf("http://%s:%d/v2/keys/strongcheck/strongcheck-%s/leader", m.net.ipOf[node], etcdClientPort, m.entry.ID)
+	resp, err := http.Get(url)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var out struct {
+		Node struct {
+			Value string `json:"value"`
+		} `json:"node"`
+	}
+	require.Equal(t, http.StatusOK, resp.StatusCode, url)
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&out))
+	return out.Node.Value
 }

@@ -135,8 +135,14 @@ func (p *patroni) startEtcd(node string) error {
 		"--initial-cluster", strings.Join(initial, ","), "--initial-cluster-token", "strongcheck-" + m.entry.ID,
 		"--initial-cluster-state", "new", "--heartbeat-interval", "100", "--election-timeout", "1000",
 		"--log-level", "warn", "--logger", "zap"}
+	if p.v2() {
+		argv = append(argv, "--enable-v2=true")
+	}
 	return m.launch(node, a, "", m.agentEnv(m.mgrDir(node)), argv)
 }
+
+// v2 reports whether Patroni talks to etcd through its v2 API (dcs=etcd).
+func (p *patroni) v2() bool { return p.m.spec.Manager.Effective()["dcs"] == "etcd" }
 
 func (p *patroni) startPatroni(node string) error {
 	m := p.m
@@ -155,9 +161,9 @@ type patroniConfig struct {
 		Listen         string `json:"listen"`
 		ConnectAddress string `json:"connect_address"`
 	} `json:"restapi"`
-	Etcd3 struct {
-		Hosts []string `json:"hosts"`
-	} `json:"etcd3"`
+	// Etcd3 or Etcd: the DCS section, by the dcs key.
+	Etcd3     *patroniEtcd `json:"etcd3,omitempty"`
+	Etcd      *patroniEtcd `json:"etcd,omitempty"`
 	Bootstrap struct {
 		DCS    patroniDCS          `json:"dcs"`
 		InitDB []map[string]string `json:"initdb"`
@@ -173,6 +179,11 @@ type patroniConfig struct {
 		PGHBA          []string          `json:"pg_hba"`
 	} `json:"postgresql"`
 	Watchdog map[string]string `json:"watchdog"`
+}
+
+// patroniEtcd is the etcd (v2) or etcd3 section of Patroni's configuration.
+type patroniEtcd struct {
+	Hosts []string `json:"hosts"`
 }
 
 type pgAuth struct {
@@ -213,8 +224,14 @@ func (p *patroni) writeConfig(node string) error {
 	cfg.Log = map[string]string{"level": "INFO"}
 	cfg.RestAPI.Listen = fmt.Sprintf("%s:%d", ip, PatroniAPIPort)
 	cfg.RestAPI.ConnectAddress = cfg.RestAPI.Listen
+	dcs := &patroniEtcd{}
 	for _, n := range m.nodes {
-		cfg.Etcd3.Hosts = append(cfg.Etcd3.Hosts, fmt.Sprintf("%s:%d", m.net.ipOf[n], etcdClientPort))
+		dcs.Hosts = append(dcs.Hosts, fmt.Sprintf("%s:%d", m.net.ipOf[n], etcdClientPort))
+	}
+	if p.v2() {
+		cfg.Etcd = dcs
+	} else {
+		cfg.Etcd3 = dcs
 	}
 	d := &cfg.Bootstrap.DCS
 	d.TTL, d.LoopWait, d.RetryTimeout = ms.Int("ttl"), ms.Int("loop_wait"), ms.Int("retry_timeout")

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -322,13 +323,21 @@ func (v ManagerView) String() string {
 	return b.String()
 }
 
+// ErrNotSettled marks SettleManaged's failure when the manager did not
+// bring every node back in time (not healthy, or a standby not caught up):
+// the state the manager left the cluster in, to be judged from the
+// history, not a failure of the harness.
+var ErrNotSettled = errors.New("the manager did not bring every node back")
+
 // SettleManaged brings a managed cluster back after a run without acting
 // in the manager's place: it resumes paused nodes, heals partitions and
 // starts the nodes that are down (the manager then rejoins them, with
 // pg_rewind where it is configured to), waits until the manager reports
 // every node healthy, and until every standby has replayed the primary's
-// WAL. It returns the actions taken and the manager's final view.
-func SettleManaged(ctx context.Context, c Cluster, m Manager) (RepairResult, ManagerView, error) {
+// WAL, for at most wait (then ErrNotSettled; the resume, heal and starts
+// are bounded by ctx only). It returns the actions taken and the manager's
+// final view.
+func SettleManaged(ctx context.Context, c Cluster, m Manager, wait time.Duration) (RepairResult, ManagerView, error) {
 	var res RepairResult
 	for _, n := range c.Nodes() {
 		switch c.Status(n) {
@@ -348,11 +357,13 @@ func SettleManaged(ctx context.Context, c Cluster, m Manager) (RepairResult, Man
 		return res, ManagerView{}, fmt.Errorf("settle: heal: %w", err)
 	}
 	t0 := time.Now()
-	v, err := m.AwaitHealthy(ctx)
+	wctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	v, err := m.AwaitHealthy(wctx)
 	res.Primary = v.Primary
 	res.Sync = strings.Join(v.Sync, ",")
 	if err != nil {
-		return res, v, fmt.Errorf("settle: %s did not bring every node back: %w", m.Manager(), err)
+		return res, v, fmt.Errorf("settle: %s: %w: %w", m.Manager(), ErrNotSettled, err)
 	}
 	res.Actions = append(res.Actions, fmt.Sprintf("%s reported every node healthy after %.1fs", m.Manager(), time.Since(t0).Seconds()))
 	var standbys []string
@@ -361,8 +372,8 @@ func SettleManaged(ctx context.Context, c Cluster, m Manager) (RepairResult, Man
 			standbys = append(standbys, n)
 		}
 	}
-	if err := WaitReplayed(ctx, c, v.Primary, standbys); err != nil {
-		return res, v, fmt.Errorf("settle: %w", err)
+	if err := WaitReplayed(wctx, c, v.Primary, standbys); err != nil {
+		return res, v, fmt.Errorf("settle: %s: %w: %w", m.Manager(), ErrNotSettled, err)
 	}
 	return res, v, nil
 }

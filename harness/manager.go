@@ -99,7 +99,7 @@ func (r *runner) recordManager(m cluster.Manager, v cluster.ManagerView) error {
 // start what is down, then wait for the manager to bring every node back;
 // the harness repairs nothing itself.
 func (r *runner) settleManaged(ctx context.Context, m cluster.Manager) (cluster.RepairResult, error) {
-	rep, v, err := cluster.SettleManaged(ctx, r.c, m)
+	rep, v, err := cluster.SettleManaged(ctx, r.c, m, ManagerSettleWait)
 	rep.Actions = append(rep.Actions, m.Manager()+": "+v.String())
 	return rep, err
 }

@@ -550,9 +550,16 @@ func (r *runner) report(ctx context.Context) {
 
 // settle heals and restarts everything, waits until every standby has
 // replayed the primary's WAL, and records the final reads on every node.
+//
+// Under an HA manager the harness repairs nothing: when the manager does
+// not bring every node back within ManagerSettleWait (cluster.ErrNotSettled),
+// the settle step is recorded as failed with the manager's last view and
+// the final reads still read what each node has, so the checks judge the
+// state the manager left (a failed settle step makes the faults check
+// unknown; a lost write stays invalid). Any other failure is the harness's.
 func (r *runner) settle(ctx context.Context) error {
 	r.progress("settling: heal, restart, catch up", false)
-	sctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	sctx, cancel := context.WithTimeout(ctx, SettleBound)
 	defer cancel()
 	inv, err := r.hist.Append(results.Op{Process: results.NemesisProcess, Type: results.Invoke, F: "settle",
 		Workload: results.WorkloadNemesis, Fault: &results.Fault{Kind: "settle", Phase: results.PhaseInfo}})
@@ -578,12 +585,30 @@ func (r *runner) settle(ctx context.Context) error {
 	if _, err := r.hist.Append(comp); err != nil {
 		return fmt.Errorf("%w: %w", ErrInfra, err)
 	}
-	if rerr != nil {
+	if rerr != nil && !errors.Is(rerr, cluster.ErrNotSettled) {
 		return fmt.Errorf("%w: settle: %w", ErrInfra, rerr)
 	}
-	r.topo.SetPrimary(rep.Primary)
-	return r.finalReads(sctx)
+	if rerr != nil {
+		r.progress(rerr.Error()+"; reading what each node has", false)
+	}
+	if rep.Primary != "" {
+		r.topo.SetPrimary(rep.Primary)
+	}
+	fctx, fcancel := context.WithTimeout(ctx, finalReadsBound)
+	defer fcancel()
+	return r.finalReads(fctx)
 }
+
+// SettleBound bounds the settle step: the repair (or, under a manager, the
+// wait for it to bring every node back) and the catch-up of every standby.
+var SettleBound = 3 * time.Minute
+
+// ManagerSettleWait bounds, inside SettleBound, the wait for an HA manager
+// to report every node healthy and caught up after the heal.
+var ManagerSettleWait = 150 * time.Second
+
+// finalReadsBound bounds the final reads that follow the settle step.
+const finalReadsBound = time.Minute
 
 // finalReads reads every workload's whole state on every node. A read that
 // fails is recorded as a fail with its error (the checker then says what

@@ -288,6 +288,7 @@ func TestValidateRejectsBadInput(t *testing.T) {
 		{"bad node name", func(t *Test) { t.Spec.Nodes = []string{"n1", "N 2"} }, "node name"},
 		{"bad test name", func(t *Test) { t.Name = "../x" }, ""},
 		{"negative client CPUs", func(t *Test) { t.ClientCPUs = -1 }, "client CPUs"},
+		{"read-all-keys without append", func(t *Test) { t.Options.ReadAllKeys = true }, "--read-all-keys is for the append workload"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tt := Test{}

@@ -199,6 +199,9 @@ func (t *Test) Validate() error {
 	if len(t.Faults) > 0 && len(t.Sequence) > 0 {
 		errs = append(errs, "give either nemeses or a fault sequence, not both")
 	}
+	if t.Options.ReadAllKeys && !slices.Contains(t.Workloads, results.WorkloadAppend) {
+		errs = append(errs, fmt.Sprintf("--read-all-keys is for the %s workload, which this test does not run", results.WorkloadAppend))
+	}
 	if t.Model != "" && !checker.ValidModel(t.Model) {
 		errs = append(errs, fmt.Sprintf("model %q: want one of %s", t.Model, strings.Join(checker.Models, ", ")))
 	}

@@ -192,9 +192,9 @@ func checkLinearizable(ctx context.Context, h *history, ri *regIndex, timeout ti
 	res := &LinearizableResult{Scope: scope}
 	chk.Linearizable = res
 	lim := newSearchLimits(ctx, start, timeout, budget)
-	keys := searchKeys(h, ri, scope, lim)
-	bad := keys.tally(res, ri.keys)
-	explainBad(h, res, ri.keys, keys.failing, bad, lim)
+	ks := searchKeys(h, ri, scope, lim)
+	bad := ks.tally(res, ri.keys)
+	explainBad(h, res, ri.keys, ks.failing, bad, lim)
 	judgeLinearizable(&chk, res, lim, timeout)
 	chk.ElapsedNS = time.Since(start).Nanoseconds()
 	return chk

@@ -39,8 +39,9 @@ type TwoPrimaries struct {
 	Step      string   `json:"step"`
 	Primaries []string `json:"primaries"`
 	TimeNS    int64    `json:"time_ns"`
-	// UntilNS is when the next nemesis step saw at most one primary (-1:
-	// none did before the history ends).
+	// UntilNS is when a later nemesis step next saw at most one primary
+	// (-1: none did before the history ends): an upper bound of the
+	// moment's end, as steps record the nodes only when they complete.
 	UntilNS int64 `json:"until_ns"`
 }
 
@@ -49,7 +50,7 @@ func (p TwoPrimaries) String() string {
 	if p.UntilNS < 0 {
 		return s + ", until the end of the history"
 	}
-	return s + fmt.Sprintf(", one primary again %.1f s later", float64(p.UntilNS-p.TimeNS)/1e9)
+	return s + fmt.Sprintf(", one primary at the next step that looked, %.1f s later", float64(p.UntilNS-p.TimeNS)/1e9)
 }
 
 // primariesOf lists the nodes a step's record saw out of recovery.

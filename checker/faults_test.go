@@ -58,7 +58,7 @@ func TestFaultsTwoPrimaries(t *testing.T) {
 	assert.Equal(t, []string{"n2", "n3"}, p.Primaries)
 	assert.Equal(t, "heal", p.Step)
 	assert.Equal(t, int64(3_600_000_000), p.UntilNS, "the health step saw one primary")
-	assert.Contains(t, p.String(), "1.5 s later")
+	assert.Contains(t, p.String(), "one primary at the next step that looked, 1.5 s later")
 	assert.Contains(t, c.Summary, "1 saw two primaries")
 	var note string
 	for _, n := range r.Notes {

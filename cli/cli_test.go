@@ -50,6 +50,8 @@ func TestBadArgumentsExit254(t *testing.T) {
 		{[]string{"test", "--backend", "cloud"}, "--backend"},
 		{[]string{"test", "--test-count", "0"}, "test-count"},
 		{[]string{"test", "--backend", "k8s", "--nemesis", "lag-then-kill"}, "cannot shape links"},
+		{[]string{"test", "--backend", "k8s", "--nemesis", "stall-commit"}, "stops single server processes"},
+		{[]string{"test", "--manager", "patroni", "--nemesis", "stall-commit"}, "stops single server processes"},
 		{[]string{"test", "--link-rate", "fast"}, "link rate"},
 		{[]string{"test", "--manager", "stolon"}, "unknown manager"},
 		{[]string{"test", "--manager", "patroni", "--manager-conf", "sync=on"}, "known: synchronous_mode"},

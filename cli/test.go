@@ -326,6 +326,11 @@ func parseBackend(f *testFlags, t *harness.Test) error {
 		}
 		t.KeepCluster = true
 	}
+	for _, fl := range t.Faults {
+		if fl.Kind == nemesis.StallCommit && (f.backend != "local" || t.Spec.Manager.Managed()) {
+			return usageErr("--nemesis %s: only the local backend without a manager stops single server processes", fl)
+		}
+	}
 	if f.backend != "k8s" {
 		return nil
 	}

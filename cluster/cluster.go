@@ -121,6 +121,22 @@ type LinkShaper interface {
 	ShapeLinks(ctx context.Context, rate string) error
 }
 
+// BackendPauser is implemented by backends that can stop and continue
+// single server processes of a node (the backends serving clients), as a
+// scheduler that starves a process does. The nemesis's stall-commit uses
+// it to hold commits that have reached the standbys out of the primary's
+// view.
+type BackendPauser interface {
+	// PauseBackends SIGSTOPs those of pids that are server processes of
+	// node's postmaster (others are left alone) and returns the ones it
+	// stopped. A caller must ResumeBackends them: a stopped backend holds
+	// its locks, and its client waits.
+	PauseBackends(ctx context.Context, node string, pids []int) ([]int, error)
+	// ResumeBackends SIGCONTs those of pids that are still server
+	// processes of node's postmaster.
+	ResumeBackends(ctx context.Context, node string, pids []int) error
+}
+
 // Settings are postgresql.conf parameters.
 type Settings map[string]string
 

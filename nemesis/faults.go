@@ -575,10 +575,13 @@ func (n *Nemesis) crashWhileWaiting(ctx context.Context, f *results.Fault, prima
 	return n.start(ctx, f, primary)
 }
 
+// syncWaitersSQL lists the backends waiting for synchronous replication.
+const syncWaitersSQL = `SELECT pid FROM pg_stat_activity WHERE wait_event = 'SyncRep' ORDER BY pid`
+
 // syncWaiters lists the backends of primary waiting for synchronous
 // replication.
 func syncWaiters(ctx context.Context, c cluster.Cluster, primary string) ([]int, error) {
-	return queryPIDs(ctx, c, primary, `SELECT pid FROM pg_stat_activity WHERE wait_event = 'SyncRep' ORDER BY pid`)
+	return queryPIDs(ctx, c, primary, syncWaitersSQL)
 }
 
 // CancelSyncWaiters sends pg_cancel_backend to every backend of primary
@@ -595,16 +598,20 @@ func CancelSyncWaiters(ctx context.Context, c cluster.Cluster, primary string) (
 }
 
 // queryPIDs runs a query returning PIDs on node as the superuser.
-func queryPIDs(ctx context.Context, c cluster.Cluster, node, sql string) ([]int, error) {
+func queryPIDs(ctx context.Context, c cluster.Cluster, node, sql string, args ...any) ([]int, error) {
 	conn, err := pgx.Connect(ctx, c.ConnString(node, true))
 	if err != nil {
 		return nil, err
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	rows, err := conn.Query(ctx, sql)
+	return pidsOn(ctx, conn, sql, args...)
+}
+
+// pidsOn runs a query returning PIDs on conn.
+func pidsOn(ctx context.Context, conn *pgx.Conn, sql string, args ...any) ([]int, error) {
+	rows, err := conn.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, err
 	}
-	pids, err := pgx.CollectRows(rows, pgx.RowTo[int])
-	return pids, err
+	return pgx.CollectRows(rows, pgx.RowTo[int])
 }

@@ -298,6 +298,8 @@ func (n *Nemesis) strike(ctx context.Context, st Step) error {
 		err = n.cutOff(ctx, w, st, primary, standbys)
 	case LagThenKill:
 		err = n.lagThenKill(ctx, w, st, primary, standbys)
+	case StallCommit:
+		err = n.stallCommits(ctx, w, st, primary, standbys)
 	case KindSequence:
 		err = n.runSequence(ctx, w, st)
 	default:

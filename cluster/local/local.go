@@ -598,6 +598,28 @@ func (c *Cluster) Resume(ctx context.Context, node string) error {
 	return nil
 }
 
+var _ cluster.BackendPauser = (*Cluster)(nil)
+
+// PauseBackends implements cluster.BackendPauser.
+func (c *Cluster) PauseBackends(ctx context.Context, node string, pids []int) ([]int, error) {
+	s, err := c.server(node)
+	if err != nil {
+		return nil, err
+	}
+	return s.signalBackends(pids, syscall.SIGSTOP)
+}
+
+// ResumeBackends implements cluster.BackendPauser. A stop or kill of the
+// node continues every process anyway (see server.stop).
+func (c *Cluster) ResumeBackends(ctx context.Context, node string, pids []int) error {
+	s, err := c.server(node)
+	if err != nil {
+		return err
+	}
+	_, err = s.signalBackends(pids, syscall.SIGCONT)
+	return err
+}
+
 // Status implements cluster.Cluster.
 func (c *Cluster) Status(node string) cluster.Role {
 	if c.attached {

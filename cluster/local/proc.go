@@ -383,6 +383,22 @@ func (s *server) resume() {
 	s.mu.Unlock()
 }
 
+// signalBackends sends sig to those of pids that are children of the
+// running postmaster, and returns them.
+func (s *server) signalBackends(pids []int, sig syscall.Signal) ([]int, error) {
+	if !s.running() {
+		return nil, fmt.Errorf("%s: not running", s.node)
+	}
+	ours := children(s.pid())
+	var done []int
+	for _, p := range pids {
+		if slices.Contains(ours, p) && syscall.Kill(p, sig) == nil {
+			done = append(done, p)
+		}
+	}
+	return done, nil
+}
+
 func (s *server) isPaused() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -71,13 +71,22 @@ func pgbench(t *testing.T, c *local.Cluster, conc int, dur time.Duration) (float
 	return tps, time.Duration(float64(cpu) / (tps * dur.Seconds()))
 }
 
-// rawPgx runs the register's write statement through pgx alone, with conc
-// goroutines on the client phase's thread count, random keys of 10 as
-// pgbench's script and the workload pick, and the per-operation timeout
-// the harness sets: the floor of what Go and pgx cost without the
-// harness (no history, no workload, no nemesis). It returns writes per
-// second and CPU per write.
-func rawPgx(t *testing.T, c *local.Cluster, conc, cpus int, dur time.Duration) (float64, time.Duration) {
+// Ways rawPgx sends the write: as the harness does (pgx, a context with
+// the per-operation timeout), through pgx with a context that never ends
+// (pgx then starts no goroutine to watch it), and through pgconn alone
+// (a statement prepared once, text parameters, a timer for the timeout).
+const (
+	rawPgxTimeout = "pgx"
+	rawPgxNoCtx   = "pgx-no-ctx"
+	rawPgconn     = "pgconn"
+)
+
+// rawPgx runs the register's write statement the way mode says, with conc
+// goroutines on the client phase's thread count and random keys of 10 as
+// pgbench's script and the workload pick: the floor of what Go and the
+// driver cost without the harness (no history, no workload, no nemesis).
+// It returns writes per second and CPU per write.
+func rawPgx(t *testing.T, c *local.Cluster, conc, cpus int, dur time.Duration, mode string) (float64, time.Duration) {
 	ctx := context.Background()
 	conns := make([]*pgx.Conn, conc)
 	for i := range conns {
@@ -85,6 +94,10 @@ func rawPgx(t *testing.T, c *local.Cluster, conc, cpus int, dur time.Duration) (
 		require.NoError(t, err)
 		defer pc.Close(ctx)
 		conns[i] = pc
+		if mode == rawPgconn {
+			_, err := pc.PgConn().Prepare(ctx, "w", workload.RegisterWriteSQL, nil)
+			require.NoError(t, err)
+		}
 	}
 	prev := runtime.GOMAXPROCS(cpus)
 	defer runtime.GOMAXPROCS(prev)
@@ -96,9 +109,21 @@ func rawPgx(t *testing.T, c *local.Cluster, conc, cpus int, dur time.Duration) (
 		wg.Go(func() {
 			rng := rand.New(rand.NewPCG(uint64(i), 7))
 			for time.Now().Before(deadline) {
-				octx, cancel := context.WithTimeout(ctx, 5*time.Second)
-				_, err := pc.Exec(octx, workload.RegisterWriteSQL, rng.IntN(10), rng.Int64N(1e9)+1)
-				cancel()
+				k, v := rng.IntN(10), rng.Int64N(1e9)+1
+				var err error
+				switch mode {
+				case rawPgxTimeout:
+					octx, cancel := context.WithTimeout(ctx, 5*time.Second)
+					_, err = pc.Exec(octx, workload.RegisterWriteSQL, k, v)
+					cancel()
+				case rawPgxNoCtx:
+					_, err = pc.Exec(ctx, workload.RegisterWriteSQL, k, v)
+				case rawPgconn:
+					timer := time.AfterFunc(5*time.Second, func() { _ = pc.PgConn().CancelRequest(ctx) })
+					params := [][]byte{strconv.AppendInt(nil, int64(k), 10), strconv.AppendInt(nil, v, 10)}
+					_, err = pc.PgConn().ExecPrepared(ctx, "w", params, nil, nil).Close()
+					timer.Stop()
+				}
 				if err == nil {
 					n.Add(1)
 				}
@@ -146,7 +171,7 @@ func TestBenchThroughputVsPgbench(t *testing.T) {
 	)
 	store := results.Store{Root: filepath.Join(dir, "store")}
 	var ratios, ours, theirs, raws []float64
-	var ourCPU, theirCPU, rawCPU, cpuRatios []time.Duration
+	var ourCPU, theirCPU, rawCPU, cpuRatios, rawRatios, noCtxRatios, pgconnRatios []time.Duration
 	run := func(seed int64, limit time.Duration) Outcome {
 		out, err := Run(ctx, Test{Name: "throughput", Workloads: []string{"register"}, Options: workload.Options{WritesOnly: true},
 			TimeLimit: limit, Concurrency: conc, ReadFrom: ReadPrimary, Seed: seed, Store: store}, be)
@@ -167,7 +192,13 @@ func TestBenchThroughputVsPgbench(t *testing.T) {
 		if round%2 == 1 {
 			tps, pcpu = pgbench(t, c, conc, dur)
 		}
-		rw, rcpu := rawPgx(t, c, conc, max(1, runtime.NumCPU()/4), dur)
+		threads := max(1, runtime.NumCPU()/4)
+		rw, rcpu := rawPgx(t, c, conc, threads, dur, rawPgxTimeout)
+		_, nocpu := rawPgx(t, c, conc, threads, dur, rawPgxNoCtx)
+		_, pccpu := rawPgx(t, c, conc, threads, dur, rawPgconn)
+		rawRatios = append(rawRatios, time.Duration(1000*float64(rcpu)/float64(pcpu)))
+		noCtxRatios = append(noCtxRatios, time.Duration(1000*float64(nocpu)/float64(pcpu)))
+		pgconnRatios = append(pgconnRatios, time.Duration(1000*float64(pccpu)/float64(pcpu)))
 		h, err := results.ReadFile(out.Run.History())
 		require.NoError(t, err)
 		info, err := results.ReadTestInfo(out.Run.TestJSON())
@@ -190,6 +221,8 @@ func TestBenchThroughputVsPgbench(t *testing.T) {
 	fmt.Printf("CPU per write: strongcheck %v, pgbench %v, pgx alone %v; strongcheck/pgbench %.2f (median of per-round ratios; target <= 1.5), "+
 		"pgx alone/pgbench %.2f\n", medianDur(ourCPU).Round(time.Microsecond), medianDur(theirCPU).Round(time.Microsecond),
 		medianDur(rawCPU).Round(time.Microsecond), cpuRatio, float64(medianDur(rawCPU))/float64(medianDur(theirCPU)))
+	fmt.Printf("CPU per write against pgbench's, the driver alone: pgx with a per-operation context %.2f, pgx without one %.2f, pgconn with a timer %.2f (medians of per-round ratios)\n",
+		float64(medianDur(rawRatios))/1000, float64(medianDur(noCtxRatios))/1000, float64(medianDur(pgconnRatios))/1000)
 	assert.GreaterOrEqual(t, ratio, 0.95, "clients must not be the bottleneck")
 	assert.LessOrEqual(t, cpuRatio, 1.5, "CPU per write against pgbench's")
 }

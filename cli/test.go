@@ -327,8 +327,8 @@ func parseBackend(f *testFlags, t *harness.Test) error {
 		t.KeepCluster = true
 	}
 	for _, fl := range t.Faults {
-		if fl.Kind == nemesis.StallCommit && (f.backend != "local" || t.Spec.Manager.Managed()) {
-			return usageErr("--nemesis %s: only the local backend without a manager stops single server processes", fl)
+		if fl.Kind == nemesis.StallCommit && t.Spec.Manager.Managed() {
+			return usageErr("--nemesis %s: under a manager the harness does not stop single server processes", fl)
 		}
 	}
 	if f.backend != "k8s" {

@@ -51,7 +51,7 @@ var Kinds = []struct{ Name, Help string }{
 	{CancelSyncWait, "cut a standby off, then pg_cancel_backend the commits waiting for it (they become visible, even acknowledged)"},
 	{CrashWhileWaiting, "cut a standby off, then SIGKILL and restart the primary while commits wait for it"},
 	{CutThenKill, "cut a standby off, then kill the primary while it is cut off and fail over (cut-then-kill:cancel cancels the waiting commits first)"},
-	{StallCommit, "SIGSTOP the primary's backends that wait for synchronous replication, so that their commits reach the standbys while the primary does not yet show them; SIGCONT at the end (needs a backend that stops single processes: local, no manager)"},
+	{StallCommit, "SIGSTOP the primary's backends that wait for synchronous replication, so that their commits reach the standbys while the primary does not yet show them; SIGCONT at the end (local and k8s backends, not under a manager)"},
 	{LagThenKill, "congest the links between nodes (" + LagRate + ") so standbys fall behind, kill the primary, lift the limit and fail over (needs a backend that shapes links: local)"},
 }
 

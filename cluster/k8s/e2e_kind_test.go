@@ -60,7 +60,8 @@ func e2eOptions(t *testing.T) Options {
 }
 
 // runE2E is the assertions both tests share: partition (and what Reachable
-// sees of it), pause (and what Processes sees), kill, failover and rewind.
+// sees of it), pause (and what Processes sees), a stop of one backend,
+// kill, failover and rewind.
 func runE2E(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
 	defer cancel()
@@ -106,6 +107,28 @@ func runE2E(t *testing.T) {
 	ps, err = c.Processes(ctx, "n2")
 	require.NoError(t, err)
 	assert.True(t, ps.Postmaster && ps.Stopped == 0, "n2 resumed: %+v", ps)
+
+	// Stop one backend of n1 (stall-commit's primitive) and continue it:
+	// only that process stops, and a PID that is not a child of the
+	// postmaster is left alone.
+	bconn, err := pgx.Connect(ctx, c.ConnString("n1", true))
+	require.NoError(t, err)
+	var bpid int
+	require.NoError(t, bconn.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&bpid))
+	stopped, err := c.PauseBackends(ctx, "n1", []int{bpid, 1})
+	require.NoError(t, err)
+	assert.Equal(t, []int{bpid}, stopped, "only the backend is signalled")
+	ps, err = c.Processes(ctx, "n1")
+	require.NoError(t, err)
+	assert.Equal(t, 1, ps.Stopped, "n1 with one backend stopped: %+v", ps)
+	qctx, qcancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	assert.Error(t, bconn.Ping(qctx), "a stopped backend does not answer")
+	qcancel()
+	require.NoError(t, c.ResumeBackends(ctx, "n1", stopped))
+	ps, err = c.Processes(ctx, "n1")
+	require.NoError(t, err)
+	assert.Zero(t, ps.Stopped, "n1 after the backend continued: %+v", ps)
+	bconn.Close(ctx)
 
 	// Crash the primary, fail over, rejoin it with pg_rewind.
 	t0 := time.Now()

@@ -161,6 +161,28 @@ func TestFailoverSequence(t *testing.T) {
 	}
 }
 
+// PauseBackends sends the PIDs to the postgres container and returns the
+// ones its script says it signalled; no PIDs, no exec.
+func TestPauseBackendsCommand(t *testing.T) {
+	ex := &fakeExec{reply: func(c call) (string, string, error) { return "41\n", "", nil }}
+	c := upFake(t, testOptions(newFake(nil), ex))
+	got, err := c.PauseBackends(context.Background(), "n1", []int{41, 42})
+	require.NoError(t, err)
+	assert.Equal(t, []int{41}, got)
+	require.NoError(t, c.ResumeBackends(context.Background(), "n1", []int{41}))
+	assert.Equal(t, []call{
+		{Pod: "pg-n1", Container: "postgres", Cmd: signalBackendsCmd("STOP", []int{41, 42})},
+		{Pod: "pg-n1", Container: "postgres", Cmd: signalBackendsCmd("CONT", []int{41})},
+	}, ex.take())
+	got, err = c.PauseBackends(context.Background(), "n1", nil)
+	require.NoError(t, err)
+	assert.Empty(t, got)
+	assert.Empty(t, ex.take(), "nothing to signal: no exec")
+	ex.reply = func(call) (string, string, error) { return "not a pid\n", "", nil }
+	_, err = c.PauseBackends(context.Background(), "n1", []int{41})
+	assert.ErrorIs(t, err, ErrKubernetes)
+}
+
 func TestFaultErrorsNameThePodAndStatus(t *testing.T) {
 	ex := &fakeExec{reply: func(c call) (string, string, error) {
 		return "", "postgres is not running\n", exitErr(3)
@@ -188,6 +210,7 @@ func TestScriptsParse(t *testing.T) {
 		"supervisor": supervisorScript, "init": initScript, "kill": killScript, "pause": pauseScript,
 		"resume": resumeScript, "stop": stopScript, "start": startScript, "rewind": rewindScript,
 		"standby": standbyScript, "follow": followScript, "heal": healScript, "sidecar": sidecarScript,
+		"signal-backends": signalBackendsScript,
 	}
 	for name, s := range scripts {
 		out, err := exec.Command(bash, "-n", "-c", s).CombinedOutput()

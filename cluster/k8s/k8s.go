@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -561,6 +562,40 @@ func (c *Cluster) Resume(ctx context.Context, node string) error {
 	}
 	c.mu.Unlock()
 	return nil
+}
+
+var _ cluster.BackendPauser = (*Cluster)(nil)
+
+// PauseBackends implements cluster.BackendPauser: SIGSTOP, in the postgres
+// container, of those of pids that are children of its postmaster.
+func (c *Cluster) PauseBackends(ctx context.Context, node string, pids []int) ([]int, error) {
+	return c.signalBackends(ctx, node, "STOP", pids)
+}
+
+// ResumeBackends implements cluster.BackendPauser (Stop and Kill continue
+// every process anyway).
+func (c *Cluster) ResumeBackends(ctx context.Context, node string, pids []int) error {
+	_, err := c.signalBackends(ctx, node, "CONT", pids)
+	return err
+}
+
+func (c *Cluster) signalBackends(ctx context.Context, node, sig string, pids []int) ([]int, error) {
+	if len(pids) == 0 {
+		return nil, nil
+	}
+	out, err := c.run(ctx, "signal-backends", node, postgresCtr, signalBackendsCmd(sig, pids), nil, opTimeout)
+	if err != nil {
+		return nil, err
+	}
+	var done []int
+	for _, f := range strings.Fields(out) {
+		p, err := strconv.Atoi(f)
+		if err != nil {
+			return done, fmt.Errorf("%w: signal-backends on %s: unexpected output %q", ErrKubernetes, node, out)
+		}
+		done = append(done, p)
+	}
+	return done, nil
 }
 
 // Partition implements cluster.Cluster: every pod gets, from its sidecar,

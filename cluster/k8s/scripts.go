@@ -215,6 +215,20 @@ kids=$(children "$pm")
 if [ -n "$kids" ]; then kill -CONT $kids; fi
 kill -CONT "$pm"
 `
+	// signalBackendsScript takes a signal name as $1 and PIDs after it:
+	// it signals those that are children of the postmaster and prints
+	// each it signalled.
+	signalBackendsScript = shellPrelude + `
+sig=$1
+shift
+pm=$(postmaster)
+if [ -z "$pm" ]; then echo "postgres is not running" >&2; exit 3; fi
+kids=" $(children "$pm" | tr '\n' ' ') "
+for p in "$@"; do
+	case "$kids" in *" $p "*) kill -"$sig" "$p" 2>/dev/null && echo "$p" ;; esac
+done
+exit 0
+`
 	stopScript = shellPrelude + `
 echo stop > "$ctl/want"
 pm=$(postmaster)
@@ -281,6 +295,13 @@ func killCmd() []string   { return bash(killScript, "strongcheck-kill") }
 func pauseCmd() []string  { return bash(pauseScript, "strongcheck-pause") }
 func resumeCmd() []string { return bash(resumeScript, "strongcheck-resume") }
 func stopCmd() []string   { return bash(stopScript, "strongcheck-stop") }
+func signalBackendsCmd(sig string, pids []int) []string {
+	args := []string{sig}
+	for _, p := range pids {
+		args = append(args, strconv.Itoa(p))
+	}
+	return bash(signalBackendsScript, "strongcheck-signal-backends", args...)
+}
 func startCmd(timeoutSec int) []string {
 	return bash(startScript, "strongcheck-start", strconv.Itoa(timeoutSec))
 }

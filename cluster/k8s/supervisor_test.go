@@ -131,6 +131,19 @@ func TestSupervisorScripts(t *testing.T) {
 	}
 	assert.Equal(t, ProcessState{Postmaster: true, Running: 3}, processes(), "Processes of a resumed node")
 
+	// Signal-backends stops one child of the postmaster, never the
+	// postmaster itself or a process that is not its child.
+	out, err = run(signalBackendsCmd("STOP", []int{children[0], pm, sup.Process.Pid}))
+	require.NoError(t, err, out)
+	assert.Equal(t, strconv.Itoa(children[0]), strings.TrimSpace(out), "only the child was signalled")
+	assert.Equal(t, "T", state(children[0]))
+	assert.NotEqual(t, "T", state(children[1]))
+	assert.NotEqual(t, "T", state(pm))
+	assert.Equal(t, ProcessState{Postmaster: true, Running: 2, Stopped: 1}, processes())
+	out, err = run(signalBackendsCmd("CONT", []int{children[0]}))
+	require.NoError(t, err, out)
+	assert.Equal(t, ProcessState{Postmaster: true, Running: 3}, processes())
+
 	// Kill: everything gone, the supervisor still runs and does not restart.
 	out, err = run(killCmd())
 	require.NoError(t, err, out)

@@ -4,7 +4,9 @@
 # reuses) the Kubernetes binaries and the images, brings the cluster up,
 # runs TestIntegrationK8sLocal (the assertions of TestIntegrationKind) and a
 # short `strongcheck test --backend k8s` whose stored run must show kills,
-# partitions and failovers made through Kubernetes, and tears everything
+# partitions and failovers made through Kubernetes, then the list-append
+# workload through a kill (valid) and through stall-commit (a long fork:
+# invalid), and tears everything
 # down — also when interrupted — then checks that nothing is left.
 # Environment: STRONGCHECK_K8S_TIME_LIMIT (default 40s) is the test's
 # length; STRONGCHECK_K8S_STORE (default $K8S_ROOT.store, kept) its store.
@@ -83,17 +85,25 @@ check_run() {
 	log "failovers: $(grep -o '"f":"failover".*"detail":"promoted [A-Za-z0-9_-]*' "$h" | sed -e 's/.*"detail":"//' | paste -sd ';' -)"
 }
 
+# k8s_test runs `strongcheck test` on this cluster with the images built
+# here and the postgres uid $1, in namespace $2, storing in $STORE, with
+# the flags after them; it returns strongcheck's exit code.
+k8s_test() {
+	local uid=$1 ns=$2
+	shift 2
+	./bin/strongcheck test --backend k8s --seed 6 --kubeconfig "$KUBECONFIG_ADMIN" --image "$IMAGE_POSTGRES" \
+		--sidecar-image "$IMAGE_FAULTS" --postgres-uid "$uid" --image-pull-policy Never \
+		--namespace "$ns" --store "$STORE" "$@"
+}
+
 # append_run runs the list-append workload through the backend: repeatable
 # read on the primary through a partition and a kill of the primary, which
 # snapshot isolation must survive (valid), and checks that the stored run
 # holds acknowledged transactions and the list-append check's judgement.
 append_run() {
 	local uid=$1 code=0 t=$SECONDS run h
-	./bin/strongcheck test --backend k8s --seed 6 --kubeconfig "$KUBECONFIG_ADMIN" --image "$IMAGE_POSTGRES" \
-		--sidecar-image "$IMAGE_FAULTS" --postgres-uid "$uid" --image-pull-policy Never \
-		--namespace strongcheck-e2e-append --workload append --isolation repeatable-read --read-from primary \
-		--nemesis kill-primary,partition --nemesis-interval 8s --time-limit "$TIME_LIMIT" \
-		--store "$STORE" || code=$?
+	k8s_test "$uid" strongcheck-e2e-append --workload append --isolation repeatable-read --read-from primary \
+		--nemesis kill-primary,partition --nemesis-interval 8s --time-limit "$TIME_LIMIT" || code=$?
 	log "strongcheck test --backend k8s --workload append took $((SECONDS - t)) s, exit $code"
 	[ "$code" = 0 ] || die "list-append at repeatable read on the primary: exit $code, want valid: see $STORE/latest/report.html"
 	run=$(readlink -f "$STORE/latest")
@@ -102,6 +112,25 @@ append_run() {
 	grep -q '"process":"nemesis","type":"ok","f":"kill-primary"' "$h" || die "the list-append run has no completed kill-primary ($h)"
 	grep -q '"list-append"' "$run/results.json" || die "the list-append run has no list-append check ($run/results.json)"
 	log "list-append run $run: $(grep -c '"type":"ok","f":"txn"' "$h") acknowledged transactions, valid"
+}
+
+# longfork_run is the long-fork scenario through the backend: readers on
+# every pod read every key at repeatable read while stall-commit stops
+# backends of the primary's pod inside their commit's wait (through the
+# postgres container). The run must be invalid by a G-nonadjacent, with
+# completed stall-commit steps and every fault verified.
+longfork_run() {
+	local uid=$1 code=0 t=$SECONDS run h
+	k8s_test "$uid" strongcheck-e2e-longfork --workload append --isolation repeatable-read --read-from any \
+		--read-all-keys --concurrency 20 --nemesis stall-commit --nemesis-interval 2s --time-limit 20s || code=$?
+	log "strongcheck test --backend k8s --nemesis stall-commit took $((SECONDS - t)) s, exit $code"
+	[ "$code" = 1 ] || die "long fork through stall-commit: exit $code, want 1 (invalid): see $STORE/latest/report.html"
+	run=$(readlink -f "$STORE/latest")
+	h=$run/history.jsonl
+	grep -q '"process":"nemesis","type":"ok","f":"stall-commit"' "$h" || die "the long-fork run has no completed stall-commit ($h)"
+	grep -q '| faults | ✅ valid |' "$run/summary.md" || die "a stall-commit step of the long-fork run did not take effect ($run/summary.md)"
+	grep -q '"G-nonadjacent"' "$run/results.json" || die "the long-fork run found no G-nonadjacent ($run/results.json)"
+	log "long-fork run $run: $(grep -c '"process":"nemesis","type":"ok","f":"stall-commit"' "$h") stall-commit steps, $(grep -o 'rules out guide: [0-9]* G-nonadjacent' "$run/summary.md" | head -1)"
 }
 
 main() {
@@ -137,11 +166,8 @@ main() {
 	mkdir -p "$STORE"
 	# Seed 6 plans a partition first and a kill of the primary 8 s later
 	# (nemesis.Plan), so that the short run has both kinds of fault.
-	./bin/strongcheck test --backend k8s --seed 6 --kubeconfig "$KUBECONFIG_ADMIN" --image "$IMAGE_POSTGRES" \
-		--sidecar-image "$IMAGE_FAULTS" --postgres-uid "$uid" --image-pull-policy Never \
-		--namespace strongcheck-e2e-run --workload register --read-from primary \
-		--nemesis kill-primary,partition --nemesis-interval 8s --time-limit "$TIME_LIMIT" \
-		--store "$STORE" || code=$?
+	k8s_test "$uid" strongcheck-e2e-run --workload register --read-from primary \
+		--nemesis kill-primary,partition --nemesis-interval 8s --time-limit "$TIME_LIMIT" || code=$?
 	log "strongcheck test --backend k8s took $((SECONDS - t2)) s, exit $code"
 	case $code in
 	0) log "verdict: valid" ;;
@@ -151,6 +177,7 @@ main() {
 	esac
 	check_run "$(readlink -f "$STORE/latest")"
 	append_run "$uid"
+	longfork_run "$uid"
 	log "e2e-k8s passed in $((SECONDS - t0)) s"
 }
 

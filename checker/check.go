@@ -211,7 +211,12 @@ func notes(r *Result, tornLine int, dc *docContext) []string {
 		}
 		out = append(out, fmt.Sprintf("More than one node was out of recovery at once (%s). The failover is external, so this is the state the HA manager left, not a failed fault; whether the old primary acknowledged a write the promotion lost or served a stale read is what the rpo, linearizable and stale-read checks judge.", listShort(seen, 3)))
 	}
-	if c := r.Find(NameFaults); c != nil && c.Verdict != Valid {
+	if c := r.Find(NameFaults); c != nil && c.Faults != nil {
+		if fs, ok := c.Faults.failedSettle(); ok {
+			out = append(out, fmt.Sprintf("The cluster did not come back whole after the last fault (%s). The faults took effect; under an HA manager this is the state the manager left, a finding of the run to read in the report's timeline, and the checks judged what each node held at the end. The faults check stays unknown: the run could not show a settled cluster.", fs.Error))
+		}
+	}
+	if c := r.Find(NameFaults); c != nil && c.Verdict != Valid && (c.Faults == nil || !c.Faults.onlySettle()) {
 		out = append(out, "Not every fault took effect, so the run proves less than it set out to: "+c.Error+". Unknown is not a pass.")
 	}
 	for _, c := range r.Checks {

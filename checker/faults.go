@@ -108,6 +108,30 @@ func (f FailedStep) String() string {
 	return s
 }
 
+// settleStep is the name of the harness's settle step (heal, restart,
+// catch up after the last fault).
+const settleStep = "settle"
+
+// failedSettle returns the failed settle step, if the run had one. Only
+// under an HA manager does a run go on after it (the harness repairs
+// nothing there): the faults took effect, the cluster did not come back
+// whole in time.
+func (res *FaultsResult) failedSettle() (FailedStep, bool) {
+	for _, f := range res.Failed {
+		if f.Step == settleStep {
+			return f, true
+		}
+	}
+	return FailedStep{}, false
+}
+
+// onlySettle reports whether the failed settle step is the faults check's
+// only problem.
+func (res *FaultsResult) onlySettle() bool {
+	_, ok := res.failedSettle()
+	return ok && len(res.Failed) == 1 && len(res.Open) == 0 && len(res.Unclosed) == 0
+}
+
 // checkFaults judges the nemesis's record of its own steps.
 func checkFaults(ctx context.Context, h *history) Check {
 	start := time.Now()

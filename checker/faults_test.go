@@ -80,3 +80,47 @@ func TestFaultsTwoPrimaries(t *testing.T) {
 		assert.NotContains(t, n, "More than one node was out of recovery", "the failed step's note says it")
 	}
 }
+
+// A settle step that failed (an HA manager that did not bring every node
+// back) has its own note: the faults took effect, the cluster did not come
+// back whole. The generic "not every fault took effect" note is only for
+// other failed steps.
+func TestFaultsFailedSettleNote(t *testing.T) {
+	cut := results.Fault{ID: 1, Kind: "partition", Phase: results.PhaseStart, Targets: []string{"n2"}, Verified: "links cut", Nodes: states("n1")}
+	heal := results.Fault{ID: 1, Kind: "partition", Phase: results.PhaseStop, Targets: []string{"n2"}, Verified: "links restored", Nodes: states("n1")}
+	settle := results.Fault{Kind: "settle", Phase: results.PhaseInfo, Nodes: states("n1")}
+	build := func(healType results.Type) *results.History {
+		b := new(hb).
+			reg(10, 0, results.Invoke, results.FWrite, val(1)).
+			reg(20, 0, results.OK, results.FWrite, val(1), on("n1")).
+			step(1_000_000_000, 1_100_000_000, "partition", cut)
+		b.add(2_000_000_000, results.NemesisProcess, results.Invoke, results.WorkloadNemesis, "heal", "", fault(heal))
+		b.add(2_100_000_000, results.NemesisProcess, healType, results.WorkloadNemesis, "heal", "", fault(heal), func(o *results.Op) {
+			if healType != results.OK {
+				o.Error = "links still cut"
+			}
+		})
+		b.add(3_000_000_000, results.NemesisProcess, results.Invoke, results.WorkloadNemesis, "settle", "", fault(settle))
+		b.add(4_000_000_000, results.NemesisProcess, results.Info, results.WorkloadNemesis, "settle", "", fault(settle), func(o *results.Op) {
+			o.Error = "settle: patroni: the manager did not bring every node back: n2 not streaming"
+		})
+		return &results.History{Ops: b.final(5_000_000_000, results.WorkloadRegister, "n1", val(1)).ops}
+	}
+	has := func(notes []string, s string) bool {
+		for _, n := range notes {
+			if strings.Contains(n, s) {
+				return true
+			}
+		}
+		return false
+	}
+
+	r := CheckHistory(context.Background(), build(results.OK), Options{})
+	assert.Equal(t, Unknown, r.Find(NameFaults).Verdict, "no settled cluster: unknown, not valid")
+	assert.True(t, has(r.Notes, "did not come back whole after the last fault (settle: patroni: the manager did not bring every node back: n2 not streaming)"), "%q", r.Notes)
+	assert.False(t, has(r.Notes, "Not every fault took effect"), "every fault did")
+
+	r = CheckHistory(context.Background(), build(results.Info), Options{})
+	assert.True(t, has(r.Notes, "did not come back whole"))
+	assert.True(t, has(r.Notes, "Not every fault took effect"), "the failed heal is a fault that did not take effect")
+}

@@ -64,8 +64,17 @@ func (b *hb) nemesis(t0, t1 int64, f results.Fault) *hb {
 // step is a nemesis step named verb (as the nemesis names its steps:
 // kill-primary, failover, repoint, rejoin, ...) of fault f.
 func (b *hb) step(t0, t1 int64, verb string, f results.Fault) *hb {
+	return b.stepAs(t0, t1, verb, f, results.OK, "")
+}
+
+// stepAs is step whose completion has type typ (and errText, unless ok).
+func (b *hb) stepAs(t0, t1 int64, verb string, f results.Fault, typ results.Type, errText string) *hb {
 	b.add(t0, results.NemesisProcess, results.Invoke, results.WorkloadNemesis, verb, "", fault(f))
-	return b.add(t1, results.NemesisProcess, results.OK, results.WorkloadNemesis, verb, "", fault(f))
+	return b.add(t1, results.NemesisProcess, typ, results.WorkloadNemesis, verb, "", fault(f), func(o *results.Op) {
+		if typ != results.OK {
+			o.Error = errText
+		}
+	})
 }
 
 var (

@@ -37,13 +37,8 @@ func TestFaultsTwoPrimaries(t *testing.T) {
 			reg(10, 0, results.Invoke, results.FWrite, val(1)).
 			reg(20, 0, results.OK, results.FWrite, val(1), on("n2")).
 			step(1_000_000_000, 1_100_000_000, "partition", cut)
-		b.add(2_000_000_000, results.NemesisProcess, results.Invoke, results.WorkloadNemesis, "heal", "", fault(heal))
-		b.add(2_100_000_000, results.NemesisProcess, healType, results.WorkloadNemesis, "heal", "", fault(heal), func(o *results.Op) {
-			if healType != results.OK {
-				o.Error = "more than one primary: [n2 n3]"
-			}
-		})
-		return b.step(3_000_000_000, 3_600_000_000, "health", health).
+		return b.stepAs(2_000_000_000, 2_100_000_000, "heal", heal, healType, "more than one primary: [n2 n3]").
+			step(3_000_000_000, 3_600_000_000, "health", health).
 			reg(4_000_000_000, 1, results.Invoke, results.FRead).
 			reg(4_000_000_010, 1, results.OK, results.FRead, val(1), on("n3")).
 			final(5_000_000_000, results.WorkloadRegister, "n3", val(1))
@@ -94,16 +89,8 @@ func TestFaultsFailedSettleNote(t *testing.T) {
 			reg(10, 0, results.Invoke, results.FWrite, val(1)).
 			reg(20, 0, results.OK, results.FWrite, val(1), on("n1")).
 			step(1_000_000_000, 1_100_000_000, "partition", cut)
-		b.add(2_000_000_000, results.NemesisProcess, results.Invoke, results.WorkloadNemesis, "heal", "", fault(heal))
-		b.add(2_100_000_000, results.NemesisProcess, healType, results.WorkloadNemesis, "heal", "", fault(heal), func(o *results.Op) {
-			if healType != results.OK {
-				o.Error = "links still cut"
-			}
-		})
-		b.add(3_000_000_000, results.NemesisProcess, results.Invoke, results.WorkloadNemesis, "settle", "", fault(settle))
-		b.add(4_000_000_000, results.NemesisProcess, results.Info, results.WorkloadNemesis, "settle", "", fault(settle), func(o *results.Op) {
-			o.Error = "settle: patroni: the manager did not bring every node back: n2 not streaming"
-		})
+		b.stepAs(2_000_000_000, 2_100_000_000, "heal", heal, healType, "links still cut").
+			stepAs(3_000_000_000, 4_000_000_000, "settle", settle, results.Info, "settle: patroni: the manager did not bring every node back: n2 not streaming")
 		return &results.History{Ops: b.final(5_000_000_000, results.WorkloadRegister, "n1", val(1)).ops}
 	}
 	has := func(notes []string, s string) bool {

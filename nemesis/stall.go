@@ -25,9 +25,10 @@ const (
 // synchronous replication (their commit records are written and on their
 // way to the standbys, their transactions not yet visible on the
 // primary), verifies that the standbys replay past those commits while
-// the backends stay stopped, holds, and continues them. It is what a scheduler that starves
-// a backend at its commit does: for the hold, a standby shows commits the
-// primary does not, while the primary shows later ones.
+// the backends stay stopped, holds, and continues them. It is what a
+// scheduler that starves a backend at its commit does: for the hold, a
+// standby shows commits the primary does not, while the primary shows
+// later ones.
 func (n *Nemesis) stallCommits(ctx context.Context, w *window, st Step, primary string, standbys []string) error {
 	bp, ok := n.c.(cluster.BackendPauser)
 	if !ok {
@@ -69,9 +70,9 @@ func (n *Nemesis) stallCommits(ctx context.Context, w *window, st Step, primary 
 	return errors.Join(err, cerr, bp.ResumeBackends(hctx, primary, stalled))
 }
 
-// stall makes commits wait (it pauses the standbys for a moment), stops
-// a third of the primary's backends waiting for SyncRep (at least
-// one: the others go on and commit after them), and resumes the standbys.
+// stall makes commits wait (it pauses the standbys for a moment), stops a
+// third of the primary's backends waiting for SyncRep (at least one: the
+// others go on and commit after them), and resumes the standbys.
 // It then verifies the fault's effect: the stopped backends were still
 // waiting when stopped, the kernel shows them stopped, and every standby
 // replays past the primary's WAL position, so past their commits, which
@@ -122,7 +123,7 @@ func (n *Nemesis) stall(ctx context.Context, bp cluster.BackendPauser, f *result
 // stallWaiters waits, up to stallQueue, for commits to wait for SyncRep
 // on conn's server, gives others stallFill to join them, stops a third of
 // them (at least one, from a place pickN gives) and returns those still
-// shown waiting once stopped (with a standby paused, all of them).
+// shown waiting once stopped (with the standbys paused, all of them).
 func stallWaiters(ctx context.Context, bp cluster.BackendPauser, conn *pgx.Conn, primary string, pickN uint32) ([]int, error) {
 	deadline := time.Now().Add(stallQueue)
 	var waiting []int

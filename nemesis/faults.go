@@ -459,15 +459,19 @@ func (n *Nemesis) partition(ctx context.Context, w *window, st Step, primary str
 
 // cutOff handles the faults that first cut one standby off the primary:
 // cancel-sync-wait, crash-while-waiting and cut-then-kill.
+// The standby cut off is one the primary's commits wait for (see
+// waitedFor): cutting off an asynchronous or a potential standby (FIRST 1,
+// or a manager's single synchronous standby) holds no commit.
 func (n *Nemesis) cutOff(ctx context.Context, w *window, st Step, primary string, standbys []string) error {
-	s := pick(standbys, st.Pick)
+	cands, why := n.waitedFor(ctx, primary, standbys)
+	s := pick(cands, st.Pick)
 	if s == "" {
 		return n.skip(ctx, w, st.Fault.Kind, "no standby to cut off")
 	}
 	hctx := context.WithoutCancel(ctx)
 	g := cluster.Grudge{primary: {s}}
 	if _, err := n.record(ctx, w, Partition, results.PhaseStart, []string{s}, func(f *results.Fault) error {
-		f.Detail = fmt.Sprintf("%s cut off from %s for %s", s, primary, st.Fault)
+		f.Detail = fmt.Sprintf("%s cut off from %s for %s (%s)", s, primary, st.Fault, why)
 		return n.cut(hctx, f, g)
 	}); err != nil {
 		return err
@@ -504,6 +508,35 @@ func (n *Nemesis) cutOff(ctx context.Context, w *window, st Step, primary string
 		return n.killPrimary(ctx, n.open(KillPrimary), sub, primary, standbys, before, heal)
 	}
 	return heal(ctx)
+}
+
+// waitedFor returns the standbys, in their order, whose replies primary's
+// commits wait for now: those pg_stat_replication shows as sync or quorum.
+// When it cannot tell (the query failed, or no standby is synchronous) it
+// returns every standby; why says which case it was, for the step's detail.
+func (n *Nemesis) waitedFor(ctx context.Context, primary string, standbys []string) (cands []string, why string) {
+	rs, err := cluster.Replication(ctx, n.c, primary)
+	if err != nil {
+		return standbys, fmt.Sprintf("any standby: pg_stat_replication: %v", err)
+	}
+	if c := syncOnly(standbys, rs); len(c) > 0 {
+		return c, fmt.Sprintf("commits wait for %s", strings.Join(c, ", "))
+	}
+	return standbys, "any standby: pg_stat_replication shows none synchronous"
+}
+
+// syncOnly keeps the standbys whose sync_state in rs is sync or quorum.
+func syncOnly(standbys []string, rs []results.ReplicationState) []string {
+	var out []string
+	for _, s := range standbys {
+		for _, r := range rs {
+			if r.Name == s && (r.SyncState == "sync" || r.SyncState == "quorum") {
+				out = append(out, s)
+				break
+			}
+		}
+	}
+	return out
 }
 
 // cancelRounds and cancelGap shape the cancels before a kill: commits

@@ -14,6 +14,7 @@ import (
 
 	"github.com/strongcheck/strongcheck/cluster"
 	"github.com/strongcheck/strongcheck/cluster/local"
+	"github.com/strongcheck/strongcheck/results"
 )
 
 var nodes = []string{"n1", "n2", "n3"}
@@ -84,6 +85,18 @@ func TestPlanSameSeedSameSchedule(t *testing.T) {
 	}
 	assert.Len(t, kinds, 4, "every kind is drawn over 30 slots")
 	assert.Empty(t, Plan(1, nil, time.Second, time.Minute))
+}
+
+// Only the standbys commits wait for are cut off by the cut-off faults;
+// with none synchronous, any standby.
+func TestSyncOnly(t *testing.T) {
+	rs := []results.ReplicationState{{Name: "n2", SyncState: "potential"}, {Name: "n3", SyncState: "sync"}}
+	assert.Equal(t, []string{"n3"}, syncOnly([]string{"n2", "n3"}, rs))
+	rs = []results.ReplicationState{{Name: "n3", SyncState: "quorum"}, {Name: "n2", SyncState: "quorum"}}
+	assert.Equal(t, []string{"n2", "n3"}, syncOnly([]string{"n2", "n3"}, rs), "the standbys' order, not the view's")
+	rs = []results.ReplicationState{{Name: "n2", SyncState: "async"}, {Name: "n3", SyncState: "async"}}
+	assert.Empty(t, syncOnly([]string{"n2", "n3"}, rs))
+	assert.Empty(t, syncOnly([]string{"n2"}, []results.ReplicationState{{Name: "n3", SyncState: "sync"}}), "not a standby of this primary")
 }
 
 func TestGrudgeFor(t *testing.T) {

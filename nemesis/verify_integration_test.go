@@ -3,6 +3,7 @@ package nemesis
 import (
 	"context"
 	"os"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -236,6 +237,32 @@ func TestIntegrationFaultsVerified(t *testing.T) {
 	require.NotNil(t, rec4.completion("health", results.PhaseInfo), "the health check ran")
 	for _, op := range rec4.ops {
 		assert.Equal(t, "health", op.F, "no fault step once the time limit passed")
+	}
+}
+
+// With one synchronous standby (FIRST 1 (n3, n2)) a cut-off fault cuts
+// that one off whatever its pick: cutting off the potential standby holds
+// no commit, and patroni-cancel-sync-wait's seed 1 cut Patroni's
+// asynchronous standby twice and found nothing to lose.
+func TestIntegrationCutOffTheSyncStandby(t *testing.T) {
+	c := upLocal(t)
+	ctx := context.Background()
+	require.NoError(t, cluster.SetSyncStandbys(ctx, c, "n1", "FIRST 1 (n3, n2)"))
+	require.Eventually(t, func() bool {
+		rs, err := cluster.Replication(ctx, c, "n1")
+		return err == nil && slices.Equal(syncOnly([]string{"n2", "n3"}, rs), []string{"n3"})
+	}, 10*time.Second, 50*time.Millisecond, "n3 sync, n2 potential")
+	n, _ := newTestNemesis(c, Policy{Mode: FailoverAuto})
+	for pick := range uint32(2) {
+		rec := &memRecorder{start: time.Now()}
+		n.rec = rec
+		require.NoError(t, n.strike(ctx, Step{Fault: Fault{Kind: CancelSyncWait}, Hold: 400 * time.Millisecond, Pick: pick}))
+		op := rec.completion(Partition, results.PhaseStart)
+		require.NotNil(t, op)
+		assert.Equal(t, results.OK, op.Type, op.Error)
+		assert.Equal(t, []string{"n3"}, op.Fault.Targets, "pick %d: the synchronous standby", pick)
+		assert.Contains(t, op.Fault.Detail, "commits wait for n3")
+		require.NotNil(t, rec.completion("heal", results.PhaseStop), "healed")
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"os"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -22,6 +23,13 @@ import (
 // must not fail on the twentieth. A scenario that must stay valid gets no
 // second chance: an anomaly there is a finding in PostgreSQL, the harness
 // or a checker.
+//
+// The local scenarios run one after the other: their clients take the
+// machine's cores. The manager scenarios run two at a time (managerSlots),
+// each cluster in namespaces and a subnet of its own as
+// TestIntegrationManagedKillPrimary runs them: they mostly wait on their
+// manager's timeouts (a Patroni or pg_auto_failover run alone keeps about
+// one of two cores busy), so their verdicts must not depend on being alone.
 func TestIntegrationZooOnce(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: the zoo takes minutes")
@@ -37,27 +45,51 @@ func TestIntegrationZooOnce(t *testing.T) {
 	require.NoError(t, os.Chmod(store, 0o755))
 	defer os.RemoveAll(store)
 	for _, s := range scenario.All {
-		t.Run(s.Name, func(t *testing.T) {
-			if s.Manager != "" {
+		if s.Manager == "" {
+			t.Run(s.Name, func(t *testing.T) { once(t, store, s) })
+		}
+	}
+	t.Run("managers", func(t *testing.T) {
+		slots := make(chan struct{}, managerSlots)
+		for _, s := range scenario.All {
+			if s.Manager == "" {
+				continue
+			}
+			t.Run(s.Name, func(t *testing.T) {
 				if err := local.ManagerPreflight(s.Manager); err != nil {
 					t.Skipf("%s unavailable (scripts/install-deps.sh --managers installs it): %v", s.Manager, err)
 				}
-			}
-			tries := 2
-			if s.Expect == checker.Valid {
-				tries = 1
-			}
-			for try := 1; try <= tries; try++ {
-				var out, errb bytes.Buffer
-				code := cli.Run([]string{"strongcheck", "zoo", "--runs", "1", "--scenario", s.Name,
-					"--store", store, "--time-limit", "15s", "--seed", strconv.Itoa(try)}, &out, &errb)
-				t.Logf("try %d: exit %d\n%s%s", try, code, errb.String(), out.String())
-				if code == 0 {
-					return
-				}
-				require.Equal(t, checker.ExitInvalid, code, "not found is exit 1; anything else is a harness error")
-			}
-			t.Fatalf("%s: not as expected (%s) in %d run(s)", s.Name, s.Finds(), tries)
-		})
+				t.Parallel()
+				slots <- struct{}{}
+				defer func() { <-slots }()
+				once(t, store, s)
+			})
+		}
+	})
+}
+
+// managerSlots is how many manager scenarios TestIntegrationZooOnce runs
+// at once.
+const managerSlots = 2
+
+// once runs scenario s as the zoo does, a second time with another seed
+// if it must find an anomaly and did not, and fails t if it was not as
+// expected.
+func once(t *testing.T, store string, s scenario.Scenario) {
+	tries := 2
+	if s.Expect == checker.Valid {
+		tries = 1
 	}
+	for try := 1; try <= tries; try++ {
+		var out, errb bytes.Buffer
+		t0 := time.Now()
+		code := cli.Run([]string{"strongcheck", "zoo", "--runs", "1", "--scenario", s.Name,
+			"--store", store, "--time-limit", "15s", "--seed", strconv.Itoa(try)}, &out, &errb)
+		t.Logf("try %d: exit %d in %.0fs\n%s%s", try, code, time.Since(t0).Seconds(), errb.String(), out.String())
+		if code == 0 {
+			return
+		}
+		require.Equal(t, checker.ExitInvalid, code, "not found is exit 1; anything else is a harness error")
+	}
+	t.Fatalf("%s: not as expected (%s) in %d run(s)", s.Name, s.Finds(), tries)
 }

@@ -236,7 +236,7 @@ func Up(ctx context.Context, opts Options) (c *Cluster, err error) {
 	// The links are shaped once the standbys stream: the limit is a
 	// condition of the test, not of provisioning.
 	if c.spec.LinkRate != "" {
-		if err := c.net.shape(ctx, c.spec.LinkRate); err != nil {
+		if err := c.net.shape(ctx, c.spec.LinkRate, 0); err != nil {
 			return c, fmt.Errorf("network: link rate: %w", err)
 		}
 	}
@@ -674,7 +674,7 @@ func (c *Cluster) ShapeLinks(ctx context.Context, rate string) error {
 	if err := (cluster.Spec{LinkRate: rate}).Validate(); err != nil {
 		return err
 	}
-	return c.net.shape(ctx, rate)
+	return c.net.shape(ctx, rate, 0)
 }
 
 // Follow implements cluster.Cluster.

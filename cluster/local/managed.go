@@ -397,10 +397,12 @@ func (m *ManagedCluster) Partition(ctx context.Context, g cluster.Grudge) error 
 	return m.Cluster.Partition(ctx, out)
 }
 
-// ShapeLinks implements cluster.LinkShaper for the links between the
-// nodes only: the monitor's links are not congested (a congested monitor
-// link fails its health checks and starts a failover of a primary that
-// is alive, which is another test).
+// ShapeLinks implements cluster.LinkShaper for PostgreSQL's traffic
+// between the nodes only: the monitor's links and the etcd members'
+// traffic are not congested. A congested monitor link fails its health
+// checks, and Patroni, its etcd requests timing out behind the WAL stream,
+// demotes itself ("DCS is not accessible"): each starts a failover of a
+// primary that is alive, which is another test.
 func (m *ManagedCluster) ShapeLinks(ctx context.Context, rate string) error {
 	if err := (cluster.Spec{LinkRate: rate}).Validate(); err != nil {
 		return err
@@ -410,7 +412,7 @@ func (m *ManagedCluster) ShapeLinks(ctx context.Context, rate string) error {
 	for _, n := range m.nodes {
 		nodes.nsOf[n], nodes.ipOf[n] = m.net.nsOf[n], m.net.ipOf[n]
 	}
-	return nodes.shape(ctx, rate)
+	return nodes.shape(ctx, rate, Port)
 }
 
 // Follow implements cluster.Cluster: the manager points standbys.

@@ -215,8 +215,11 @@ func (n *network) heal(ctx context.Context) error {
 
 // shape limits, in every node's namespace, the bandwidth of traffic to the
 // other nodes to rate (htb with a u32 filter per peer address); traffic to
-// the harness at the bridge address is untouched.
-func (n *network) shape(ctx context.Context, rate string) error {
+// the harness at the bridge address is untouched. A port other than 0
+// limits only the traffic from or to that port (PostgreSQL's), so that
+// other services on the nodes (a manager's etcd members) are not
+// congested.
+func (n *network) shape(ctx context.Context, rate string, port int) error {
 	for node, ns := range n.nsOf {
 		// Replace any earlier shaping; a missing qdisc is fine.
 		_ = exec.CommandContext(ctx, "ip", "netns", "exec", ns, "tc", "qdisc", "del", "dev", "eth0", "root").Run()
@@ -228,8 +231,14 @@ func (n *network) shape(ctx context.Context, rate string) error {
 		b.WriteString("class add dev eth0 parent 1: classid 1:1 htb rate 10gbit\n")
 		fmt.Fprintf(&b, "class add dev eth0 parent 1: classid 1:2 htb rate %s\n", rate)
 		for peer, ip := range n.ipOf {
-			if peer != node {
+			switch {
+			case peer == node:
+			case port == 0:
 				fmt.Fprintf(&b, "filter add dev eth0 parent 1: protocol ip prio 1 u32 match ip dst %s/32 flowid 1:2\n", ip)
+			default:
+				for _, dir := range []string{"sport", "dport"} {
+					fmt.Fprintf(&b, "filter add dev eth0 parent 1: protocol ip prio 1 u32 match ip dst %s/32 match ip %s %d 0xffff flowid 1:2\n", ip, dir, port)
+				}
 			}
 		}
 		cmd := exec.CommandContext(ctx, "ip", "netns", "exec", ns, "tc", "-batch", "-")

@@ -441,8 +441,7 @@ func (r *runner) worker(ctx context.Context, i int, limiter <-chan time.Time) er
 // for the primary (a write, or a read under --read-from primary): a new
 // connection for it refuses a node in recovery (workload.PrimaryDSN).
 func (r *runner) do(ctx context.Context, w workload.Workload, conns map[string]*workload.Conn, node string, toPrimary bool, op results.Op) results.Op {
-	octx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.t.OpTimeout)
-	defer cancel()
+	deadline := time.Now().Add(r.t.OpTimeout)
 	c := conns[node]
 	if c == nil || c.IsClosed() {
 		var err error
@@ -450,7 +449,9 @@ func (r *runner) do(ctx context.Context, w workload.Workload, conns map[string]*
 		if toPrimary {
 			dsn = workload.PrimaryDSN(dsn)
 		}
-		c, err = workload.ConnectClient(octx, dsn)
+		cctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
+		c, err = workload.ConnectClient(cctx, dsn)
+		cancel()
 		if err != nil {
 			op.Type = results.Fail // never sent: certainly did not happen
 			op.Error = err.Error()
@@ -461,7 +462,9 @@ func (r *runner) do(ctx context.Context, w workload.Workload, conns map[string]*
 		}
 		conns[node] = c
 	}
-	res := w.Do(octx, c, op)
+	// The operation's timeout is Within's, not a context's: pgx would
+	// watch a context for every statement (see workload.Conn.Within).
+	res := c.Within(ctx, time.Until(deadline), func(octx context.Context) results.Op { return w.Do(octx, c, op) })
 	if c.IsClosed() {
 		delete(conns, node)
 	}

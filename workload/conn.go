@@ -24,6 +24,9 @@ type Conn struct {
 	// closedAtStart: the connection was already closed when the current
 	// operation began, so nothing of it reached the server.
 	closedAtStart bool
+	// expired: the timeout of Within has passed; no further statement of
+	// the operation is sent (expiryTracer).
+	expired atomic.Bool
 }
 
 // ConnOptions tune a connection.

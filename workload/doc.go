@@ -21,10 +21,12 @@
 //
 // # Use from the harness
 //
-// Each worker owns one Conn (Connect) and one *rand.Rand derived from the run
-// seed. It calls Next to draw an invoke, records it, routes it (write=true:
-// the current primary; otherwise where --read-from says), calls Do with a
-// per-operation deadline and records the completion Do returns, filling in
+// Each worker owns one Conn (ConnectClient) and one *rand.Rand derived from
+// the run seed. It calls Next to draw an invoke, records it, routes it
+// (write=true: the current primary; otherwise where --read-from says),
+// calls Do inside Conn.Within, which bounds the operation as an expiring
+// context would without pgx watching a context per statement, and records
+// the completion Do returns, filling in
 // Process, Node, Time and Latency. After an info completion the worker
 // reconnects under a new process id; after any completion with
 // Conn.IsClosed() it must reconnect (a fail keeps its process id).
@@ -40,5 +42,6 @@
 //     waits up to CancelGrace for the answer, as an application's statement
 //     timeout does; a commit in the sync wait then returns success with
 //     Warning "canceling wait for synchronous replication ...": ok, kept
-//     with its warning, for the RPO check to judge.
+//     with its warning, for the RPO check to judge. Within does the same
+//     when its timeout passes, and sends no statement after it.
 package workload

@@ -512,6 +512,32 @@ func TestIntegrationClassify(t *testing.T) {
 		assert.True(t, strings.HasPrefix(got.Warning, "canceling wait for synchronous replication"), got.Warning)
 		assert.Equal(t, int64(700), readKey("k1"))
 
+		// Within (how the harness bounds an operation) does the same
+		// without a context that expires: the cancel request ends the wait,
+		// ok with the warning; and a statement the operation would send
+		// after its timeout is not sent at all (fail, nothing written).
+		ctx, cancel = context.WithTimeout(context.Background(), 10*time.Second)
+		cc, err = workload.ConnectClient(ctx, s.DSN)
+		cancel()
+		require.NoError(t, err)
+		defer cc.Close(context.Background())
+		got = cc.Within(context.Background(), 300*time.Millisecond, func(ctx context.Context) results.Op {
+			return reg.Do(ctx, cc, write("k1", 800))
+		})
+		assert.Equal(t, results.OK, got.Type, "%+v", got)
+		assert.True(t, strings.HasPrefix(got.Warning, "canceling wait for synchronous replication"), got.Warning)
+		assert.Equal(t, int64(800), readKey("k1"))
+		got = cc.Within(context.Background(), 100*time.Millisecond, func(ctx context.Context) results.Op {
+			time.Sleep(300 * time.Millisecond) // the client is slow: the timeout passes before it sends
+			return reg.Do(ctx, cc, write("k1", 801))
+		})
+		assert.Equal(t, results.Fail, got.Type, "not sent: certainly did not happen: %+v", got)
+		assert.Equal(t, int64(800), readKey("k1"), "nothing written")
+		got = cc.Within(context.Background(), 5*time.Second, func(ctx context.Context) results.Op {
+			return reg.Do(ctx, cc, results.Op{Type: results.Invoke, F: results.FRead, Workload: "register", Key: "k1"})
+		})
+		assert.Equal(t, results.OK, got.Type, "the next operation runs as usual: %+v", got)
+
 		// Someone else's cancel request (the nemesis's pg_cancel_backend):
 		// the client is told success, with the warning: ok.
 		c = connect(t, s)

@@ -43,10 +43,10 @@ func syncSatisfied(rs []results.ReplicationState, s syncnames.Names, standbys []
 			if r.Name != want {
 				continue
 			}
-			switch r.SyncState {
-			case "sync", "quorum":
+			switch {
+			case r.CommitsWait():
 				counted++
-			case "potential":
+			case r.SyncState == "potential":
 			default:
 				return false
 			}

@@ -525,15 +525,12 @@ func (n *Nemesis) waitedFor(ctx context.Context, primary string, standbys []stri
 	return standbys, "any standby: pg_stat_replication shows none synchronous"
 }
 
-// syncOnly keeps the standbys whose sync_state in rs is sync or quorum.
+// syncOnly keeps the standbys whose commits wait for them in rs.
 func syncOnly(standbys []string, rs []results.ReplicationState) []string {
 	var out []string
 	for _, s := range standbys {
-		for _, r := range rs {
-			if r.Name == s && (r.SyncState == "sync" || r.SyncState == "quorum") {
-				out = append(out, s)
-				break
-			}
+		if slices.ContainsFunc(rs, func(r results.ReplicationState) bool { return r.Name == s && r.CommitsWait() }) {
+			out = append(out, s)
 		}
 	}
 	return out

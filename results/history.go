@@ -219,5 +219,12 @@ type ReplicationState struct {
 	ReplyAgeMS int64  `json:"reply_age_ms,omitempty"`
 }
 
+// CommitsWait reports whether the primary's commits wait for this
+// standby's reply: its sync_state is sync (FIRST, or a list) or quorum
+// (ANY); not potential or async.
+func (r ReplicationState) CommitsWait() bool {
+	return r.SyncState == "sync" || r.SyncState == "quorum"
+}
+
 // Marshal encodes op as one history line (without the newline).
 func (op *Op) Marshal() ([]byte, error) { return op.AppendJSON(nil) }

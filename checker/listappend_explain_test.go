@@ -58,3 +58,44 @@ func TestListAppendFindingSentence(t *testing.T) {
 	assert.Contains(t, list[0].Why, "repeatable-read forbids G-nonadjacent (a cycle with several anti-dependencies, no two adjacent (long fork))")
 	assert.NotContains(t, list[0].Why, "..")
 }
+
+// A G2-item of Fekete's read-only shape among serializable transactions on
+// the primary is named apart (KindReadOnlyAnomaly), a finding with its
+// cause; plain write skew beside it stays a G2-item.
+func TestReadOnlyAnomalyNamed(t *testing.T) {
+	ap, rd := results.Append, func(k int64, v ...int64) results.Mop { return results.ReadOf(k, append([]int64{}, v...)) }
+	tx := func(p int, inv, comp int64, m ...results.Mop) elle.GenTxn {
+		return elle.GenTxn{Process: p, Node: "n1", Inv: inv, Comp: comp, Type: results.OK, Mops: m}
+	}
+	ops := elle.Layout([]elle.GenTxn{
+		// Read-only anomaly on keys 1 and 2: T2's commit is acknowledged
+		// after T1 and T3 began.
+		tx(0, 0, 30, rd(1), ap(2, 20)),
+		tx(1, 0, 50, ap(1, 10)),
+		tx(2, 10, 20, rd(1, 10), rd(2)),
+		// Write skew on keys 3 and 4.
+		tx(3, 100, 110, rd(3), ap(4, 40)),
+		tx(4, 100, 110, rd(4), ap(3, 30)),
+		{Process: int(results.HarnessProcess), Node: "n1", Inv: 1000, Comp: 1001, Type: results.OK, Final: true,
+			Mops: []results.Mop{rd(1, 10), rd(2, 20), rd(3, 30), rd(4, 40)}},
+	})
+	res := CheckHistory(context.Background(), &results.History{Ops: ops}, Options{Isolation: "serializable"})
+	got := map[Kind]int{}
+	for _, a := range res.Anomalies {
+		got[a.Kind] += a.Count
+		assert.False(t, a.Documented, a.Kind)
+		if a.Kind == KindReadOnlyAnomaly {
+			assert.Contains(t, a.Why, "A PostgreSQL SSI bug")
+			require.NotEmpty(t, a.Examples)
+			assert.Len(t, a.Examples[0].Ops, 3)
+		}
+	}
+	assert.Equal(t, map[Kind]int{KindReadOnlyAnomaly: 1, Kind(elle.G2Item): 1}, got)
+	assert.Equal(t, Invalid, res.Verdict)
+
+	// At repeatable read the level allows both: neither is a finding.
+	res = CheckHistory(context.Background(), &results.History{Ops: ops}, Options{Isolation: "repeatable-read"})
+	for _, a := range res.Anomalies {
+		assert.NotEqual(t, KindReadOnlyAnomaly, a.Kind)
+	}
+}

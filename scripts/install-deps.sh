@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what strongcheck's local backend and tests need, when missing:
-# PostgreSQL server binaries, nftables, iproute2, util-linux (nsenter), and
-# Chromium for the report's browser test (STRONGCHECK_NO_BROWSER=1 skips it).
+# PostgreSQL server binaries, nftables, iproute2, util-linux (nsenter),
+# Chromium for the report's browser test (STRONGCHECK_NO_BROWSER=1 skips it),
+# and gdb for the SSI commit-window test.
 # With --managers (or STRONGCHECK_MANAGERS=1) also the HA managers that
 # `strongcheck test --manager` runs and the tests exercise: Debian's patroni
 # (with python3-etcd), etcd-server, pg-auto-failover-cli,
@@ -35,6 +36,9 @@ command -v pgbench >/dev/null 2>&1 || have_pg || true
 if [ "${STRONGCHECK_NO_BROWSER:-0}" != 1 ] && ! command -v chromium >/dev/null 2>&1; then
   missing+=(chromium)
 fi
+# gdb: workload's TestIntegrationSSICommitWindow holds a backend inside its
+# COMMIT with a breakpoint (it skips without gdb).
+command -v gdb >/dev/null 2>&1 || missing+=(gdb)
 
 if [ "$managers" = 1 ]; then
   command -v patroni >/dev/null 2>&1 || missing+=(patroni)

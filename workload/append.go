@@ -28,6 +28,12 @@ const (
 	appendReadSQL   = "SELECT vals FROM sc_append WHERE k = $1"
 	appendFinalSQL  = "SELECT k, vals FROM sc_append ORDER BY k"
 	appendCreateSQL = "CREATE TABLE " + appendTable + " (k bigint PRIMARY KEY, vals bigint[] NOT NULL)"
+	// AppendSQL is the list-append workload's append exactly as Do runs
+	// it: $1 the key, $2 the element; AppendReadSQL its read of a key's
+	// list ($1 the key; no row is the empty list). They are exported for
+	// tests that drive its transactions one statement at a time.
+	AppendSQL     = appendSQL
+	AppendReadSQL = appendReadSQL
 )
 
 // Isolation levels of --isolation.

@@ -50,6 +50,8 @@ func ConnectClient(ctx context.Context, dsn string) (*Conn, error) {
 		return nil, fmt.Errorf("workload: connect: %w", err)
 	}
 	c.pg = pg
+	c.fastOK, c.prepared = true, map[*fastStmt]bool{}
+	c.wbuf, c.rbuf = make([]byte, 0, 128), make([]byte, 4096)
 	return c, nil
 }
 
@@ -61,7 +63,9 @@ func ConnectClient(ctx context.Context, dsn string) (*Conn, error) {
 // the connection's deadline is set CancelGrace later, as ConnectClient's
 // handler does for an expired context, and no further statement of fn is
 // sent: each ends at once with the error of a context already done (safe
-// to retry: certainly not sent). fn gets ctx without its cancellation.
+// to retry: certainly not sent). fn gets ctx without its cancellation, and
+// the register's and set's single statements then take the fast path
+// (fastpath.go).
 func (c *Conn) Within(ctx context.Context, d time.Duration, fn func(context.Context) results.Op) results.Op {
 	c.expired.Store(false)
 	done := make(chan struct{})

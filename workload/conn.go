@@ -25,8 +25,15 @@ type Conn struct {
 	// operation began, so nothing of it reached the server.
 	closedAtStart bool
 	// expired: the timeout of Within has passed; no further statement of
-	// the operation is sent (expiryTracer).
+	// the operation is sent (expiryTracer, execFast).
 	expired atomic.Bool
+	// The fast path (fastpath.go): fastOK on ConnectClient connections;
+	// the statements prepared so far; the buffers of the last exchange;
+	// dropped once it closed the socket.
+	fastOK     bool
+	prepared   map[*fastStmt]bool
+	wbuf, rbuf []byte
+	dropped    bool
 }
 
 // ConnOptions tune a connection.
@@ -117,7 +124,7 @@ func (c *Conn) Warning() string { return c.warning.String() }
 
 // IsClosed reports whether the connection is gone (closed, lost, or closed
 // by pgx after a timeout). A worker must then reconnect.
-func (c *Conn) IsClosed() bool { return c.pg == nil || c.pg.IsClosed() }
+func (c *Conn) IsClosed() bool { return c.pg == nil || c.dropped || c.pg.IsClosed() }
 
 // PgxConn is the underlying connection, for administrative statements and
 // tests. Do not use it while an operation runs on c.
@@ -126,6 +133,10 @@ func (c *Conn) PgxConn() *pgx.Conn { return c.pg }
 // Close closes the connection; ctx bounds the polite termination message.
 func (c *Conn) Close(ctx context.Context) error {
 	if c.pg == nil {
+		return nil
+	}
+	if c.dropped { // the socket is closed already: nothing to say goodbye on
+		_ = c.pg.Close(ctx)
 		return nil
 	}
 	if err := c.pg.Close(ctx); err != nil {

@@ -92,15 +92,53 @@ func do(c *workload.Conn, w workload.Workload, op results.Op, timeout time.Durat
 	return w.Do(ctx, c, op)
 }
 
+// client is how a test runs operations: over pgx with a context that
+// bounds each (Connect), or as the harness's workers do (ConnectClient,
+// Conn.Within), which sends the register's and set's single statements
+// down the fast path.
+type client struct {
+	name    string
+	connect func(testing.TB, *pgtest.Server) *workload.Conn
+	do      func(*workload.Conn, workload.Workload, results.Op, time.Duration) results.Op
+}
+
+var clients = []client{
+	{"pgx with a context", connect, do},
+	{"fast path within a timeout", connectClient, within},
+}
+
+// connectClient opens a connection as the harness's workers do.
+func connectClient(tb testing.TB, s *pgtest.Server) *workload.Conn {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := workload.ConnectClient(ctx, s.DSN)
+	require.NoError(tb, err)
+	tb.Cleanup(func() { _ = c.Close(context.Background()) })
+	return c
+}
+
+// within runs op on c as the harness's workers do: bounded by Within.
+func within(c *workload.Conn, w workload.Workload, op results.Op, timeout time.Duration) results.Op {
+	return c.Within(context.Background(), timeout, func(ctx context.Context) results.Op { return w.Do(ctx, c, op) })
+}
+
 // TestIntegrationRegisterSerial runs one client against a sequential
-// register model: every ok read sees the last ok write or cas, a cas
-// succeeds exactly when it expects the current value, and Final shows the
-// model's values.
+// register model, through pgx and through the fast path: every ok read
+// sees the last ok write or cas, a cas succeeds exactly when it expects
+// the current value, and Final shows the model's values.
 func TestIntegrationRegisterSerial(t *testing.T) {
 	s := startServer(t)
-	c := connect(t, s)
+	for _, cl := range clients {
+		t.Run(cl.name, func(t *testing.T) { registerSerial(t, s, cl) })
+	}
+}
+
+func registerSerial(t *testing.T, s *pgtest.Server, cl client) {
+	c := cl.connect(t, s)
+	do := cl.do
 	w := newWorkload(t, "register", workload.Options{Keys: 3})
-	assert.Empty(t, setup(t, w, c))
+	assert.Empty(t, setup(t, w, connect(t, s)))
 	model := map[string]int64{"k0": 0, "k1": 0, "k2": 0}
 	rng := rand.New(rand.NewPCG(1, 2))
 	counts := map[string]int{}
@@ -145,25 +183,27 @@ func TestIntegrationRegisterSerial(t *testing.T) {
 	assert.Equal(t, cur, *got.Value)
 
 	// Setup again resets the state.
-	setup(t, w, c)
+	setup(t, w, connect(t, s))
 	for _, op := range final(t, w, c) {
 		assert.Zero(t, *op.Value, op.Key)
 	}
 }
 
 // run drives w with workers concurrent clients for n ops each and returns
-// every completion.
+// every completion. The workers take turns at the two clients: half go
+// through pgx, half through the fast path.
 func run(t *testing.T, s *pgtest.Server, w workload.Workload, workers, n int) []results.Op {
 	var mu sync.Mutex
 	var all []results.Op
 	var wg sync.WaitGroup
 	for i := range workers {
-		c := connect(t, s)
+		cl := clients[i%len(clients)]
+		c := cl.connect(t, s)
 		wg.Go(func() {
 			rng := rand.New(rand.NewPCG(uint64(i), 99))
 			for range n {
 				inv, _ := w.Next(rng)
-				got := do(c, w, inv, 10*time.Second)
+				got := cl.do(c, w, inv, 10*time.Second)
 				mu.Lock()
 				all = append(all, got)
 				mu.Unlock()

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync/atomic"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/strongcheck/strongcheck/results"
 )
 
@@ -88,11 +90,10 @@ func (r *register) Do(ctx context.Context, c *Conn, op results.Op) results.Op {
 	k, known := r.index[op.Key]
 	switch op.F {
 	case results.FRead:
-		var v int64
 		if !known {
 			return complete(c, op, fmt.Errorf("%w: key %q", ErrNoRow, op.Key), PhaseRead)
 		}
-		err := c.pg.QueryRow(ctx, registerReadSQL, k).Scan(&v)
+		v, err := readOne(ctx, c, k)
 		if err == nil {
 			op.Value = results.Int(v)
 			r.last[k].Store(v)
@@ -104,9 +105,9 @@ func (r *register) Do(ctx context.Context, c *Conn, op results.Op) results.Op {
 		}
 		var err error
 		if op.F == results.FWrite {
-			err = execOne(ctx, c, ErrNoRow, RegisterWriteSQL, k, *op.Value)
+			err = execOne(ctx, c, ErrNoRow, fastRegisterWrite, int64(k), *op.Value)
 		} else {
-			err = execOne(ctx, c, ErrCASMismatch, registerCASSQL, k, *op.Expect, *op.Value)
+			err = execOne(ctx, c, ErrCASMismatch, fastRegisterCAS, int64(k), *op.Expect, *op.Value)
 		}
 		if err == nil {
 			r.last[k].Store(*op.Value)
@@ -116,16 +117,46 @@ func (r *register) Do(ctx context.Context, c *Conn, op results.Op) results.Op {
 	return complete(c, op, fmt.Errorf("%w: register has no function %q", ErrNoRow, op.F), PhaseWrite)
 }
 
-// execOne runs one write statement and returns none if it affected no row.
-func execOne(ctx context.Context, c *Conn, none error, sql string, args ...any) error {
-	tag, err := c.pg.Exec(ctx, sql, args...)
-	if err != nil {
-		return err
+// execOne runs one write statement, on the fast path where ctx allows,
+// and returns none if it affected no row.
+func execOne(ctx context.Context, c *Conn, none error, st *fastStmt, args ...int64) error {
+	var rows int64
+	if c.fast(ctx) {
+		res, err := c.execFast(st, args...)
+		if err != nil {
+			return err
+		}
+		rows = res.rows
+	} else {
+		anys := make([]any, len(args))
+		for i, a := range args {
+			anys[i] = a
+		}
+		tag, err := c.pg.Exec(ctx, st.sql, anys...)
+		if err != nil {
+			return err
+		}
+		rows = tag.RowsAffected()
 	}
-	if tag.RowsAffected() == 0 {
+	if rows == 0 {
 		return none
 	}
 	return nil
+}
+
+// readOne reads key k's value, on the fast path where ctx allows; a key
+// without a row is pgx.ErrNoRows either way.
+func readOne(ctx context.Context, c *Conn, k int) (int64, error) {
+	if !c.fast(ctx) {
+		var v int64
+		err := c.pg.QueryRow(ctx, registerReadSQL, k).Scan(&v)
+		return v, err
+	}
+	res, err := c.execFast(fastRegisterRead, int64(k))
+	if err == nil && !res.hasVal {
+		err = pgx.ErrNoRows
+	}
+	return res.val, err
 }
 
 func (r *register) Final(ctx context.Context, c *Conn) ([]results.Op, error) {

@@ -39,24 +39,27 @@ func startServer(tb testing.TB) *pgtest.Server {
 	return s
 }
 
-func connect(tb testing.TB, s *pgtest.Server) *workload.Conn {
+// connectBy opens a connection to s with open, closed when the test ends.
+func connectBy(tb testing.TB, s *pgtest.Server, open func(context.Context, string) (*workload.Conn, error)) *workload.Conn {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := workload.Connect(ctx, s.DSN)
+	c, err := open(ctx, s.DSN)
 	require.NoError(tb, err)
 	tb.Cleanup(func() { _ = c.Close(context.Background()) })
 	return c
 }
 
+func connect(tb testing.TB, s *pgtest.Server) *workload.Conn {
+	tb.Helper()
+	return connectBy(tb, s, workload.Connect)
+}
+
 func connectWith(tb testing.TB, s *pgtest.Server, opts workload.ConnOptions) *workload.Conn {
 	tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c, err := workload.ConnectWith(ctx, s.DSN, opts)
-	require.NoError(tb, err)
-	tb.Cleanup(func() { _ = c.Close(context.Background()) })
-	return c
+	return connectBy(tb, s, func(ctx context.Context, dsn string) (*workload.Conn, error) {
+		return workload.ConnectWith(ctx, dsn, opts)
+	})
 }
 
 func newWorkload(tb testing.TB, name string, opts workload.Options) workload.Workload {
@@ -110,12 +113,7 @@ var clients = []client{
 // connectClient opens a connection as the harness's workers do.
 func connectClient(tb testing.TB, s *pgtest.Server) *workload.Conn {
 	tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c, err := workload.ConnectClient(ctx, s.DSN)
-	require.NoError(tb, err)
-	tb.Cleanup(func() { _ = c.Close(context.Background()) })
-	return c
+	return connectBy(tb, s, workload.ConnectClient)
 }
 
 // within runs op on c as the harness's workers do: bounded by Within.

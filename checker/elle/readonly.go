@@ -15,24 +15,26 @@ import "github.com/strongcheck/strongcheck/results"
 // PostgreSQL's serializable level lets it through when T1 commits and T3
 // takes its snapshot inside T2's commit (after T2 became visible, before
 // SSI marked it committed): README's "A PostgreSQL SSI bug" has the
-// mechanism and a reproduction.
+// mechanism and a reproduction. The same window lets through its
+// read-write twin, a T3 that also appends to other keys and reads B after
+// T2's commit has finished; ReadOnlyAnomaly takes both.
 
 // ReadOnlyRoles names the transactions of a read-only anomaly by their
 // index in Case.Txns.
 type ReadOnlyRoles struct {
 	Pivot  int // T1: read what Writer then appended, appended what Reader missed
 	Writer int // T2: its append was read by Reader and missed by Pivot
-	Reader int // T3: read only
+	Reader int // T3: read Writer's append and missed Pivot's
 }
 
 // ReadOnlyAnomaly reports whether c is a cycle of exactly the read-only
 // anomaly's shape, and which transaction plays which part: three
 // transactions that all committed (ok, none a final read), the cycle
-// Pivot -rw-> Writer -wr-> Reader -rw-> Pivot, a Reader that appended
-// nothing, and a Pivot and a Reader that both began before the Writer's
-// commit was acknowledged (the three overlapped: the Writer's commit was
-// still in progress while the others ran). Any other cycle, longer or with
-// other edges, is not one.
+// Pivot -rw-> Writer -wr-> Reader -rw-> Pivot (the Reader read only, or
+// also appended elsewhere: the read-write twin), and a Pivot and a Reader
+// that both began before the Writer's commit was acknowledged (the
+// Writer's commit was still in progress while the others ran). Any other
+// cycle, longer or with other edges, is not one.
 func ReadOnlyAnomaly(c Case) (ReadOnlyRoles, bool) {
 	if len(c.Txns) != 3 || len(c.Cycle) != 3 {
 		return ReadOnlyRoles{}, false
@@ -67,7 +69,7 @@ func ReadOnlyAnomaly(c Case) (ReadOnlyRoles, bool) {
 		}
 	}
 	p, w, rd := c.Txns[r.Pivot], c.Txns[r.Writer], c.Txns[r.Reader]
-	if writes(rd.Txn) || !writes(p.Txn) || !writes(w.Txn) {
+	if !writes(p.Txn) || !writes(w.Txn) {
 		return ReadOnlyRoles{}, false
 	}
 	if p.InvokeNS >= w.CompleteNS || rd.InvokeNS >= w.CompleteNS {

@@ -79,6 +79,9 @@ const (
 	rawPgxTimeout = "pgx"
 	rawPgxNoCtx   = "pgx-no-ctx"
 	rawPgconn     = "pgconn"
+	// rawClient is the harness's own client path without the harness:
+	// ConnectClient, Within and the register's Do, i.e. the fast path.
+	rawClient = "client"
 )
 
 // rawPgx runs the register's write statement the way mode says, with conc
@@ -88,6 +91,9 @@ const (
 // It returns writes per second and CPU per write.
 func rawPgx(t *testing.T, c *local.Cluster, conc, cpus int, dur time.Duration, mode string) (float64, time.Duration) {
 	ctx := context.Background()
+	if mode == rawClient {
+		return rawClientLoop(t, c, conc, cpus, dur)
+	}
 	conns := make([]*pgx.Conn, conc)
 	for i := range conns {
 		pc, err := pgx.Connect(ctx, c.ConnString("n1", false))
@@ -136,6 +142,44 @@ func rawPgx(t *testing.T, c *local.Cluster, conc, cpus int, dur time.Duration, m
 	return float64(n.Load()) / wall.Seconds(), cpu / time.Duration(n.Load())
 }
 
+// rawClientLoop is rawPgx's rawClient: conc workers writing through the
+// harness's client path (ConnectClient, Within, the register's Do) with
+// no history, nemesis or checks.
+func rawClientLoop(t *testing.T, c *local.Cluster, conc, cpus int, dur time.Duration) (float64, time.Duration) {
+	ctx := context.Background()
+	w, err := workload.New("register", workload.Options{WritesOnly: true})
+	require.NoError(t, err)
+	conns := make([]*workload.Conn, conc)
+	for i := range conns {
+		cc, err := workload.ConnectClient(ctx, c.ConnString("n1", false))
+		require.NoError(t, err)
+		defer cc.Close(ctx)
+		conns[i] = cc
+	}
+	prev := runtime.GOMAXPROCS(cpus)
+	defer runtime.GOMAXPROCS(prev)
+	var n atomic.Int64
+	cpu0, t0 := processCPU(), time.Now()
+	deadline := t0.Add(dur)
+	var wg sync.WaitGroup
+	for i, cc := range conns {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(i), 7))
+			for time.Now().Before(deadline) {
+				op, _ := w.Next(rng)
+				got := cc.Within(ctx, 5*time.Second, func(octx context.Context) results.Op { return w.Do(octx, cc, op) })
+				if got.Type == results.OK {
+					n.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	cpu, wall := processCPU()-cpu0, time.Since(t0)
+	require.Positive(t, n.Load(), "no write succeeded")
+	return float64(n.Load()) / wall.Seconds(), cpu / time.Duration(n.Load())
+}
+
 // TestBenchThroughputVsPgbench compares, on one cluster, the register
 // workload's acknowledged writes per second (writes only, history recorded,
 // rate 0) with pgbench running the very same statement at the same
@@ -171,7 +215,7 @@ func TestBenchThroughputVsPgbench(t *testing.T) {
 	)
 	store := results.Store{Root: filepath.Join(dir, "store")}
 	var ratios, ours, theirs, raws []float64
-	var ourCPU, theirCPU, rawCPU, cpuRatios, rawRatios, noCtxRatios, pgconnRatios []time.Duration
+	var ourCPU, theirCPU, rawCPU, cpuRatios, rawRatios, noCtxRatios, pgconnRatios, clientRatios []time.Duration
 	run := func(seed int64, limit time.Duration) Outcome {
 		out, err := Run(ctx, Test{Name: "throughput", Workloads: []string{"register"}, Options: workload.Options{WritesOnly: true},
 			TimeLimit: limit, Concurrency: conc, ReadFrom: ReadPrimary, Seed: seed, Store: store}, be)
@@ -196,6 +240,8 @@ func TestBenchThroughputVsPgbench(t *testing.T) {
 		rw, rcpu := rawPgx(t, c, conc, threads, dur, rawPgxTimeout)
 		_, nocpu := rawPgx(t, c, conc, threads, dur, rawPgxNoCtx)
 		_, pccpu := rawPgx(t, c, conc, threads, dur, rawPgconn)
+		_, clcpu := rawPgx(t, c, conc, threads, dur, rawClient)
+		clientRatios = append(clientRatios, time.Duration(1000*float64(clcpu)/float64(pcpu)))
 		rawRatios = append(rawRatios, time.Duration(1000*float64(rcpu)/float64(pcpu)))
 		noCtxRatios = append(noCtxRatios, time.Duration(1000*float64(nocpu)/float64(pcpu)))
 		pgconnRatios = append(pgconnRatios, time.Duration(1000*float64(pccpu)/float64(pcpu)))
@@ -221,8 +267,10 @@ func TestBenchThroughputVsPgbench(t *testing.T) {
 	fmt.Printf("CPU per write: strongcheck %v, pgbench %v, pgx alone %v; strongcheck/pgbench %.2f (median of per-round ratios; target <= 1.5), "+
 		"pgx alone/pgbench %.2f\n", medianDur(ourCPU).Round(time.Microsecond), medianDur(theirCPU).Round(time.Microsecond),
 		medianDur(rawCPU).Round(time.Microsecond), cpuRatio, float64(medianDur(rawCPU))/float64(medianDur(theirCPU)))
-	fmt.Printf("CPU per write against pgbench's, the driver alone: pgx with a per-operation context %.2f, pgx without one %.2f, pgconn with a timer %.2f (medians of per-round ratios)\n",
-		float64(medianDur(rawRatios))/1000, float64(medianDur(noCtxRatios))/1000, float64(medianDur(pgconnRatios))/1000)
+	fmt.Printf("CPU per write against pgbench's, the driver alone: pgx with a per-operation context %.2f, pgx without one %.2f, pgconn with a timer %.2f, "+
+		"the harness's client path (fast path, Within) %.2f (medians of per-round ratios)\n",
+		float64(medianDur(rawRatios))/1000, float64(medianDur(noCtxRatios))/1000, float64(medianDur(pgconnRatios))/1000,
+		float64(medianDur(clientRatios))/1000)
 	assert.GreaterOrEqual(t, ratio, 0.95, "clients must not be the bottleneck")
 	assert.LessOrEqual(t, cpuRatio, 1.5, "CPU per write against pgbench's")
 }

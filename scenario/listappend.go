@@ -39,11 +39,15 @@ var listAppendScenarios = []Scenario{
 		// Not through failovers: after a kill of the primary, 2 of 6 runs
 		// of 15-20 s showed a G2-item among serializable transactions on
 		// the promoted standby (see README), never without one.
-		Name:    "serializable-primary",
-		Shows:   "serializable transactions on the primary alone stay serializable while standbys are cut off: their commits wait, none is lost",
-		Args:    args("--workload", "append", "--isolation", "serializable", "--read-from", "primary", "--nemesis", "partition:standby"),
-		Expect:  checker.Valid,
-		Models:  allThree(checker.Valid, checker.Valid, checker.Valid),
-		MustNot: []checker.Kind{checker.Kind(elle.G0), checker.Kind(elle.G1c), checker.Kind(elle.GSingle), checker.Kind(elle.GNonadjacent), checker.Kind(elle.G2Item), checker.Kind(elle.LostAppend)},
+		// PostgreSQL's SSI bug (README: "A PostgreSQL SSI bug") turns up
+		// in some runs of any serializable workload; this scenario is
+		// about replication faults, so it tolerates that, and only that.
+		Name:     "serializable-primary",
+		Shows:    "serializable transactions on the primary alone stay serializable while standbys are cut off: their commits wait, none is lost (but for PostgreSQL's own SSI commit-window bug, G2-item-read-only, which any serializable run may meet)",
+		Args:     args("--workload", "append", "--isolation", "serializable", "--read-from", "primary", "--nemesis", "partition:standby"),
+		Expect:   checker.Valid,
+		Models:   allThree(checker.Valid, checker.Valid, checker.Valid),
+		MustNot:  []checker.Kind{checker.Kind(elle.G0), checker.Kind(elle.G1c), checker.Kind(elle.GSingle), checker.Kind(elle.GNonadjacent), checker.Kind(elle.G2Item), checker.Kind(elle.LostAppend)},
+		Tolerate: []checker.Kind{checker.KindReadOnlyAnomaly},
 	},
 }

@@ -38,4 +38,27 @@ func TestListAppendScenarios(t *testing.T) {
 	assert.True(t, ok, why)
 	ok, _ = sound.Check(res(checker.Invalid, "G2-item", false))
 	assert.False(t, ok)
+
+	// PostgreSQL's SSI bug: tolerated by serializable-primary when it
+	// alone rules the models out, and by no other scenario.
+	ruledOutBy := func(kinds ...checker.Kind) *checker.Result {
+		r := res(checker.Invalid, kinds[0], false)
+		for i := range r.Models {
+			for _, k := range kinds {
+				r.Models[i].RuledOutBy = append(r.Models[i].RuledOutBy, checker.Ruling{Kind: k, Count: 1})
+			}
+		}
+		return r
+	}
+	ok, why = sound.Check(ruledOutBy(checker.KindReadOnlyAnomaly))
+	assert.True(t, ok, why)
+	assert.Contains(t, why, "tolerates")
+	ok, why = sound.Check(ruledOutBy(checker.KindReadOnlyAnomaly, "G1c"))
+	assert.False(t, ok, "another anomaly beside it: %s", why)
+	ok, _ = long.Check(ruledOutBy(checker.KindReadOnlyAnomaly))
+	assert.False(t, ok, "long-fork-across-nodes tolerates nothing")
+	r := ruledOutBy(checker.KindReadOnlyAnomaly)
+	r.Models[1].Verdict, r.Models[1].RuledOutBy = checker.Unknown, nil
+	ok, _ = sound.Check(r)
+	assert.False(t, ok, "an unknown model is not tolerated")
 }

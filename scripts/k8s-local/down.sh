@@ -13,25 +13,30 @@ ours() {
 	[ -n "$pid" ] && [ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -qF "$K8S_ROOT"
 }
 
-# stop NAME: SIGTERM, up to 15 s, then SIGKILL of the recorded process.
+# stop NAME: SIGTERM, up to 15 s, then SIGKILL of the recorded process and
+# its process group (up.sh starts each daemon with setsid, so the group is
+# the daemon and, for a supervised one, its supervisor loop).
 stop() {
 	local name=$1 pid i
 	pid=$(cat "$PIDS/$name" 2>/dev/null) || return 0
 	if ours "$pid"; then
-		kill -TERM "$pid" 2>/dev/null || true
+		kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
 		for ((i = 0; i < 75; i++)); do
-			ours "$pid" || break
+			if ! ours "$pid" && group_gone "$pid"; then break; fi
 			sleep 0.2
 		done
-		if ours "$pid"; then
+		if ours "$pid" || ! group_gone "$pid"; then
 			log "$name (pid $pid) did not stop on SIGTERM; SIGKILL"
-			kill -KILL "$pid" 2>/dev/null || true
+			kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
 			sleep 0.2
 		fi
 	fi
 	rm -f "$PIDS/$name"
 	log "stopped $name"
 }
+
+# group_gone PGID: no process of the group is left.
+group_gone() { [ -z "$(pgrep -g "$1" 2>/dev/null)" ]; }
 
 # shims lists the PIDs of containerd shims serving this cluster's containerd.
 shims() {

@@ -18,6 +18,21 @@ start() {
 	echo $! >"$PIDS/$name"
 }
 
+# start_supervised NAME CMD...: start, with CMD started again a second after
+# it exits, as systemd's Restart=always does for a kubeadm node's kubelet.
+# Kubernetes 1.34.4's kubelet can crash (a nil pointer in
+# doPodResizeAction, seen here while a namespace whose container had just
+# been restarted was deleted); a real node's comes back, and so does this
+# one, and its log says so. The recorded PID leads the process group that
+# down.sh stops.
+start_supervised() {
+	local name=$1
+	shift
+	setsid bash -c 'while :; do "$@"; echo "supervisor: $1 exited with status $?; starting it again in 1 s" >&2; sleep 1; done' \
+		supervise "$@" >"$LOGS/$name.log" 2>&1 </dev/null &
+	echo $! >"$PIDS/$name"
+}
+
 # wait_for WHAT SECONDS CMD...: polls CMD until it succeeds.
 wait_for() {
 	local what=$1 secs=$2 i
@@ -212,7 +227,7 @@ imageGCLowThresholdPercent: 99
 evictionHard: {memory.available: "100Mi", nodefs.available: "1%", imagefs.available: "1%", nodefs.inodesFree: "1%"}
 registerNode: true
 EOF
-	start kubelet "$BIN/kubelet" --config "$ETC/kubelet.yaml" --kubeconfig "$ETC/kubelet.kubeconfig" \
+	start_supervised kubelet "$BIN/kubelet" --config "$ETC/kubelet.yaml" --kubeconfig "$ETC/kubelet.kubeconfig" \
 		--root-dir "$K8S_ROOT/kubelet" --cert-dir "$K8S_ROOT/kubelet/pki" \
 		--hostname-override "$NODE_NAME" --node-ip "$NODE_IP"
 	wait_for kubelet 120 kubectl_ get node "$NODE_NAME"

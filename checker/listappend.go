@@ -105,11 +105,10 @@ func addListAppendKind(an *anomalySet, a elle.Anomaly, level string) {
 	}
 	var docCases, raceCases, foundCases []elle.Case
 	for _, cs := range a.Cases {
-		_, ro := elle.ReadOnlyAnomaly(cs)
 		switch {
 		case docN > 0 && involvesStandby(cs):
 			docCases = append(docCases, cs)
-		case serializable && a.Kind == elle.G2Item && ro:
+		case serializable && a.Kind == elle.G2Item && isReadOnlyAnomaly(cs):
 			raceCases = append(raceCases, cs)
 		default:
 			foundCases = append(foundCases, cs)
@@ -134,6 +133,11 @@ func addListAppendKind(an *anomalySet, a elle.Anomaly, level string) {
 			an.add(in)
 		}
 	}
+}
+
+func isReadOnlyAnomaly(c elle.Case) bool {
+	_, ok := elle.ReadOnlyAnomaly(c)
+	return ok
 }
 
 func isCycle(k elle.Kind) bool {

@@ -108,41 +108,25 @@ func rawPgx(t *testing.T, c *local.Cluster, conc, cpus int, dur time.Duration, m
 			require.NoError(t, err)
 		}
 	}
-	prev := runtime.GOMAXPROCS(cpus)
-	defer runtime.GOMAXPROCS(prev)
-	var n atomic.Int64
-	cpu0, t0 := processCPU(), time.Now()
-	deadline := t0.Add(dur)
-	var wg sync.WaitGroup
-	for i, pc := range conns {
-		wg.Go(func() {
-			rng := rand.New(rand.NewPCG(uint64(i), 7))
-			for time.Now().Before(deadline) {
-				k, v := rng.IntN(10), rng.Int64N(1e9)+1
-				var err error
-				switch mode {
-				case rawPgxTimeout:
-					octx, cancel := context.WithTimeout(ctx, 5*time.Second)
-					_, err = pc.Exec(octx, workload.RegisterWriteSQL, k, v)
-					cancel()
-				case rawPgxNoCtx:
-					_, err = pc.Exec(ctx, workload.RegisterWriteSQL, k, v)
-				case rawPgconn:
-					timer := time.AfterFunc(5*time.Second, func() { _ = pc.PgConn().CancelRequest(ctx) })
-					params := [][]byte{strconv.AppendInt(nil, int64(k), 10), strconv.AppendInt(nil, v, 10)}
-					_, err = pc.PgConn().ExecPrepared(ctx, "w", params, nil, nil).Close()
-					timer.Stop()
-				}
-				if err == nil {
-					n.Add(1)
-				}
-			}
-		})
-	}
-	wg.Wait()
-	cpu, wall := processCPU()-cpu0, time.Since(t0)
-	require.Positive(t, n.Load(), "no write succeeded")
-	return float64(n.Load()) / wall.Seconds(), cpu / time.Duration(n.Load())
+	return measureWrites(t, conc, cpus, dur, func(i int, rng *rand.Rand) bool {
+		pc := conns[i]
+		k, v := rng.IntN(10), rng.Int64N(1e9)+1
+		var err error
+		switch mode {
+		case rawPgxTimeout:
+			octx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			_, err = pc.Exec(octx, workload.RegisterWriteSQL, k, v)
+			cancel()
+		case rawPgxNoCtx:
+			_, err = pc.Exec(ctx, workload.RegisterWriteSQL, k, v)
+		case rawPgconn:
+			timer := time.AfterFunc(5*time.Second, func() { _ = pc.PgConn().CancelRequest(ctx) })
+			params := [][]byte{strconv.AppendInt(nil, int64(k), 10), strconv.AppendInt(nil, v, 10)}
+			_, err = pc.PgConn().ExecPrepared(ctx, "w", params, nil, nil).Close()
+			timer.Stop()
+		}
+		return err == nil
+	})
 }
 
 // rawClientLoop is rawPgx's rawClient and rawFast: conc workers writing
@@ -159,24 +143,32 @@ func rawClientLoop(t *testing.T, c *local.Cluster, conc, cpus int, dur time.Dura
 		defer cc.Close(ctx)
 		conns[i] = cc
 	}
+	return measureWrites(t, conc, cpus, dur, func(i int, rng *rand.Rand) bool {
+		cc := conns[i]
+		op, _ := w.Next(rng)
+		if bounded {
+			return cc.Within(ctx, 5*time.Second, func(octx context.Context) results.Op { return w.Do(octx, cc, op) }).Type == results.OK
+		}
+		return w.Do(ctx, cc, op).Type == results.OK
+	})
+}
+
+// measureWrites runs write(i, rng) in a loop on conc goroutines (i is the
+// goroutine's number, each with an rng of its own) for dur on cpus threads
+// and returns the successful writes per second and the process's CPU per
+// successful write.
+func measureWrites(t *testing.T, conc, cpus int, dur time.Duration, write func(i int, rng *rand.Rand) bool) (float64, time.Duration) {
 	prev := runtime.GOMAXPROCS(cpus)
 	defer runtime.GOMAXPROCS(prev)
 	var n atomic.Int64
 	cpu0, t0 := processCPU(), time.Now()
 	deadline := t0.Add(dur)
 	var wg sync.WaitGroup
-	for i, cc := range conns {
+	for i := range conc {
 		wg.Go(func() {
 			rng := rand.New(rand.NewPCG(uint64(i), 7))
 			for time.Now().Before(deadline) {
-				op, _ := w.Next(rng)
-				var got results.Op
-				if bounded {
-					got = cc.Within(ctx, 5*time.Second, func(octx context.Context) results.Op { return w.Do(octx, cc, op) })
-				} else {
-					got = w.Do(ctx, cc, op)
-				}
-				if got.Type == results.OK {
+				if write(i, rng) {
 					n.Add(1)
 				}
 			}

@@ -95,7 +95,10 @@ func (s Scenario) Finds() string {
 }
 
 // Check reports whether a run's result is what the scenario must produce,
-// and when it is not, why.
+// and when it is not, why. A run that is as expected only because the
+// scenario tolerates the kinds that ruled it out (Tolerate) is ok with a
+// note saying so: ok with a non-empty note is never the scenario's own
+// finding.
 func (s Scenario) Check(r *checker.Result) (bool, string) {
 	var why, tolerated []string
 	if r.Verdict != s.Expect {

@@ -28,12 +28,6 @@ const (
 	appendReadSQL   = "SELECT vals FROM sc_append WHERE k = $1"
 	appendFinalSQL  = "SELECT k, vals FROM sc_append ORDER BY k"
 	appendCreateSQL = "CREATE TABLE " + appendTable + " (k bigint PRIMARY KEY, vals bigint[] NOT NULL)"
-	// AppendSQL is the list-append workload's append exactly as Do runs
-	// it: $1 the key, $2 the element; AppendReadSQL its read of a key's
-	// list ($1 the key; no row is the empty list). They are exported for
-	// tests that drive its transactions one statement at a time.
-	AppendSQL     = appendSQL
-	AppendReadSQL = appendReadSQL
 )
 
 // Isolation levels of --isolation.
@@ -194,25 +188,10 @@ func (a *listAppend) run(ctx context.Context, c *Conn, txn []results.Mop, readOn
 		return nil, PhaseTx, err
 	}
 	out := make([]results.Mop, len(txn))
-	copy(out, txn)
-	for i, m := range out {
-		if !m.IsRead() {
-			if _, err := tx.Exec(ctx, appendSQL, m.Key, m.Value); err != nil {
-				return abort(err)
-			}
-			continue
-		}
-		var vals []int64
-		err := tx.QueryRow(ctx, appendReadSQL, m.Key).Scan(&vals)
-		switch {
-		case errors.Is(err, pgx.ErrNoRows):
-			vals = []int64{}
-		case err != nil:
+	for i, m := range txn {
+		if out[i], err = RunMop(ctx, tx, m); err != nil {
 			return abort(err)
-		case vals == nil:
-			vals = []int64{}
 		}
-		out[i].Read = vals
 	}
 	phase := PhaseCommit
 	if readOnly {
@@ -222,6 +201,28 @@ func (a *listAppend) run(ctx context.Context, c *Conn, txn []results.Mop, readOn
 		return nil, phase, err
 	}
 	return out, phase, nil
+}
+
+// RunMop runs one micro-operation of a list-append transaction in tx with
+// the workload's own statements and returns it with the list it read (an
+// append comes back as it went). A key without a row reads as the empty
+// list. Do runs every transaction through it; it is exported for tests
+// that drive a transaction one statement at a time.
+func RunMop(ctx context.Context, tx pgx.Tx, m results.Mop) (results.Mop, error) {
+	if !m.IsRead() {
+		_, err := tx.Exec(ctx, appendSQL, m.Key, m.Value)
+		return m, err
+	}
+	var vals []int64
+	err := tx.QueryRow(ctx, appendReadSQL, m.Key).Scan(&vals)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows), err == nil && vals == nil:
+		vals = []int64{}
+	case err != nil:
+		return m, err
+	}
+	m.Read = vals
+	return m, nil
 }
 
 // refusedOnStandby reports PostgreSQL's refusal of a serializable

@@ -50,7 +50,7 @@ func ConnectClient(ctx context.Context, dsn string) (*Conn, error) {
 		return nil, fmt.Errorf("workload: connect: %w", err)
 	}
 	c.pg = pg
-	c.fastOK, c.prepared = true, map[*fastStmt]bool{}
+	c.prepared = map[*fastStmt]bool{}
 	c.wbuf, c.rbuf = make([]byte, 0, 128), make([]byte, 4096)
 	return c, nil
 }

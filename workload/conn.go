@@ -27,10 +27,9 @@ type Conn struct {
 	// expired: the timeout of Within has passed; no further statement of
 	// the operation is sent (expiryTracer, execFast).
 	expired atomic.Bool
-	// The fast path (fastpath.go): fastOK on ConnectClient connections;
-	// the statements prepared so far; the buffers of the last exchange;
-	// dropped once it closed the socket.
-	fastOK     bool
+	// The fast path (fastpath.go): the statements prepared so far (nil on
+	// connections other than ConnectClient's, which never take it); the
+	// buffers of the last exchange; dropped once it closed the socket.
 	prepared   map[*fastStmt]bool
 	wbuf, rbuf []byte
 	dropped    bool

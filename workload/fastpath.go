@@ -23,10 +23,11 @@ import (
 //
 // It serves only operations bounded by Conn.Within (a context that never
 // ends): an operation whose context can expire goes through pgx, which
-// watches it.
+// watches it (execStmt chooses).
 
 // fastStmt is a statement of the fast path, prepared on a connection
-// under its name the first time it runs there.
+// under its name the first time it runs there (sql is also what pgx runs
+// when the fast path does not serve).
 type fastStmt struct{ name, sql string }
 
 var (
@@ -48,8 +49,40 @@ type fastResult struct {
 // connection is dropped, and the operation's outcome is unknown.
 var errFastProtocol = errors.New("workload: unexpected message from the server")
 
-// fast reports whether an operation with ctx may take the fast path.
-func (c *Conn) fast(ctx context.Context) bool { return c.fastOK && ctx.Done() == nil }
+// execStmt runs st with integer arguments as one autocommit statement, on
+// the fast path when c is a ConnectClient connection and ctx never ends
+// (an operation inside Within), else through pgx, which watches ctx. It
+// returns the rows the command tag counts and the first column of the
+// first row, when there is one.
+func (c *Conn) execStmt(ctx context.Context, st *fastStmt, args ...int64) (fastResult, error) {
+	if c.prepared != nil && ctx.Done() == nil {
+		return c.execFast(st, args...)
+	}
+	anys := make([]any, len(args))
+	for i, a := range args {
+		anys[i] = a
+	}
+	rows, err := c.pg.Query(ctx, st.sql, anys...)
+	if err != nil {
+		return fastResult{}, err
+	}
+	defer rows.Close()
+	var res fastResult
+	for rows.Next() {
+		if !res.hasVal {
+			if err := rows.Scan(&res.val); err != nil {
+				return fastResult{}, err
+			}
+			res.hasVal = true
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fastResult{}, err
+	}
+	res.rows = rows.CommandTag().RowsAffected()
+	return res, nil
+}
 
 // execFast runs st with integer arguments, as text, as one autocommit
 // statement. Errors are those the rest of the package classifies: a

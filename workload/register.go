@@ -117,42 +117,21 @@ func (r *register) Do(ctx context.Context, c *Conn, op results.Op) results.Op {
 	return complete(c, op, fmt.Errorf("%w: register has no function %q", ErrNoRow, op.F), PhaseWrite)
 }
 
-// execOne runs one write statement, on the fast path where ctx allows,
-// and returns none if it affected no row.
+// execOne runs one write statement and returns none if it affected no row.
 func execOne(ctx context.Context, c *Conn, none error, st *fastStmt, args ...int64) error {
-	var rows int64
-	if c.fast(ctx) {
-		res, err := c.execFast(st, args...)
-		if err != nil {
-			return err
-		}
-		rows = res.rows
-	} else {
-		anys := make([]any, len(args))
-		for i, a := range args {
-			anys[i] = a
-		}
-		tag, err := c.pg.Exec(ctx, st.sql, anys...)
-		if err != nil {
-			return err
-		}
-		rows = tag.RowsAffected()
+	res, err := c.execStmt(ctx, st, args...)
+	if err != nil {
+		return err
 	}
-	if rows == 0 {
+	if res.rows == 0 {
 		return none
 	}
 	return nil
 }
 
-// readOne reads key k's value, on the fast path where ctx allows; a key
-// without a row is pgx.ErrNoRows either way.
+// readOne reads key k's value; a key without a row is pgx.ErrNoRows.
 func readOne(ctx context.Context, c *Conn, k int) (int64, error) {
-	if !c.fast(ctx) {
-		var v int64
-		err := c.pg.QueryRow(ctx, registerReadSQL, k).Scan(&v)
-		return v, err
-	}
-	res, err := c.execFast(fastRegisterRead, int64(k))
+	res, err := c.execStmt(ctx, fastRegisterRead, int64(k))
 	if err == nil && !res.hasVal {
 		err = pgx.ErrNoRows
 	}

@@ -82,12 +82,7 @@ func (s *set) Do(ctx context.Context, c *Conn, op results.Op) results.Op {
 		if op.Value == nil {
 			return complete(c, op, fmt.Errorf("%w: add without value", ErrNoRow), PhaseWrite)
 		}
-		var err error
-		if c.fast(ctx) {
-			_, err = c.execFast(fastSetAdd, *op.Value)
-		} else {
-			_, err = c.pg.Exec(ctx, setAddSQL, *op.Value)
-		}
+		_, err := c.execStmt(ctx, fastSetAdd, *op.Value)
 		return complete(c, op, err, PhaseWrite)
 	}
 	return complete(c, op, fmt.Errorf("%w: set has no function %q", ErrNoRow, op.F), PhaseWrite)

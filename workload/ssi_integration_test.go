@@ -213,28 +213,15 @@ func beginTxn(ctx context.Context, t *testing.T, h *history, c *workload.Conn, p
 	return x
 }
 
-// step runs the next micro-operation and returns the list it read (nil
-// for an append), as the workload's Do reads it: no row is the empty list.
+// step runs the next micro-operation as the workload's Do runs it and
+// returns the list it read (nil for an append).
 func (x *ssiTxn) step(ctx context.Context) ([]int64, error) {
-	m := x.inv.Txn[len(x.done)]
-	if !m.IsRead() {
-		if _, err := x.tx.Exec(ctx, workload.AppendSQL, m.Key, m.Value); err != nil {
-			return nil, fmt.Errorf("append %d to %d: %w", m.Value, m.Key, err)
-		}
-		x.done = append(x.done, m)
-		return nil, nil
+	m, err := workload.RunMop(ctx, x.tx, x.inv.Txn[len(x.done)])
+	if err != nil {
+		return nil, fmt.Errorf("%s of key %d: %w", m.F, m.Key, err)
 	}
-	var vals []int64
-	err := x.tx.QueryRow(ctx, workload.AppendReadSQL, m.Key).Scan(&vals)
-	switch {
-	case errors.Is(err, pgx.ErrNoRows), err == nil && vals == nil:
-		vals = []int64{}
-	case err != nil:
-		return nil, fmt.Errorf("read %d: %w", m.Key, err)
-	}
-	m.Read = vals
 	x.done = append(x.done, m)
-	return vals, nil
+	return m.Read, nil
 }
 
 // must runs the next micro-operation, which must succeed.

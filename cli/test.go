@@ -42,6 +42,7 @@ type testFlags struct {
 	sequence     string
 	model        string
 	interval     time.Duration
+	overrun      time.Duration
 	failover     string
 	opTimeout    time.Duration
 	checkTimeout time.Duration
@@ -112,6 +113,7 @@ func addTestFlags(fl *pflag.FlagSet) *testFlags {
 	fl.StringVar(&f.sequence, "sequence", "", "a fault sequence of your own instead of --nemesis: steps separated by ';' (or @FILE, one step per line); see --help")
 	fl.StringVar(&f.model, "model", checker.ModelGuide, "the model the verdict and exit code follow: "+strings.Join(checker.Models, ", ")+" (every model is reported)")
 	fl.DurationVar(&f.interval, "nemesis-interval", 10*time.Second, "one fault per interval")
+	fl.DurationVar(&f.overrun, "overrun", harness.DefaultOverrun, "how far past --time-limit the clients keep running while the faults planned inside it finish (a slow health check delays them); 0 for none: faults still unstruck then make the run unknown")
 	fl.StringVar(&f.failover, "failover", "", "after a kill of the primary: auto (a standby known to hold every acknowledged commit; when there is none, no promotion, said so), none, promote:NAME, promote:lagging, promote:most-advanced (forced, as an operator would), external (default auto; external, the only choice, with --manager)")
 	fl.StringVar(&f.manager, "manager", cluster.ManagerNone, "HA manager that runs the cluster and decides failovers: none, patroni, pg_auto_failover (local backend)")
 	fl.StringArrayVar(&f.managerConf, "manager-conf", nil, "the manager's setting, key=value (repeatable; see --help for the keys and strongcheck's defaults)")
@@ -176,7 +178,10 @@ func parseTest(f *testFlags, seedSet bool) (harness.Test, error) {
 	t := harness.Test{
 		Name: f.name, TimeLimit: f.timeLimit, Concurrency: f.concurrency, Rate: f.rate, ReadFrom: f.readFrom,
 		OpTimeout: f.opTimeout, Interval: f.interval, CheckTimeout: f.checkTimeout, Version: Version,
-		CheckMemory: f.checkMemory << 20, ClientCPUs: f.clientCPUs,
+		CheckMemory: f.checkMemory << 20, ClientCPUs: f.clientCPUs, Overrun: f.overrun,
+	}
+	if f.overrun == 0 {
+		t.Overrun = -1 // none: Test's zero means the default
 	}
 	for _, step := range []func(*testFlags, *harness.Test) error{parseWorkloads, parseSpec, parseFaults, parseBackend} {
 		if err := step(f, &t); err != nil {
@@ -208,6 +213,8 @@ func checkNumbers(f *testFlags) error {
 		return usageErr("--op-timeout %v: must be positive", f.opTimeout)
 	case f.interval <= 0:
 		return usageErr("--nemesis-interval %v: must be positive", f.interval)
+	case f.overrun < 0:
+		return usageErr("--overrun %v: must be 0 or more", f.overrun)
 	case f.checkTimeout <= 0:
 		return usageErr("--check-timeout %v: must be positive", f.checkTimeout)
 	case !(f.rate >= 0) || math.IsInf(f.rate, 1):

@@ -166,7 +166,7 @@ func (r *runner) newTestInfo() *results.TestInfo {
 		StrongcheckVersion: r.t.Version, Backend: r.be.Name, Nodes: r.t.Spec.NodeNames(),
 		Settings: r.t.Spec.Effective(), Workloads: r.t.Workloads, Failover: r.t.Failover.String(),
 		Sequence: r.t.Sequence.String(), Model: r.t.Model,
-		TimeLimitNS: int64(r.t.TimeLimit), Concurrency: r.t.Concurrency, Host: hostLine(),
+		TimeLimitNS: int64(r.t.TimeLimit), OverrunNS: int64(max(r.t.Overrun, 0)), Concurrency: r.t.Concurrency, Host: hostLine(),
 		Extra: map[string]string{
 			"rate": fmt.Sprint(r.t.Rate), "read_from": r.t.ReadFrom, "op_timeout": r.t.OpTimeout.String(),
 			"nemesis_interval": r.t.Interval.String(), "check_timeout": r.t.CheckTimeout.String(),
@@ -333,12 +333,16 @@ func (r *runner) measuredDrive(ctx context.Context) error {
 }
 
 // drive runs the clients, the nemesis, the lag sampler and the progress
-// reporter for the time limit.
+// reporter for the time limit, and past it while the nemesis finishes the
+// steps planned inside it (up to the overrun allowance).
 func (r *runner) drive(ctx context.Context) error {
-	rctx, cancel := context.WithTimeout(ctx, r.t.TimeLimit)
-	defer cancel()
+	overrun := max(r.t.Overrun, 0)
+	nctx, ncancel := context.WithTimeout(ctx, r.t.TimeLimit+overrun)
+	defer ncancel()
+	cctx, ccancel := context.WithCancel(ctx)
+	defer ccancel()
 	r.nem = nemesis.New(r.c, nemesis.Config{Faults: r.t.Faults, Sequence: r.t.Sequence, Interval: r.t.Interval,
-		Failover: r.t.Failover, Seed: r.t.Seed, TimeLimit: r.t.TimeLimit}, r.hist, r.topo)
+		Failover: r.t.Failover, Seed: r.t.Seed, TimeLimit: r.t.TimeLimit, Overrun: overrun}, r.hist, r.topo)
 	r.nextProc.Store(int64(r.t.Concurrency))
 	var limiter <-chan time.Time
 	if r.t.Rate > 0 {
@@ -346,25 +350,26 @@ func (r *runner) drive(ctx context.Context) error {
 		defer tk.Stop()
 		limiter = tk.C
 	}
-	g, gctx := errgroup.WithContext(rctx)
+	g, gctx := errgroup.WithContext(cctx)
 	for i := 0; i < r.t.Concurrency; i++ {
 		g.Go(func() error { return r.worker(gctx, i, limiter) })
 	}
 	nemDone := make(chan error, 1)
 	driveStart := time.Now()
 	go func() {
-		// The nemesis heals its open window even after the time limit.
+		// The nemesis heals its open window even after its context ends.
 		// Its plan counts from the clients' start, like the time limit,
 		// not from the run's (which includes bringing the cluster up).
-		nemDone <- r.nem.Run(rctx, driveStart)
+		nemDone <- r.nem.Run(nctx, driveStart)
 	}()
 	auxCtx, auxCancel := context.WithCancel(ctx)
 	var aux sync.WaitGroup
 	aux.Add(2)
 	go func() { defer aux.Done(); r.sampleLag(auxCtx) }()
 	go func() { defer aux.Done(); r.report(auxCtx) }()
+	nerr := r.untilDone(gctx, driveStart, nemDone)
+	ccancel()
 	werr := g.Wait()
-	nerr := <-nemDone
 	auxCancel()
 	aux.Wait()
 	r.progress(r.progressLine(), true)
@@ -378,6 +383,26 @@ func (r *runner) drive(ctx context.Context) error {
 		return fmt.Errorf("%w: %w", ErrInfra, nerr)
 	}
 	return nil
+}
+
+// untilDone waits until the time limit has passed and the nemesis is done
+// (its context bounds it by the overrun allowance), or the clients failed,
+// and records in test.json how far the run went past its time limit. It
+// returns the nemesis's error; after a client's failure it still waits
+// for the nemesis to heal what it opened.
+func (r *runner) untilDone(clients context.Context, start time.Time, nemDone <-chan error) error {
+	limit := time.NewTimer(time.Until(start.Add(r.t.TimeLimit)))
+	defer limit.Stop()
+	nerr := <-nemDone
+	select {
+	case <-limit.C:
+	case <-clients.Done():
+	}
+	if over := time.Since(start) - r.t.TimeLimit; over > 50*time.Millisecond {
+		r.info.ExtendedNS = int64(over)
+		r.progress(fmt.Sprintf("the run went %.1fs past its time limit to finish the faults planned inside it", over.Seconds()), true)
+	}
+	return nerr
 }
 
 // worker is one client: its own connections (one per node), its own rng

@@ -74,6 +74,14 @@ type Test struct {
 	// the user's own steps, run once from the first interval on.
 	Sequence nemesis.Sequence
 	Interval time.Duration
+	// Overrun is how far past TimeLimit the clients keep running while the
+	// nemesis finishes the faults its plan placed inside the time limit
+	// (a slow health check or failover delays the steps after it). 0
+	// picks DefaultOverrun; a negative value allows none. Steps still
+	// unstruck when it runs out are recorded as faults that did not
+	// happen, and the run is unknown. test.json records the allowance and
+	// by how much the run really went past its time limit.
+	Overrun  time.Duration
 	Failover nemesis.Policy
 	// Model is the consistency model the verdict follows (checker.Models;
 	// empty: guide). Every model is judged and reported either way.
@@ -121,6 +129,11 @@ func (t *Test) clientCPUs(be Backend) int {
 	return max(1, runtime.NumCPU()/4)
 }
 
+// DefaultOverrun is Test.Overrun's default: room for one delayed step's
+// health check (the nemesis waits up to a minute for a healthy cluster)
+// beyond the time limit.
+const DefaultOverrun = 60 * time.Second
+
 // Defaults fills zero fields with the default test of DESIGN.md.
 func (t *Test) Defaults() {
 	if t.Name == "" {
@@ -143,6 +156,9 @@ func (t *Test) Defaults() {
 	}
 	if t.Interval == 0 {
 		t.Interval = 10 * time.Second
+	}
+	if t.Overrun == 0 {
+		t.Overrun = DefaultOverrun
 	}
 	if t.Failover.Mode == "" {
 		t.Failover = nemesis.Policy{Mode: nemesis.FailoverAuto}

@@ -36,6 +36,11 @@ type Config struct {
 	Sequence  Sequence
 	Seed      int64
 	TimeLimit time.Duration
+	// Overrun is how far past TimeLimit the run lets the nemesis go so
+	// that the steps planned inside the time limit happen (a slow health
+	// check or failover delays the steps after it). It only names the
+	// allowance in the history: the context given to Run enforces it.
+	Overrun time.Duration
 	// WaitHealthy bounds the wait for the cluster to be healthy before
 	// each fault and after each heal (default 60 s).
 	WaitHealthy time.Duration
@@ -105,32 +110,54 @@ func (n *Nemesis) Errors() []error {
 var ErrHistory = errors.New("nemesis: cannot record")
 
 // Run follows the plan from start (the run's start time) until the plan
-// ends or ctx is cancelled. Before each fault it checks that the cluster is
+// ends or ctx ends. Before each fault it checks that the cluster is
 // healthy (waiting for it, up to Config.WaitHealthy) and skips the fault,
-// recording why, when it is not; nor is it struck when ctx ended during that
-// check. A fault whose window is open when ctx ends is still healed. A
-// failed step is recorded and the run goes on; Run returns an error only
-// when the history cannot be written.
+// recording why, when it is not. The harness gives Run a context that
+// lasts the time limit plus Config.Overrun and keeps its clients running
+// until Run returns, so a step the plan placed inside the time limit is
+// struck even when the steps before it took longer than planned. A step
+// that ctx ended before it was struck is recorded as not struck (an info
+// completion: the faults check is then unknown, never valid). A fault
+// whose window is open when ctx ends is still healed. A failed step is
+// recorded and the run goes on; Run returns an error only when the
+// history cannot be written.
 func (n *Nemesis) Run(ctx context.Context, start time.Time) error {
-	for _, st := range n.plan {
-		if ctx.Err() != nil {
-			break // the health wait ran past the time limit: no new fault
-		}
-		wait := time.Until(start.Add(st.At))
-		if wait > 0 {
+	defer n.setNow("done")
+	for i, st := range n.plan {
+		if wait := time.Until(start.Add(st.At)); wait > 0 && ctx.Err() == nil {
 			select {
 			case <-ctx.Done():
-				n.setNow("done")
-				return nil
 			case <-time.After(wait):
 			}
+		}
+		if ctx.Err() != nil {
+			return n.unstruck(ctx, n.plan[i:])
 		}
 		if err := n.strike(ctx, st); err != nil {
 			return err
 		}
 	}
-	n.setNow("done")
 	return nil
+}
+
+// unstruck records each of steps as a fault that did not happen, saying
+// why: the run was interrupted, or its overrun allowance ran out.
+func (n *Nemesis) unstruck(ctx context.Context, steps []Step) error {
+	for _, st := range steps {
+		if err := n.skip(ctx, n.open(st.Fault.Kind), st.Fault.Kind, n.notStruck(ctx, st)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// notStruck says why st was not struck once ctx has ended.
+func (n *Nemesis) notStruck(ctx context.Context, st Step) string {
+	why := "the run was interrupted"
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		why = fmt.Sprintf("the time limit (%s) and the overrun allowance (%s) ran out first", n.cfg.TimeLimit, n.cfg.Overrun)
+	}
+	return fmt.Sprintf("planned at %.1fs, not struck: %s", st.At.Seconds(), why)
 }
 
 // window is one open fault window.
@@ -277,10 +304,10 @@ func (n *Nemesis) strike(ctx context.Context, st Step) error {
 		return err
 	}
 	if ctx.Err() != nil {
-		// The time limit passed during the health check: the clients are
-		// gone, so a fault struck now would have nothing to act on (no
-		// write to lag behind, no commit waiting) and nothing to judge.
-		return nil
+		// The overrun ran out (or the run was interrupted) during the
+		// health check: the clients are stopping, so a fault struck now
+		// would have nothing to act on. Say that it did not happen.
+		return n.skip(ctx, w, st.Fault.Kind, n.notStruck(ctx, st))
 	}
 	hctx := context.WithoutCancel(ctx)
 	primary, standbys := settledRoles(func() (string, []string) { return n.roles(hctx) }, len(n.c.Nodes())-1, rolesWait)

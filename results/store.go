@@ -268,7 +268,12 @@ type TestInfo struct {
 	// guide, postgres or linearizable.
 	Model       string `json:"model,omitempty"`
 	TimeLimitNS int64  `json:"time_limit_ns,omitempty"`
-	Concurrency int    `json:"concurrency,omitempty"`
+	// OverrunNS is how far past the time limit the run was allowed to go
+	// so that the faults planned inside it happen; ExtendedNS is how far
+	// it went (0: it ended at its time limit).
+	OverrunNS   int64 `json:"overrun_ns,omitempty"`
+	ExtendedNS  int64 `json:"extended_ns,omitempty"`
+	Concurrency int   `json:"concurrency,omitempty"`
 	// Host describes the machine (hostname, kernel, CPUs) in one line.
 	Host string `json:"host,omitempty"`
 	// Extra holds other settings of the run by name (flags, rates).

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/strongcheck/strongcheck/cluster/syncnames"
@@ -58,7 +59,7 @@ func Failover(ctx context.Context, c Cluster, old, force string) (FailoverResult
 		return res, err
 	}
 	t := time.Now()
-	res.Followers, res.Rewound, err = Repoint(ctx, c, old, res.New, res.SwitchLSN)
+	res.Followers, res.Rewound, err = Repoint(ctx, c, old, res.New, res.SwitchLSN, res.Followers)
 	res.Durations["follow"] = time.Since(t)
 	res.Durations["total"] += res.Durations["follow"]
 	return res, err
@@ -100,15 +101,15 @@ func Promote(ctx context.Context, c Cluster, o PromoteOptions) (FailoverResult, 
 			res.Candidates = append(res.Candidates, s)
 		}
 	}
-	sync := o.Sync
-	if sync == nil {
+	list := o.Sync
+	if list == nil {
 		s, err := ParseSyncNames(c.Spec().SyncStandbyNames())
 		if err != nil {
 			return res, fmt.Errorf("failover from %s: %w", o.Old, err)
 		}
-		sync = &s
+		list = &s
 	}
-	safe, reason, safeErr := SafeCandidate(*sync, c.Spec().Effective()["synchronous_commit"], standbys, res.Candidates)
+	safe, reason, safeErr := SafeCandidate(*list, c.Spec().Effective()["synchronous_commit"], standbys, res.Candidates)
 	res.Reason = reason
 	res.Durations["choose"] = time.Since(t0)
 	best := safe
@@ -140,19 +141,77 @@ func Promote(ctx context.Context, c Cluster, o PromoteOptions) (FailoverResult, 
 			}
 		}
 	}
+	res.Sync = list.Over(others(c.Nodes(), o.Old, best)).String()
+	// The promotion and what readies the others for it run at once: each
+	// is safe in either order (see prepareSwitch), and each opens its own
+	// connections, which on a busy machine cost as much as the promotion.
 	t1 := time.Now()
-	if err := PromoteNode(ctx, c, best); err != nil {
+	var prepErr error
+	var prepTook time.Duration
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		prepErr = prepareSwitch(ctx, c, o.Old, &res)
+		prepTook = time.Since(t1)
+	})
+	err := PromoteNode(ctx, c, best)
+	res.Durations["promote"] = time.Since(t1)
+	wg.Wait()
+	res.Durations["prepare"] = prepTook
+	res.Durations["total"] = time.Since(t0)
+	if err != nil {
 		return res, fmt.Errorf("failover from %s: %w", o.Old, err)
 	}
-	res.Durations["promote"] = time.Since(t1)
-	res.Sync = sync.Over(others(c.Nodes(), o.Old, best)).String()
-	t2 := time.Now()
-	if err := SetSyncStandbys(ctx, c, best, res.Sync); err != nil {
-		return res, fmt.Errorf("failover from %s: set sync list on %s: %w", o.Old, best, err)
+	if prepErr != nil {
+		return res, fmt.Errorf("failover from %s: %w", o.Old, prepErr)
 	}
-	res.Durations["sync"] = time.Since(t2)
-	res.Durations["total"] = time.Since(t0)
 	return res, nil
+}
+
+// prepareSwitch readies the cluster for res.New's promotion, while
+// PromoteNode runs: it sets res.Sync on res.New, and points every other
+// running standby that does not hold WAL beyond res.SwitchLSN at res.New.
+// Either order is safe. A sync list set before the promotion is ignored
+// until res.New is a primary; one set after it leaves res.New's first
+// commits waiting under the old list, which names res.New itself and so
+// acknowledges nothing until the new list arrives. A standby pointed at
+// res.New before its promotion streams from it as a cascading standby and
+// goes on across the promotion, following the new timeline without
+// reconnecting; one pointed after it connects to the new primary. Setting
+// the list and pointing the standbys run at once, on different nodes.
+// The standbys it pointed are res.Followers; Repoint handles the others.
+func prepareSwitch(ctx context.Context, c Cluster, old string, res *FailoverResult) error {
+	sw, swErr := ParseLSN(res.SwitchLSN)
+	var pre []string
+	for _, s := range res.Candidates {
+		if s.Node == res.New || s.Node == old || s.Role != string(Standby) || c.Status(s.Node) != Unknown || swErr != nil {
+			continue
+		}
+		if lsn, err := ParseLSN(s.ReceiveLSN); err == nil && lsn > sw {
+			continue // ahead of the new primary: rewound after the promotion
+		}
+		pre = append(pre, s.Node)
+	}
+	errs := make([]error, len(pre)+1)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := SetSyncStandbys(ctx, c, res.New, res.Sync); err != nil {
+			errs[0] = fmt.Errorf("set sync list on %s: %w", res.New, err)
+		}
+	})
+	for i, n := range pre {
+		wg.Go(func() {
+			if err := c.Follow(ctx, n, res.New); err != nil {
+				errs[i+1] = fmt.Errorf("point %s at %s: %w", n, res.New, err)
+			}
+		})
+	}
+	wg.Wait()
+	for i, n := range pre {
+		if errs[i+1] == nil {
+			res.Followers = append(res.Followers, n)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // SafeCandidate chooses, among the states of the old primary's standbys,
@@ -237,16 +296,18 @@ func mostAdvanced(states []results.NodeState) string {
 	return best
 }
 
-// Repoint points every reachable standby but old at primary. A standby
+// Repoint points every reachable standby but old and those in pointed
+// (already streaming from primary: Promote's Followers) at primary. A standby
 // that had received WAL beyond switchLSN (the WAL primary had when it was
 // promoted) cannot follow it: its timeline forked earlier. It is rewound
 // with pg_rewind, which discards that WAL. Others are re-pointed at once
 // and catch up on their own. With an unknown switchLSN ("") a standby that
 // does not stream within FollowTimeout is rewound.
-func Repoint(ctx context.Context, c Cluster, old, primary, switchLSN string) (followers, rewound []string, err error) {
+func Repoint(ctx context.Context, c Cluster, old, primary, switchLSN string, pointed []string) (followers, rewound []string, err error) {
 	var errs []string
 	sw, swErr := ParseLSN(switchLSN)
-	for _, n := range others(c.Nodes(), old, primary) {
+	followers = append(followers, pointed...)
+	for _, n := range others(c.Nodes(), append([]string{old, primary}, pointed...)...) {
 		if c.Status(n) != Unknown {
 			continue // down or paused: the settle step re-points it
 		}

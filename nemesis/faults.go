@@ -172,6 +172,7 @@ func (n *Nemesis) failover(ctx context.Context, w *window, st Step, old string, 
 func (n *Nemesis) promote(ctx context.Context, w *window, o cluster.PromoteOptions) (string, error) {
 	hctx := context.WithoutCancel(ctx)
 	newPrimary, switchLSN := "", ""
+	var pointed []string
 	_, err := n.record(ctx, w, "failover", results.PhaseStep, []string{o.Old}, func(f *results.Fault) error {
 		if err := n.verifyDown(hctx, f, o.Old); err != nil {
 			return fmt.Errorf("not promoting while %s may still take writes: %w", o.Old, err)
@@ -187,18 +188,20 @@ func (n *Nemesis) promote(ctx context.Context, w *window, o cluster.PromoteOptio
 		if err != nil {
 			return err
 		}
-		if err := n.verifyPromoted(hctx, f, res.New); err != nil {
-			return err
-		}
-		newPrimary, switchLSN = res.New, res.SwitchLSN
+		// Promote saw res.New out of recovery. The clients write to it
+		// from here on; the step is done only once it is verified the
+		// only primary, taking writes (a failed verification fails the
+		// step, and the run is unknown), but that need not delay the
+		// clients' first write.
+		newPrimary, switchLSN, pointed = res.New, res.SwitchLSN, res.Followers
 		n.switchClients(w, res.New)
-		return nil
+		return n.verifyPromoted(hctx, f, res.New)
 	})
 	if err != nil || newPrimary == "" {
 		return newPrimary, err
 	}
 	_, err = n.record(ctx, w, "repoint", results.PhaseStep, nil, func(f *results.Fault) error {
-		followers, rewound, err := cluster.Repoint(hctx, n.c, o.Old, newPrimary, switchLSN)
+		followers, rewound, err := cluster.Repoint(hctx, n.c, o.Old, newPrimary, switchLSN, pointed)
 		f.Primary, f.Targets = newPrimary, followers
 		f.Detail = fmt.Sprintf("re-pointed %s at %s", strings.Join(followers, ", "), newPrimary)
 		if len(rewound) > 0 {
@@ -233,7 +236,7 @@ func (n *Nemesis) lagThenKill(ctx context.Context, w *window, st Step, primary s
 	}
 	if congested {
 		congested, err = n.record(ctx, w, "lag", results.PhaseStep, standbys, func(f *results.Fault) error {
-			lag, err := awaitLag(hctx, n.c, primary, lagWait)
+			lag, _, err := padUntilBehind(hctx, n.c, primary, lagWait)
 			f.Detail = lag
 			return err
 		})
@@ -252,62 +255,6 @@ func (n *Nemesis) lagThenKill(ctx context.Context, w *window, st Step, primary s
 	n.afterKill = uncongest
 	defer func() { n.afterKill = nil }()
 	return n.killPrimary(ctx, kw, sub, primary, standbys, nil, nil)
-}
-
-// lagBytes is how far a standby must trail the primary's WAL for the
-// congestion to count as taken effect: far more than a standby on a free
-// link trails by while writes go on (a few KiB), far less than a congested
-// one (hundreds of KiB within a second).
-const lagBytes = 64 << 10
-
-// lagWait bounds the lag step's wait for a standby to fall behind.
-const lagWait = 3 * time.Second
-
-// awaitLag polls until a standby trails primary by lagBytes, up to d, and
-// describes how far each trails; it fails when none did: the congestion
-// did not take effect (writes too slow to fill the limited link, say).
-func awaitLag(ctx context.Context, c cluster.Cluster, primary string, d time.Duration) (string, error) {
-	deadline := time.Now().Add(d)
-	for {
-		detail, behind, err := replicationLag(ctx, c, primary)
-		if err != nil || behind {
-			return detail, err
-		}
-		if time.Now().After(deadline) {
-			return detail, fmt.Errorf("%w: no standby fell %d KiB behind the primary within %s", ErrNotVerified, lagBytes>>10, d)
-		}
-		hold(ctx, 100*time.Millisecond)
-	}
-}
-
-// replicationLag describes how far the standbys trail primary and whether
-// one trails by lagBytes. The standbys' positions are read before the
-// primary's, so a trail is never negative.
-func replicationLag(ctx context.Context, c cluster.Cluster, primary string) (detail string, behind bool, err error) {
-	rs, err := cluster.Replication(ctx, c, primary)
-	if err != nil {
-		return "", false, err
-	}
-	ps, err := cluster.QueryState(ctx, c.ConnString(primary, true))
-	if err != nil {
-		return "", false, err
-	}
-	cur, err := cluster.ParseLSN(ps.CurrentLSN)
-	if err != nil {
-		return "", false, err
-	}
-	var parts []string
-	for _, r := range rs {
-		lsn, err := cluster.ParseLSN(r.ReplayLSN)
-		if err != nil {
-			continue
-		}
-		if cur >= lsn+lagBytes {
-			behind = true
-		}
-		parts = append(parts, fmt.Sprintf("%s replayed %d bytes behind %s", r.Name, int64(cur)-int64(lsn), ps.CurrentLSN))
-	}
-	return strings.Join(parts, "; "), behind, nil
 }
 
 // leastAdvanced is the standby with the lowest received LSN (the operator's
@@ -550,6 +497,9 @@ const (
 // their commits (with the warning) before the kill. None cancelled in any
 // round means the fault had nothing to act on: the kill is not made.
 func (n *Nemesis) cancelBeforeKill(ctx context.Context, f *results.Fault, primary string) error {
+	if _, err := awaitWaiters(ctx, n.c, primary, waitersWait); err != nil {
+		return err
+	}
 	total := 0
 	for round := range cancelRounds {
 		if round > 0 {
@@ -576,6 +526,9 @@ func (n *Nemesis) cancelBeforeKill(ctx context.Context, f *results.Fault, primar
 // cancelWaiters cancels the commits of primary that wait for synchronous
 // replication; none waiting means the fault had nothing to act on.
 func (n *Nemesis) cancelWaiters(ctx context.Context, f *results.Fault, primary string) error {
+	if _, err := awaitWaiters(ctx, n.c, primary, waitersWait); err != nil {
+		return err
+	}
 	pids, err := CancelSyncWaiters(ctx, n.c, primary)
 	f.Detail = fmt.Sprintf("pg_cancel_backend on %d backend(s) waiting for SyncRep: %v", len(pids), pids)
 	if err != nil {
@@ -591,7 +544,7 @@ func (n *Nemesis) cancelWaiters(ctx context.Context, f *results.Fault, primary s
 // crashWhileWaiting kills and restarts primary while commits wait for a
 // standby; none waiting means the fault had nothing to act on.
 func (n *Nemesis) crashWhileWaiting(ctx context.Context, f *results.Fault, primary string) error {
-	waiting, err := syncWaiters(ctx, n.c, primary)
+	waiting, err := awaitWaiters(ctx, n.c, primary, waitersWait)
 	if err != nil {
 		return err
 	}
@@ -608,10 +561,29 @@ func (n *Nemesis) crashWhileWaiting(ctx context.Context, f *results.Fault, prima
 // syncWaitersSQL lists the backends waiting for synchronous replication.
 const syncWaitersSQL = `SELECT pid FROM pg_stat_activity WHERE wait_event = 'SyncRep' ORDER BY pid`
 
-// syncWaiters lists the backends of primary waiting for synchronous
-// replication.
-func syncWaiters(ctx context.Context, c cluster.Cluster, primary string) ([]int, error) {
-	return queryPIDs(ctx, c, primary, syncWaitersSQL)
+// waitersWait bounds how long a fault that acts on waiting commits waits
+// for the clients' commits to wait for the standby it cut off: a client
+// that was between operations when the cut came commits within its next
+// operation.
+const waitersWait = 5 * time.Second
+
+// awaitWaiters polls, up to d, until a backend of primary waits for
+// synchronous replication, and returns the waiting backends (none when d
+// passed: the caller says the fault had nothing to act on).
+func awaitWaiters(ctx context.Context, c cluster.Cluster, primary string, d time.Duration) ([]int, error) {
+	conn, err := pgx.Connect(ctx, c.ConnString(primary, true))
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	deadline := time.Now().Add(d)
+	for {
+		pids, err := pidsOn(ctx, conn, syncWaitersSQL)
+		if err != nil || len(pids) > 0 || time.Now().After(deadline) {
+			return pids, err
+		}
+		hold(ctx, 20*time.Millisecond)
+	}
 }
 
 // CancelSyncWaiters sends pg_cancel_backend to every backend of primary

@@ -252,7 +252,7 @@ func (n *Nemesis) seqPromote(ctx context.Context, w *window, f *results.Fault, s
 		return err
 	}
 	n.switchClients(w, res.New)
-	followers, rewound, err := cluster.Repoint(ctx, n.c, old, res.New, res.SwitchLSN)
+	followers, rewound, err := cluster.Repoint(ctx, n.c, old, res.New, res.SwitchLSN, res.Followers)
 	f.Detail += fmt.Sprintf("; re-pointed %v (rewound %v)", followers, rewound)
 	return err
 }

@@ -15,9 +15,11 @@ import (
 )
 
 // stallQueue bounds the wait for commits to queue behind the paused
-// standbys; stallFill is how long they are given to queue once one does.
+// standbys (a client commits within its next operation, which on a slow
+// backend such as Kubernetes's port-forwards takes longer); stallFill is
+// how long they are given to queue once one does.
 const (
-	stallQueue = 2 * time.Second
+	stallQueue = 5 * time.Second
 	stallFill  = 50 * time.Millisecond
 )
 

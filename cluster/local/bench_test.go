@@ -82,7 +82,7 @@ func BenchmarkFailover(b *testing.B) {
 		require.NoError(b, err)
 		// RPO = 0 after the failover: the promoted node's commits wait for
 		// the remaining standby, so it must follow before the first write.
-		_, _, err = cluster.Repoint(ctx, c, "n1", res.New, res.SwitchLSN)
+		_, _, err = cluster.Repoint(ctx, c, "n1", res.New, res.SwitchLSN, res.Followers)
 		require.NoError(b, err)
 		conn, err := pgx.Connect(ctx, c.ConnString(res.New, false))
 		require.NoError(b, err)

@@ -221,11 +221,31 @@ func checkAvailability(ctx context.Context, h *history) Check {
 }
 
 // rtos measures each kill of the primary: kill = completion of the
-// kill-primary start; promotion = completion of the next failover step
-// naming a primary; first write = the first acknowledged client write
+// kill-primary start; promotion = the moment the next failover step naming
+// a primary pointed the clients at it (its switch-primary line: the
+// nemesis verifies the new primary after that, so that the verification
+// does not delay the first write), or that step's completion in histories
+// without one; first write = the first acknowledged client write
 // completed after the promotion (after the kill if none) and invoked after
 // the kill. wcomp and winv are the acknowledged writes' completion and
 // invoke times in completion order.
+// switchWithin finds the switch-primary line of window id that pointed the
+// clients at primary while the nemesis step h.nemesis[at] ran, and returns
+// its time.
+func (h *history) switchWithin(at, id int, primary string) (int64, bool) {
+	end := h.stepEnd(h.steps[h.nemesis[at]])
+	for _, ni := range h.nemesis[at+1:] {
+		n := h.steps[ni]
+		if n.invT > end {
+			break
+		}
+		if g := h.stepOp(n).Fault; g != nil && h.special[n.inv].F == "switch-primary" && g.ID == id && g.Primary == primary {
+			return h.stepEnd(n), true
+		}
+	}
+	return 0, false
+}
+
 func (h *history) rtos(wcomp, winv []int64) []RTO {
 	var out []RTO
 	for i, si := range h.nemesis {
@@ -249,6 +269,9 @@ func (h *history) rtos(wcomp, winv []int64) []RTO {
 			}
 			if f := h.special[n.inv].F; g.Phase == results.PhaseStep && (g.Kind == kindFailover || f == kindFailover || f == "await-primary") && g.Primary != "" {
 				r.PromotedNS, r.New = h.stepEnd(n), g.Primary
+				if sw, ok := h.switchWithin(ni, g.ID, g.Primary); ok {
+					r.PromotedNS = sw
+				}
 				r.ToPromotionNS = r.PromotedNS - r.KillNS
 				break
 			}

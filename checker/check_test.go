@@ -450,6 +450,30 @@ func TestCheckHistory(t *testing.T) {
 				assert.Equal(t, 2, a.Windows[0].Ops.OK)
 			},
 		},
+		{
+			// The nemesis points the clients at the new primary before it
+			// verifies it: the promotion counts from that switch, and a
+			// write the new primary acknowledged during the verification
+			// is the first write.
+			name: "availability: promotion counts from the clients' switch",
+			hist: new(hb).
+				nemesis(100, 110, killN1).
+				add(111, results.NemesisProcess, results.Invoke, results.WorkloadNemesis, kindFailover, "", fault(failoverN2)).
+				add(130, results.NemesisProcess, results.OK, results.WorkloadNemesis, "switch-primary", "",
+					fault(results.Fault{ID: 2, Kind: kindKillPrimary, Phase: results.PhaseInfo, Primary: "n2"})).
+				reg(131, 1, results.Invoke, results.FWrite, val(2)).
+				reg(140, 1, results.OK, results.FWrite, val(2), on("n2")).
+				add(150, results.NemesisProcess, results.OK, results.WorkloadNemesis, kindFailover, "", fault(failoverN2)).
+				step(200, 210, kindKillPrimary, rejoinN1).
+				final(300, results.WorkloadRegister, "n2", val(2)),
+			verdict: Valid,
+			checks:  want{NameAvailability: Valid},
+			more: func(t *testing.T, r Result) {
+				a := r.Find(NameAvailability).Availability
+				require.Len(t, a.Failovers, 1)
+				assert.Equal(t, RTO{FaultID: 2, Old: "n1", New: "n2", KillNS: 110, PromotedNS: 130, FirstWriteNS: 140, ToPromotionNS: 20, ToFirstWriteNS: 30}, a.Failovers[0])
+			},
+		},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/strongcheck/strongcheck/checker"
 	"github.com/strongcheck/strongcheck/cluster"
 	"github.com/strongcheck/strongcheck/cluster/existing"
 	"github.com/strongcheck/strongcheck/harness"
@@ -64,6 +66,18 @@ func existingHelp() string {
 // replace --nodes, and --failover defaults to external (the cluster's own
 // manager fails over).
 func parseExisting(f *testFlags, t *harness.Test) error {
+	return existingUsage(parseExistingFlags(f, t))
+}
+
+// existingUsage makes the existing backend's user errors exit 254.
+func existingUsage(err error) error {
+	if err != nil && errors.Is(err, existing.ErrUsage) {
+		return &exitError{checker.ExitUsage, err}
+	}
+	return err
+}
+
+func parseExistingFlags(f *testFlags, t *harness.Test) error {
 	e := &f.existing
 	if f.backend != "existing" {
 		if len(e.nodes) > 0 || e.nodesFile != "" || len(e.faultCmds) > 0 || e.dryRun || e.allowFaults != "" || e.allowPromote {
@@ -221,7 +235,7 @@ func preflightExisting(ctx context.Context, f *testFlags, t harness.Test, stdout
 	}
 	c, err := existing.Attach(ctx, opts)
 	if err != nil {
-		return false, err
+		return false, existingUsage(err)
 	}
 	if !f.existing.dryRun {
 		return false, nil

@@ -195,17 +195,41 @@ func listOr(xs []string) string {
 }
 
 // writeProbe commits a transaction that writes WAL on primary (its xid's
-// commit record, synchronous_commit local so that a cut standby does not
-// hold it) and returns the WAL position after it.
+// commit record; no table is touched) and returns the WAL position after
+// that record once the primary has flushed it. Such a commit writes no
+// other WAL, so PostgreSQL flushes it asynchronously (within
+// wal_writer_delay): pg_current_wal_lsn() would not show it yet, hence the
+// insert position and the wait for the flush.
 func writeProbe(ctx context.Context, c cluster.Cluster, primary string) (uint64, error) {
 	if err := cluster.VerifyPrimary(ctx, c, primary); err != nil {
 		return 0, err
 	}
-	st, err := cluster.QueryState(ctx, c.ConnString(primary, true))
-	if err != nil {
-		return 0, err
-	}
-	return cluster.ParseLSN(st.CurrentLSN)
+	var target uint64
+	err := cluster.WithAdminConn(ctx, c, primary, func(ctx context.Context, conn *pgx.Conn) error {
+		var insert string
+		if err := conn.QueryRow(ctx, "SELECT pg_current_wal_insert_lsn()::text").Scan(&insert); err != nil {
+			return err
+		}
+		var err error
+		if target, err = cluster.ParseLSN(insert); err != nil {
+			return err
+		}
+		for {
+			var flush string
+			if err := conn.QueryRow(ctx, "SELECT pg_current_wal_flush_lsn()::text").Scan(&flush); err != nil {
+				return err
+			}
+			if f, err := cluster.ParseLSN(flush); err == nil && f >= target {
+				return nil
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("the probe at %s is not flushed: %w", insert, ctx.Err())
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	})
+	return target, err
 }
 
 // receivedWithin polls standby until it has received WAL up to lsn, for

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -183,9 +184,9 @@ func (c *Cluster) checkStreaming(t Topology) error {
 	if len(problems) > 0 {
 		return fmt.Errorf("%w: %w: %s", ErrUsage, ErrTopology, strings.Join(problems, "; "))
 	}
-	if n := len(c.nodes) - 1; n < MinStandbys {
-		return fmt.Errorf("%w: %w: %s has %d standby (pg_stat_replication %s): strongcheck judges a primary with at least %d streaming standbys",
-			ErrUsage, ErrTopology, t.Primary, n, lists, MinStandbys)
+	if named := slices.DeleteFunc(c.Nodes(), func(n string) bool { return n == t.Primary }); len(named) < MinStandbys {
+		return fmt.Errorf("%w: %w: %d standby of %s named (%s); pg_stat_replication on %s %s: strongcheck judges a primary with at least %d streaming standbys, name them all",
+			ErrUsage, ErrTopology, len(named), t.Primary, strings.Join(named, ", "), t.Primary, lists, MinStandbys)
 	}
 	return nil
 }

@@ -212,9 +212,7 @@ func existingBackend(opts existing.Options) harness.Backend {
 	return harness.Backend{
 		Name:       "existing",
 		ClientRole: role,
-		Up: func(ctx context.Context, _ cluster.Spec, dir string) (cluster.Cluster, error) {
-			return existing.Up(ctx, opts, dir)
-		},
+		Up:         existing.BackendUp(opts),
 		PostgresVersion: func(c cluster.Cluster) string {
 			if d, ok := c.(interface{ PostgresVersion() string }); ok {
 				return d.PostgresVersion()

@@ -169,6 +169,14 @@ func Up(ctx context.Context, opts Options, dir string) (cluster.Cluster, error) 
 	return &Managed{Cluster: c}, nil
 }
 
+// BackendUp is Up with opts, in the form harness.Backend.Up takes (the
+// spec is the user's node list, which opts already hold).
+func BackendUp(opts Options) func(ctx context.Context, spec cluster.Spec, dir string) (cluster.Cluster, error) {
+	return func(ctx context.Context, _ cluster.Spec, dir string) (cluster.Cluster, error) {
+		return Up(ctx, opts, dir)
+	}
+}
+
 // SchemaFor is the schema of the run whose folder is named run:
 // strongcheck_ and the name's letters and digits, lower case.
 func SchemaFor(run string) string {

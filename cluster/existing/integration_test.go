@@ -17,9 +17,12 @@ import (
 
 	"github.com/strongcheck/strongcheck/cli"
 	"github.com/strongcheck/strongcheck/cluster"
+	"github.com/strongcheck/strongcheck/cluster/existing"
 	"github.com/strongcheck/strongcheck/cluster/local"
+	"github.com/strongcheck/strongcheck/harness"
 	"github.com/strongcheck/strongcheck/internal/existingtest"
 	"github.com/strongcheck/strongcheck/internal/leakcheck"
+	"github.com/strongcheck/strongcheck/nemesis"
 	"github.com/strongcheck/strongcheck/results"
 )
 
@@ -79,6 +82,23 @@ func assertUnchanged(t *testing.T, fx *existingtest.Fixture) {
 	assert.NoError(t, exec.Command("sh", "-c", "! ip -all netns exec nft list table inet sc_user_cut 2>/dev/null | grep -q chain").Run(), "a cut is left")
 }
 
+// validRun runs a faulted test on fx that must exit 0 under --model
+// postgres, and returns its run and history.
+func validRun(t *testing.T, fx *existingtest.Fixture, extra ...string) (results.Run, string) {
+	t.Helper()
+	store := t.TempDir()
+	t0 := time.Now()
+	args := existingArgs(fx, store, fx.Nodes(), append([]string{"--model", "postgres", "--allow-faults", "n1"}, extra...)...)
+	code, out, errOut := runCLI(append(args, faultArgs(fx)...)...)
+	t.Logf("exit %d in %.1fs\n%s", code, time.Since(t0).Seconds(), out)
+	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
+	run, err := results.Store{Root: store}.Latest("register-set")
+	require.NoError(t, err)
+	hist, err := os.ReadFile(run.History())
+	require.NoError(t, err)
+	return run, string(hist)
+}
+
 // A local cluster started outside the harness, attached by connection
 // strings, faulted only through the fault script: every step verified
 // through SQL, RPO judged, valid under --model postgres; then every kind
@@ -90,7 +110,6 @@ func TestIntegrationExistingCluster(t *testing.T) {
 	fx, err := existingtest.Up(ctx, t.TempDir())
 	require.NoError(t, err)
 	t.Cleanup(func() { assert.NoError(t, fx.Close(context.Background())) })
-	t.Cleanup(fx.Env())
 	nodes := fx.Nodes()
 
 	t.Run("dry run", func(t *testing.T) {
@@ -157,21 +176,21 @@ func TestIntegrationExistingCluster(t *testing.T) {
 		})
 	}
 
+	t.Run("kill of the primary, nobody fails over", func(t *testing.T) {
+		run, hist := validRun(t, fx, "--time-limit", "4s", "--nemesis-interval", "2s", "--nemesis", "kill-primary", "--failover", "none")
+		for _, w := range []string{"n1: stopped answering", `"f":"restart-old-primary"`, "n1: answers as primary", "no failover (nothing promotes; strongcheck watches)"} {
+			assert.Contains(t, hist, w)
+		}
+		assert.NotEmpty(t, run.Dir)
+		assertUnchanged(t, fx)
+	})
+
 	t.Run("faults through the user's commands", func(t *testing.T) {
-		store := t.TempDir()
-		t0 := time.Now()
-		args := existingArgs(fx, store, nodes, "--time-limit", "5s", "--model", "postgres", "--nemesis-interval", "1s", "--allow-faults", "n1",
+		run, hist := validRun(t, fx, "--time-limit", "5s", "--nemesis-interval", "1s",
 			"--sequence", "kill n3; start n3; partition n2; wait 1s; heal; pause n3; resume n3")
-		code, out, errOut := runCLI(append(args, faultArgs(fx)...)...)
-		t.Logf("exit %d in %.1fs\n%s", code, time.Since(t0).Seconds(), out)
-		require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
-		run, err := results.Store{Root: store}.Latest("register-set")
-		require.NoError(t, err)
-		hist, err := os.ReadFile(run.History())
-		require.NoError(t, err)
 		for _, w := range []string{"discovered: n1 primary", "n3: stopped answering", "n3: answers as standby",
 			"n2 received none of it", "through SQL: n2, n3 receive WAL", "n3: connection attempts time out"} {
-			assert.Contains(t, string(hist), w)
+			assert.Contains(t, hist, w)
 		}
 		info, err := results.ReadTestInfo(run.TestJSON())
 		require.NoError(t, err)
@@ -191,10 +210,58 @@ func TestIntegrationExistingCluster(t *testing.T) {
 		}
 		assert.Equal(t, "valid", verdicts["rpo"], "%v", verdicts)
 		assert.Equal(t, "valid", verdicts["faults"], "%v", verdicts)
-		hits, files, err := leakcheck.Find(store, fx.Secrets()...)
+		hits, files, err := leakcheck.Find(filepath.Dir(filepath.Dir(run.Dir)), fx.Secrets()...)
 		require.NoError(t, err)
 		assert.NotZero(t, files)
 		assert.Empty(t, hits, "a password in the store")
 		assertUnchanged(t, fx)
 	})
+}
+
+// An interrupted run (Ctrl-C: its context cancelled) with a partition
+// and a killed node open: the backend heals, starts and drops its schema
+// on the way out, leaving the cluster as it was.
+func TestIntegrationExistingInterruptedRunHeals(t *testing.T) {
+	needLocal(t)
+	ctx := context.Background()
+	fx, err := existingtest.Up(ctx, t.TempDir())
+	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, fx.Close(context.Background())) })
+	o, err := fx.Options()
+	require.NoError(t, err)
+	be := harness.Backend{Name: "existing", ClientRole: o.Nodes[0].User,
+		Up: func(ctx context.Context, _ cluster.Spec, dir string) (cluster.Cluster, error) {
+			return existing.Up(ctx, o, dir)
+		}}
+	seq, err := nemesis.ParseSequence("partition n2; kill n3; wait 60s", fx.Local.Nodes())
+	require.NoError(t, err)
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	store := results.Store{Root: t.TempDir()}
+	tt := harness.Test{Name: "interrupted", Workloads: []string{"register"}, TimeLimit: time.Minute, Concurrency: 2,
+		Sequence: seq, Interval: time.Second, Seed: 6, Store: store, Failover: nemesis.Policy{Mode: nemesis.FailoverExternal},
+		Spec: cluster.Spec{Nodes: fx.Local.Nodes()}, Progress: func(line string, _ bool) {
+			if strings.Contains(line, "nemesis: sequence") && strings.Contains(line, "wait") {
+				cancel()
+			}
+		}}
+	go func() {
+		// The progress line names the step only on a terminal; a timer
+		// covers the other case.
+		select {
+		case <-time.After(4 * time.Second):
+			cancel()
+		case <-rctx.Done():
+		}
+	}()
+	t0 := time.Now()
+	out, err := harness.Run(rctx, tt, be)
+	require.NoError(t, err)
+	t.Logf("interrupted run ended in %.1fs: %v", time.Since(t0).Seconds(), out.Err)
+	assert.ErrorIs(t, out.Err, harness.ErrInterrupted)
+	hist, err := os.ReadFile(out.Run.History())
+	require.NoError(t, err)
+	assert.Contains(t, string(hist), "n2 received none of it", "the partition was open")
+	assert.Contains(t, string(hist), "n3: stopped answering", "n3 was down")
+	assertUnchanged(t, fx)
 }

@@ -178,3 +178,14 @@ func TestRunCommand(t *testing.T) {
 	assert.True(t, errors.Is(err, ErrCommand))
 	assert.Contains(t, err.Error(), "interrupted")
 }
+
+func TestSetConninfoKeepsTheReplicationCredentials(t *testing.T) {
+	got := setConninfo("user=replicator passfile=/var/lib/pg/.pgpass host=10.0.0.1 port=5432 application_name=n2 sslmode=prefer",
+		map[string]string{"host": "10.0.0.3", "port": "6432"})
+	assert.Equal(t, "user=replicator passfile=/var/lib/pg/.pgpass application_name=n2 sslmode=prefer host=10.0.0.3 port=6432", got)
+}
+
+func TestSchemaForIsAnIdentifierOfTheRun(t *testing.T) {
+	assert.Equal(t, "strongcheck_20261208t015235_570z", SchemaFor("20261208T015235.570Z"))
+	assert.Equal(t, "strongcheck_20261208t015235_570z_2", SchemaFor("20261208T015235.570Z-2"))
+}

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/strongcheck/strongcheck/cluster"
+	"github.com/strongcheck/strongcheck/cluster/existing"
 	"github.com/strongcheck/strongcheck/cluster/local"
 )
 
@@ -35,11 +36,13 @@ type Fixture struct {
 	// superuser's (STRONGCHECK_ADMIN_PASSWORD_<NODE>), per node.
 	Passwords, AdminPasswords map[string]string
 
-	ns map[string]string
+	ns       map[string]string
+	unsetEnv func()
 }
 
 // Up starts a three-node local cluster in dir (settings as cluster/local's
-// defaults) and writes the fault script.
+// defaults), writes the fault script and exports the nodes' password
+// variables (as a user would); Close unsets them.
 func Up(ctx context.Context, dir string) (*Fixture, error) {
 	lc, err := local.Up(ctx, local.Options{Dir: filepath.Join(dir, "cluster"), Subnet: local.AutoSubnet})
 	if err != nil {
@@ -50,6 +53,7 @@ func Up(ctx context.Context, dir string) (*Fixture, error) {
 		_ = f.Close(context.WithoutCancel(ctx))
 		return nil, err
 	}
+	f.unsetEnv = f.env()
 	return f, nil
 }
 
@@ -157,9 +161,9 @@ func (f *Fixture) FaultCmds() []string {
 	return append(out, "partition="+f.Script+" partition {node} {peer_hosts}", "heal="+f.Script+" heal {node}")
 }
 
-// Env sets the nodes' password variables (as a user would export them)
-// and returns a function that unsets them.
-func (f *Fixture) Env() func() {
+// env sets the nodes' password variables and returns a function that
+// unsets them.
+func (f *Fixture) env() func() {
 	var names []string
 	for n, pw := range f.Passwords {
 		k := "STRONGCHECK_PASSWORD_" + strings.ToUpper(n)
@@ -194,6 +198,9 @@ func (f *Fixture) AsCluster() cluster.Cluster { return f.Local }
 // Close heals, kills the servers the script may have started (they are
 // not the local backend's children), then tears the local cluster down.
 func (f *Fixture) Close(ctx context.Context) error {
+	if f.unsetEnv != nil {
+		f.unsetEnv()
+	}
 	var errs []error
 	for _, n := range f.Local.Nodes() {
 		if f.Script != "" {
@@ -218,4 +225,23 @@ func (f *Fixture) Close(ctx context.Context) error {
 	}
 	errs = append(errs, f.Local.Close(ctx))
 	return errors.Join(errs...)
+}
+
+// Options attach the existing backend to the fixture with its fault
+// script, faults allowed (the primary n1's cluster_name is n1).
+func (f *Fixture) Options() (existing.Options, error) {
+	o := existing.Options{Commands: existing.Commands{}, AllowFaults: "n1", FaultsPlanned: true, Failover: existing.FailoverExternal}
+	for _, s := range f.Nodes() {
+		n, err := existing.ParseNode(s)
+		if err != nil {
+			return o, err
+		}
+		o.Nodes = append(o.Nodes, n)
+	}
+	for _, s := range f.FaultCmds() {
+		if err := existing.ParseFaultCmd(o.Commands, s); err != nil {
+			return o, err
+		}
+	}
+	return o, nil
 }

@@ -60,6 +60,7 @@ type testFlags struct {
 	manager      string
 	managerConf  []string
 	k8s          k8s.Options
+	existing     existingFlags
 }
 
 func newTestCmd(stdout, stderr io.Writer) *cobra.Command {
@@ -84,7 +85,8 @@ Models (--model): the verdict and exit code follow one; the report shows them al
 ` + modelHelp() + `
 HA managers (--manager): the manager provisions and runs the cluster and decides every
 failover; strongcheck injects the faults, follows the primary the manager names and judges.
-` + managerHelp(),
+` + managerHelp() + `
+` + existingHelp(),
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runTest(cmd.Context(), f, cmd.Flags().Changed("seed"), stdout, stderr)
@@ -128,8 +130,9 @@ func addTestFlags(fl *pflag.FlagSet) *testFlags {
 	fl.BoolVar(&f.writesOnly, "writes-only", false, "workloads do writes only (for throughput measurements)")
 	fl.BoolVar(&f.readAllKeys, "read-all-keys", false, "append workload: every read-only transaction reads every key in use (finds long forks across nodes more often)")
 	fl.BoolVar(&f.leaveRunning, "leave-db-running", false, "leave the cluster running after the test, for psql (`strongcheck cluster down --dir RUN/cluster` removes it)")
-	fl.StringVar(&f.backend, "backend", "local", "cluster backend: local, or k8s (Kubernetes through client-go; kind for laptops)")
+	fl.StringVar(&f.backend, "backend", "local", "cluster backend: local, k8s (Kubernetes through client-go; kind for laptops), or existing (your own cluster, by --node connection strings)")
 	f.k8s.AddFlags(fl)
+	f.existing.addFlags(fl)
 	fl.StringVar(&f.scenario, "scenario", "", "run a scenario of the zoo (see `strongcheck scenarios`); later flags override its own")
 	return f
 }
@@ -183,7 +186,7 @@ func parseTest(f *testFlags, seedSet bool) (harness.Test, error) {
 	if f.overrun == 0 {
 		t.Overrun = -1 // none: Test's zero means the default
 	}
-	for _, step := range []func(*testFlags, *harness.Test) error{parseWorkloads, parseSpec, parseFaults, parseBackend} {
+	for _, step := range []func(*testFlags, *harness.Test) error{parseWorkloads, parseSpec, parseExisting, parseFaults, parseBackend} {
 		if err := step(f, &t); err != nil {
 			return t, err
 		}
@@ -316,8 +319,11 @@ func parseFaults(f *testFlags, t *harness.Test) error {
 
 // parseBackend refuses what the chosen backend cannot do.
 func parseBackend(f *testFlags, t *harness.Test) error {
+	if f.backend == "existing" {
+		return checkExisting(f, t)
+	}
 	if f.backend != "local" && f.backend != "k8s" {
-		return usageErr("--backend %q: want local or k8s", f.backend)
+		return usageErr("--backend %q: want local, k8s or existing", f.backend)
 	}
 	if f.backend == "local" {
 		if err := checkSubnet(f.subnet); err != nil {
@@ -444,6 +450,10 @@ func runTest(ctx context.Context, f *testFlags, seedSet bool, stdout, stderr io.
 		if _, _, err := k8s.Connect(ctx, f.k8s); err != nil {
 			return err
 		}
+	case "existing":
+		if done, err := preflightExisting(ctx, f, t, stdout); done || err != nil {
+			return err
+		}
 	}
 	if err := os.MkdirAll(f.store, 0o755); err != nil {
 		return usageErr("--store %s: %w", f.store, err)
@@ -474,6 +484,9 @@ func runTest(ctx context.Context, f *testFlags, seedSet bool, stdout, stderr io.
 		be := localBackend(f.subnet, nil)
 		if f.backend == "k8s" {
 			be = k8sBackend(f.k8s)
+		}
+		if f.backend == "existing" {
+			be = existingBackend(existingOptions(f, t, nil))
 		}
 		out, err := harness.Run(ctx, t, be)
 		if err != nil {

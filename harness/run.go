@@ -71,6 +71,9 @@ func Run(ctx context.Context, t Test, be Backend) (Outcome, error) {
 	wls := make([]workload.Workload, 0, len(t.Workloads))
 	opts := t.Options
 	opts.Grantee = "strongcheck"
+	if be.ClientRole != "" {
+		opts.Grantee = be.ClientRole
+	}
 	for _, name := range t.Workloads {
 		w, err := workload.New(name, opts)
 		if err != nil {
@@ -212,6 +215,7 @@ func (r *runner) adopt(ctx context.Context, c cluster.Cluster) (stop func()) {
 		r.info.PostgresVersion = r.be.PostgresVersion(c)
 		_ = results.WriteTestInfo(r.run.TestJSON(), r.info)
 	}
+	r.recordDiscovery(c)
 	r.topo = &topology{nodes: c.Nodes()}
 	r.topo.SetPrimary(c.Nodes()[0])
 	m, ok := r.managed()
@@ -298,7 +302,8 @@ func (r *runner) setup(ctx context.Context) error {
 	r.recordRunningSettings(sctx, p)
 	// The roles the clients start with, for the checkers' role timeline.
 	topo := results.Op{Process: results.HarnessProcess, Type: results.OK, F: results.FTopology, Workload: results.WorkloadNemesis,
-		Fault: &results.Fault{Kind: results.FTopology, Phase: results.PhaseInfo, Primary: p, Nodes: cluster.NodeStates(sctx, r.c)}}
+		Fault: &results.Fault{Kind: results.FTopology, Phase: results.PhaseInfo, Primary: p, Nodes: cluster.NodeStates(sctx, r.c),
+			Detail: r.discoveryDetail()}}
 	if rs, err := cluster.Replication(sctx, r.c, p); err == nil {
 		topo.Fault.Replication = rs
 	}

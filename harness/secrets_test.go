@@ -15,7 +15,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/strongcheck/strongcheck/cluster"
+	"github.com/strongcheck/strongcheck/cluster/existing"
 	"github.com/strongcheck/strongcheck/cluster/local"
+	"github.com/strongcheck/strongcheck/internal/existingtest"
 	"github.com/strongcheck/strongcheck/internal/leakcheck"
 	"github.com/strongcheck/strongcheck/nemesis"
 	"github.com/strongcheck/strongcheck/results"
@@ -167,4 +169,33 @@ func TestKeepClusterNeedsABackendThatCan(t *testing.T) {
 	assert.Contains(t, err.Error(), "cannot leave its cluster running")
 	entries, _ := os.ReadDir(tt.Store.Dir())
 	assert.Empty(t, entries, "no run folder")
+}
+
+// A run on a cluster strongcheck did not build (the existing backend),
+// attached with passwords only in the environment and faulted through
+// the user's commands: no file of the store holds any of them.
+func TestIntegrationExistingRunLeavesNoPasswordInTheStore(t *testing.T) {
+	needLocal(t)
+	ctx := context.Background()
+	fx, err := existingtest.Up(ctx, t.TempDir())
+	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, fx.Close(context.Background())) })
+	o, err := fx.Options()
+	require.NoError(t, err)
+	be := Backend{Name: "existing", ClientRole: o.Nodes[0].User,
+		Up: func(ctx context.Context, _ cluster.Spec, dir string) (cluster.Cluster, error) {
+			return existing.Up(ctx, o, dir)
+		}}
+	seq, err := nemesis.ParseSequence("kill n3; start n3", fx.Local.Nodes())
+	require.NoError(t, err)
+	store := results.Store{Root: t.TempDir()}
+	out, err := Run(ctx, Test{Name: "secrets-existing", Workloads: []string{"register"}, TimeLimit: 3 * time.Second, Concurrency: 2,
+		Sequence: seq, Interval: time.Second, Seed: 5, Store: store, Failover: nemesis.Policy{Mode: nemesis.FailoverExternal},
+		Spec: cluster.Spec{Nodes: fx.Local.Nodes()}}, be)
+	require.NoError(t, err)
+	require.NoError(t, out.Err)
+	require.NotNil(t, out.Result)
+	hits, files := leaks(t, store.Dir(), fx.Secrets())
+	assert.NotZero(t, files)
+	assert.Empty(t, hits, "a password in the store")
 }

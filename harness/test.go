@@ -51,6 +51,10 @@ type Backend struct {
 	// it (Test.KeepCluster) and returns, in one line, how to reach it and
 	// how to take it down. A backend without it cannot keep a cluster.
 	Leave func(c cluster.Cluster) (string, error)
+	// ClientRole, when set, is the role the workload clients connect as:
+	// the workloads grant their tables to it (default: strongcheck, the
+	// role strongcheck's own clusters create).
+	ClientRole string
 }
 
 // Test is one run's configuration.

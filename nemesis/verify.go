@@ -21,10 +21,20 @@ var ErrNotVerified = errors.New("fault did not take effect")
 // parent reaps it).
 const verifyWithin = 3 * time.Second
 
+// sqlObserved is the backend as a cluster.SQLObserved when it is one and
+// not also an Inspector (which sees more: processes, network paths).
+func (n *Nemesis) sqlObserved() (cluster.SQLObserved, bool) {
+	if _, ok := n.c.(cluster.Inspector); ok {
+		return nil, false
+	}
+	o, ok := n.c.(cluster.SQLObserved)
+	return o, ok
+}
+
 func (n *Nemesis) inspector() (cluster.Inspector, error) {
 	in, ok := n.c.(cluster.Inspector)
 	if !ok {
-		return nil, fmt.Errorf("%w: the %s backend cannot observe processes and network paths, so no fault can be verified", ErrNotVerified, n.c.Backend())
+		return nil, fmt.Errorf("%w: the %s backend can observe neither processes and network paths nor replication through SQL, so no fault can be verified", ErrNotVerified, n.c.Backend())
 	}
 	return in, nil
 }
@@ -59,6 +69,9 @@ func (n *Nemesis) awaitProcesses(ctx context.Context, node string, cond func(clu
 // verifyDown checks that node has no server process left and refuses
 // connections.
 func (n *Nemesis) verifyDown(ctx context.Context, f *results.Fault, node string) error {
+	if o, ok := n.sqlObserved(); ok {
+		return n.sqlDown(ctx, o, f, node)
+	}
 	ps, ok, err := n.awaitProcesses(ctx, node, cluster.ProcessState.Gone)
 	if err != nil {
 		return err
@@ -75,6 +88,9 @@ func (n *Nemesis) verifyDown(ctx context.Context, f *results.Fault, node string)
 
 // verifyUp checks that node runs, unfrozen, and answers queries.
 func (n *Nemesis) verifyUp(ctx context.Context, f *results.Fault, node string) error {
+	if o, ok := n.sqlObserved(); ok {
+		return n.sqlUp(ctx, o, f, node)
+	}
 	ps, ok, err := n.awaitProcesses(ctx, node, func(p cluster.ProcessState) bool { return p.Postmaster && p.Stopped == 0 })
 	if err != nil {
 		return err
@@ -92,6 +108,9 @@ func (n *Nemesis) verifyUp(ctx context.Context, f *results.Fault, node string) e
 
 // verifyFrozen checks that every server process of node is stopped.
 func (n *Nemesis) verifyFrozen(ctx context.Context, f *results.Fault, node string) error {
+	if o, ok := n.sqlObserved(); ok {
+		return n.sqlFrozen(ctx, o, f, node)
+	}
 	ps, ok, err := n.awaitProcesses(ctx, node, cluster.ProcessState.Frozen)
 	if err != nil {
 		return err
@@ -105,6 +124,9 @@ func (n *Nemesis) verifyFrozen(ctx context.Context, f *results.Fault, node strin
 
 // verifyThawed checks that no server process of node is stopped.
 func (n *Nemesis) verifyThawed(ctx context.Context, f *results.Fault, node string) error {
+	if o, ok := n.sqlObserved(); ok {
+		return n.sqlUp(ctx, o, f, node)
+	}
 	ps, ok, err := n.awaitProcesses(ctx, node, func(p cluster.ProcessState) bool { return p.Postmaster && p.Stopped == 0 })
 	if err != nil {
 		return err
@@ -149,6 +171,9 @@ func (n *Nemesis) probeAll(ctx context.Context) ([]probe, error) {
 // verifyLinks checks that the links g cuts carry nothing in either direction
 // and every other link between nodes carries connections (g nil: a heal).
 func (n *Nemesis) verifyLinks(ctx context.Context, f *results.Fault, g cluster.Grudge) error {
+	if o, ok := n.sqlObserved(); ok {
+		return n.sqlLinks(ctx, o, f, g)
+	}
 	probes, err := n.probeAll(ctx)
 	if err != nil {
 		return err

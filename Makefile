@@ -52,13 +52,15 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
-# Benchmarks: cluster up and failover, client throughput against pgbench on
+# Benchmarks: cluster up and failover (the cluster's own, and the nemesis's
+# kill-primary window with every verification), client throughput against pgbench on
 # the same cluster, the checker on a million operations against raw
 # porcupine, and the list-append check on a million transactions (30 s and
 # 3 GiB, else unknown). Figures are ratios against references measured in
 # the same run.
 bench: deps build
 	$(GO) test -run '^$$' -bench . -benchtime 5x -count 1 ./cluster/local/
+	$(GO) test -run '^$$' -bench FailoverVerified -benchtime 9x -count 1 ./nemesis/
 	$(GO) test -run '^TestSpeed1M$$' -count 1 -v ./checker/ | grep -vE '^=== RUN'
 	$(GO) test -run '^TestSpeed1M$$' -count 1 -v -timeout 20m ./checker/elle/ | grep -vE '^=== RUN'
 	$(GO) test -run '^$$' -bench WriteAll300k -benchtime 3x -count 1 ./results/report/

@@ -183,11 +183,11 @@ func syncList(standbys []string) string {
 // DefaultSettings are the seed guide's settings done right (see GUIDE.md and
 // FIELD-NOTES.md): synchronous_commit=on, wal_log_hints for pg_rewind, equal
 // max_connections, and short replication timeouts so that partitions heal
-// within seconds rather than minutes. wal_retrieve_retry_interval is 50 ms:
-// a standby whose WAL source went away (a dead primary, the end of a
-// timeline it streamed from a promoted node) asks again that soon, which
-// takes up to 0.5 s off a failover at PostgreSQL's 5 s default (500 ms
-// before).
+// within seconds rather than minutes. wal_retrieve_retry_interval is 50 ms
+// (PostgreSQL's default is 5 s; strongcheck used 500 ms before it traced a
+// failover): a standby whose WAL source went away (a dead primary, the end
+// of the timeline it streamed from a node just promoted) asks again that
+// soon, and the first commit after a failover waits for it.
 func DefaultSettings() Settings {
 	return Settings{
 		"wal_level":                    "replica",

@@ -181,37 +181,55 @@ func Promote(ctx context.Context, c Cluster, o PromoteOptions) (FailoverResult, 
 // The standbys it pointed are res.Followers; Repoint handles the others.
 func prepareSwitch(ctx context.Context, c Cluster, old string, res *FailoverResult) error {
 	sw, swErr := ParseLSN(res.SwitchLSN)
-	var pre []string
+	var cands []string
 	for _, s := range res.Candidates {
-		if s.Node == res.New || s.Node == old || s.Role != string(Standby) || c.Status(s.Node) != Unknown || swErr != nil {
-			continue
+		if s.Node != res.New && s.Node != old && s.Role == string(Standby) && c.Status(s.Node) == Unknown && swErr == nil {
+			cands = append(cands, s.Node)
 		}
-		if lsn, err := ParseLSN(s.ReceiveLSN); err == nil && lsn > sw {
-			continue // ahead of the new primary: rewound after the promotion
-		}
-		pre = append(pre, s.Node)
 	}
-	errs := make([]error, len(pre)+1)
+	errs := make([]error, len(cands)+1)
+	pointed := make([]bool, len(cands))
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		if err := SetSyncStandbys(ctx, c, res.New, res.Sync); err != nil {
 			errs[0] = fmt.Errorf("set sync list on %s: %w", res.New, err)
 		}
 	})
-	for i, n := range pre {
+	for i, n := range cands {
 		wg.Go(func() {
+			// Asked afresh, not from the candidates' states: WAL still in
+			// flight when the primary died (a congested link's queue)
+			// may have reached it since. One ahead of the new primary
+			// cannot follow it; Repoint rewinds it after the promotion.
+			if ahead, err := aheadOf(ctx, c, n, 0, sw); err != nil || ahead {
+				return
+			}
 			if err := c.Follow(ctx, n, res.New); err != nil {
 				errs[i+1] = fmt.Errorf("point %s at %s: %w", n, res.New, err)
+				return
 			}
+			pointed[i] = true
 		})
 	}
 	wg.Wait()
-	for i, n := range pre {
-		if errs[i+1] == nil {
+	for i, n := range cands {
+		if pointed[i] {
 			res.Followers = append(res.Followers, n)
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// aheadOf reports whether standby node holds WAL beyond sw (received or
+// replayed) on a timeline older than tl (0: any): such a standby cannot
+// follow a primary whose timeline forked at sw.
+func aheadOf(ctx context.Context, c Cluster, node string, tl int, sw uint64) (bool, error) {
+	st, err := QueryState(ctx, c.ConnString(node, true))
+	if err != nil {
+		return false, err
+	}
+	lsn, ok := standbyLSN(st)
+	return ok && lsn > sw && (tl == 0 || st.Timeline < tl), nil
 }
 
 // SafeCandidate chooses, among the states of the old primary's standbys,
@@ -306,47 +324,66 @@ func mostAdvanced(states []results.NodeState) string {
 func Repoint(ctx context.Context, c Cluster, old, primary, switchLSN string, pointed []string) (followers, rewound []string, err error) {
 	var errs []string
 	sw, swErr := ParseLSN(switchLSN)
-	followers = append(followers, pointed...)
-	for _, n := range others(c.Nodes(), append([]string{old, primary}, pointed...)...) {
+	for _, n := range others(c.Nodes(), old, primary) {
 		if c.Status(n) != Unknown {
 			continue // down or paused: the settle step re-points it
 		}
-		ahead := false
-		if swErr == nil {
-			if st, err := QueryState(ctx, c.ConnString(n, true)); err == nil {
-				if lsn, err := ParseLSN(st.ReceiveLSN); err == nil && lsn > sw {
-					ahead = true
-				}
-			}
-		}
-		if !ahead {
-			if err := c.Follow(ctx, n, primary); err != nil {
-				errs = append(errs, fmt.Sprintf("%s: %v", n, err))
-				continue
-			}
-			if swErr == nil {
-				followers = append(followers, n)
-				continue
-			}
-			wctx, cancel := context.WithTimeout(ctx, FollowTimeout)
-			werr := WaitStreaming(wctx, c, primary, []string{n}, false)
-			cancel()
-			if werr == nil {
-				followers = append(followers, n)
-				continue
-			}
-		}
-		if rerr := Rewind(ctx, c, n, primary); rerr != nil {
-			errs = append(errs, fmt.Sprintf("%s cannot follow %s and rewind failed: %v", n, primary, rerr))
+		follows, err := repointOne(ctx, c, n, primary, sw, swErr, slices.Contains(pointed, n))
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("%s: %v", n, err))
 			continue
 		}
-		rewound = append(rewound, n)
+		if !follows {
+			if rerr := Rewind(ctx, c, n, primary); rerr != nil {
+				errs = append(errs, fmt.Sprintf("%s cannot follow %s and rewind failed: %v", n, primary, rerr))
+				continue
+			}
+			rewound = append(rewound, n)
+		}
 		followers = append(followers, n)
 	}
 	if len(errs) > 0 {
 		return followers, rewound, fmt.Errorf("re-point at %s: %s", primary, strings.Join(errs, "; "))
 	}
 	return followers, rewound, nil
+}
+
+// repointOne points standby n at primary, unless pointed says Promote
+// already did, and reports whether it follows without a rewind. One that
+// holds WAL beyond the switch point sw does not. One pointed before the
+// promotion, or when sw is unknown, is given FollowTimeout to stream: a
+// pointed one that does not and turns out to hold WAL beyond sw on an
+// older timeline (WAL that reached it after it was asked) does not follow
+// either; one that is merely slow catches up on its own.
+func repointOne(ctx context.Context, c Cluster, n, primary string, sw uint64, swErr error, pointed bool) (bool, error) {
+	if !pointed {
+		if swErr == nil {
+			if ahead, _ := aheadOf(ctx, c, n, 0, sw); ahead {
+				return false, nil
+			}
+		}
+		if err := c.Follow(ctx, n, primary); err != nil {
+			return false, err
+		}
+		if swErr == nil {
+			return true, nil
+		}
+	}
+	wctx, cancel := context.WithTimeout(ctx, FollowTimeout)
+	werr := WaitStreaming(wctx, c, primary, []string{n}, false)
+	cancel()
+	if werr == nil {
+		return true, nil
+	}
+	if !pointed || swErr != nil {
+		return false, nil
+	}
+	ps, err := QueryState(ctx, c.ConnString(primary, true))
+	if err != nil {
+		return true, nil // cannot tell: leave it to catch up, as before
+	}
+	ahead, _ := aheadOf(ctx, c, n, ps.Timeline, sw)
+	return !ahead, nil
 }
 
 func others(nodes []string, except ...string) []string {

@@ -20,8 +20,8 @@ import (
 	"github.com/strongcheck/strongcheck/cluster/local"
 	"github.com/strongcheck/strongcheck/harness"
 	"github.com/strongcheck/strongcheck/nemesis"
+	"github.com/strongcheck/strongcheck/report"
 	"github.com/strongcheck/strongcheck/results"
-	"github.com/strongcheck/strongcheck/results/report"
 	"github.com/strongcheck/strongcheck/workload"
 )
 

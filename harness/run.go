@@ -22,8 +22,8 @@ import (
 	"github.com/strongcheck/strongcheck/checker"
 	"github.com/strongcheck/strongcheck/cluster"
 	"github.com/strongcheck/strongcheck/nemesis"
+	"github.com/strongcheck/strongcheck/report"
 	"github.com/strongcheck/strongcheck/results"
-	"github.com/strongcheck/strongcheck/results/report"
 	"github.com/strongcheck/strongcheck/workload"
 )
 

@@ -19,6 +19,7 @@ import (
 	"github.com/strongcheck/strongcheck/cluster"
 	"github.com/strongcheck/strongcheck/cluster/local"
 	"github.com/strongcheck/strongcheck/harness"
+	"github.com/strongcheck/strongcheck/internal/usererr"
 	"github.com/strongcheck/strongcheck/nemesis"
 	"github.com/strongcheck/strongcheck/results"
 )
@@ -79,6 +80,9 @@ func exitCode(err error) int {
 	var ee *exitError
 	if errors.As(err, &ee) {
 		return ee.code
+	}
+	if usererr.Is(err) {
+		return checker.ExitUsage
 	}
 	for _, u := range userErrors {
 		if errors.Is(err, u) {

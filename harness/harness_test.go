@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"syscall"
@@ -302,4 +303,22 @@ func TestValidateRejectsBadInput(t *testing.T) {
 			assert.Contains(t, err.Error(), tc.want)
 		})
 	}
+}
+
+// test.json is written through one function that says when it could not
+// write it, and what it writes reads back.
+func TestSaveInfoReportsItsError(t *testing.T) {
+	dir := t.TempDir()
+	r := &runner{run: results.Run{Dir: dir}, info: &results.TestInfo{Name: "x", Seed: 7, Extra: map[string]string{}}}
+	require.NoError(t, r.saveInfo())
+	back, err := results.ReadTestInfo(r.run.TestJSON())
+	require.NoError(t, err)
+	assert.Equal(t, int64(7), back.Seed)
+
+	notADir := filepath.Join(dir, "file")
+	require.NoError(t, os.WriteFile(notADir, nil, 0o644))
+	r.run.Dir = notADir
+	err = r.saveInfo()
+	require.ErrorIs(t, err, ErrInfra)
+	assert.Contains(t, err.Error(), "test.json")
 }

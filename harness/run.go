@@ -122,8 +122,8 @@ func (r *runner) progress(line string, final bool) {
 
 func (r *runner) execute(ctx context.Context) (err error) {
 	r.info = r.newTestInfo()
-	if err := results.WriteTestInfo(r.run.TestJSON(), r.info); err != nil {
-		return fmt.Errorf("%w: %w", ErrInfra, err)
+	if err := r.saveInfo(); err != nil {
+		return err
 	}
 	if r.hist, err = results.Create(r.run.History(), r.start); err != nil {
 		return fmt.Errorf("%w: %w", ErrInfra, err)
@@ -153,7 +153,8 @@ func (r *runner) execute(ctx context.Context) (err error) {
 		defer stop()
 	}
 	if err := r.setup(ctx); err != nil {
-		return err
+		// What adopt learnt is kept though the set-up failed.
+		return errors.Join(err, r.saveInfo())
 	}
 	histClosed = true // phases closes it
 	return r.phases(ctx)
@@ -210,7 +211,6 @@ func (r *runner) release(ctx context.Context, c cluster.Cluster, err *error) {
 func (r *runner) adopt(ctx context.Context, c cluster.Cluster) (stop func()) {
 	if r.be.PostgresVersion != nil {
 		r.info.PostgresVersion = r.be.PostgresVersion(c)
-		_ = results.WriteTestInfo(r.run.TestJSON(), r.info)
 	}
 	r.topo = &topology{nodes: c.Nodes()}
 	r.topo.SetPrimary(c.Nodes()[0])
@@ -237,7 +237,9 @@ func (r *runner) phases(ctx context.Context) error {
 		}
 	}
 	r.info.EndTime = time.Now()
-	_ = results.WriteTestInfo(r.run.TestJSON(), r.info)
+	if err := r.saveInfo(); err != nil && runErr == nil {
+		runErr = err
+	}
 	if r.stopFollowing != nil {
 		r.stopFollowing()
 	}
@@ -296,6 +298,9 @@ func (r *runner) setup(ctx context.Context) error {
 	// The replication settings as the primary runs them (an HA manager
 	// sets its own): what the checkers judge the run by.
 	r.recordRunningSettings(sctx, p)
+	if err := r.saveInfo(); err != nil {
+		return err
+	}
 	// The roles the clients start with, for the checkers' role timeline.
 	topo := results.Op{Process: results.HarnessProcess, Type: results.OK, F: results.FTopology, Workload: results.WorkloadNemesis,
 		Fault: &results.Fault{Kind: results.FTopology, Phase: results.PhaseInfo, Primary: p, Nodes: cluster.NodeStates(sctx, r.c)}}
@@ -674,7 +679,8 @@ func (r *runner) check(ctx context.Context) error {
 var runningSettings = []string{"synchronous_standby_names", "synchronous_commit"}
 
 // recordRunningSettings reads runningSettings on primary into test.json's
-// settings; one that cannot be read keeps the spec's value.
+// settings (saveInfo writes them); one that cannot be read keeps the
+// spec's value.
 func (r *runner) recordRunningSettings(ctx context.Context, primary string) {
 	settings := maps.Clone(r.info.Settings)
 	if settings == nil {
@@ -690,5 +696,16 @@ func (r *runner) recordRunningSettings(ctx context.Context, primary string) {
 		}
 	}
 	r.info.Settings = settings
-	_ = results.WriteTestInfo(r.run.TestJSON(), r.info)
+}
+
+// saveInfo writes test.json from r.info; it is the one place that does.
+// It is called when the run starts (so that a run killed at any moment
+// says what it was), once the cluster is set up (the servers' version, the
+// manager and the replication settings as the primary runs them) and when
+// the clients and the settling are done (end time, the harness's CPU).
+func (r *runner) saveInfo() error {
+	if err := results.WriteTestInfo(r.run.TestJSON(), r.info); err != nil {
+		return fmt.Errorf("%w: test.json: %w", ErrInfra, err)
+	}
+	return nil
 }

@@ -9,7 +9,6 @@ package harness
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -20,14 +19,15 @@ import (
 
 	"github.com/strongcheck/strongcheck/checker"
 	"github.com/strongcheck/strongcheck/cluster"
+	"github.com/strongcheck/strongcheck/internal/usererr"
 	"github.com/strongcheck/strongcheck/nemesis"
 	"github.com/strongcheck/strongcheck/results"
 	"github.com/strongcheck/strongcheck/workload"
 )
 
-// ErrUsage is wrapped by every error in a Test that the user can fix; the
-// CLI exits 254 for it, before anything starts.
-var ErrUsage = errors.New("bad test")
+// ErrUsage is wrapped by every error in a Test that the user can fix
+// (usererr): the CLI exits 254 for it, before anything starts.
+var ErrUsage = usererr.Sentinel("bad test")
 
 // Read targets for --read-from.
 const (

@@ -45,3 +45,9 @@ func Is(err error) bool {
 	var e *Error
 	return errors.As(err, &e)
 }
+
+// Sentinel returns a sentinel error (compared with errors.Is) that is also
+// the user's: every error wrapping it is one Is finds.
+func Sentinel(text string) error {
+	return &Error{errors.New(text)}
+}

@@ -23,6 +23,11 @@ func TestEveryScenarioMakesATest(t *testing.T) {
 		assert.Equal(t, int64(42), tt.Seed)
 		assert.Equal(t, "/tmp/store", tt.Store.Root)
 		assert.Equal(t, max(time.Second, s.MinTimeLimit), tt.TimeLimit, s.Name)
+		if s.Manager != "" {
+			assert.Equal(t, s.Manager, tt.Spec.Manager.Name, "%s: Manager names the manager its flags run", s.Name)
+		} else {
+			assert.False(t, tt.Spec.Manager.Managed(), "%s runs no manager", s.Name)
+		}
 	}
 	bad := Scenario{Name: "bad", Args: []string{"--concurrency", "0"}}
 	_, err := bad.Test("/tmp/store", 1, 0)

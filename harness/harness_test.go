@@ -285,10 +285,10 @@ func TestValidateRejectsBadInput(t *testing.T) {
 		{"unknown workload", func(t *Test) { t.Workloads = []string{"queue"} }, "unknown workload"},
 		{"zero concurrency", func(t *Test) { t.Concurrency = -1 }, "concurrency"},
 		{"bad read-from", func(t *Test) { t.ReadFrom = "replicas" }, "read-from"},
-		{"negative time", func(t *Test) { t.TimeLimit = -time.Second }, "time limit"},
+		{"negative time", func(t *Test) { t.TimeLimit = -time.Second }, "--time-limit"},
 		{"bad node name", func(t *Test) { t.Spec.Nodes = []string{"n1", "N 2"} }, "node name"},
 		{"bad test name", func(t *Test) { t.Name = "../x" }, ""},
-		{"negative client CPUs", func(t *Test) { t.ClientCPUs = -1 }, "client CPUs"},
+		{"negative client CPUs", func(t *Test) { t.ClientCPUs = -1 }, "--client-cpus"},
 		{"read-all-keys without append", func(t *Test) { t.Options.ReadAllKeys = true }, "--read-all-keys is for the append workload"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

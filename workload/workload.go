@@ -102,9 +102,15 @@ type Options struct {
 	ReadAllKeys bool
 }
 
+// Defaults of Options that the command line shows.
+const (
+	DefaultKeys      = 10
+	DefaultIsolation = Serializable
+)
+
 func (o Options) withDefaults(readDefault float64) (Options, error) {
 	if o.Keys == 0 {
-		o.Keys = 10
+		o.Keys = DefaultKeys
 	}
 	if o.Accounts == 0 {
 		o.Accounts = 5
@@ -125,7 +131,7 @@ func (o Options) withDefaults(readDefault float64) (Options, error) {
 		o.ReadFraction, o.CASFraction = 0, 0
 	}
 	if o.Isolation == "" {
-		o.Isolation = Serializable
+		o.Isolation = DefaultIsolation
 	}
 	if o.MaxTxnLen == 0 {
 		o.MaxTxnLen = 4

@@ -10,7 +10,6 @@ import (
 	"io"
 	"math"
 	"os"
-	"slices"
 	"strings"
 	"time"
 
@@ -68,12 +67,13 @@ type Flags struct {
 // help, on fl and returns where their values land once fl is parsed.
 func AddFlags(fl *pflag.FlagSet) *Flags {
 	f := &Flags{}
+	d := harness.DefaultTest()
 	fl.StringVar(&f.Name, "name", "", "test name in the store (default: the workloads, e.g. register-set)")
-	fl.StringVar(&f.Workloads, "workload", "register,set", "workloads, comma list: register, set, bank, append (list-append transactions)")
-	fl.DurationVar(&f.TimeLimit, "time-limit", 60*time.Second, "how long the clients run")
-	fl.IntVar(&f.Concurrency, "concurrency", 10, "client workers, each with its own connections")
+	fl.StringVar(&f.Workloads, "workload", strings.Join(d.Workloads, ","), "workloads, comma list: register, set, bank, append (list-append transactions)")
+	fl.DurationVar(&f.TimeLimit, "time-limit", d.TimeLimit, "how long the clients run")
+	fl.IntVar(&f.Concurrency, "concurrency", d.Concurrency, "client workers, each with its own connections")
 	fl.Float64Var(&f.Rate, "rate", 0, "total operations per second (0: as fast as the cluster allows)")
-	fl.StringVar(&f.ReadFrom, "read-from", harness.ReadAny, "where reads go: primary, standbys or any")
+	fl.StringVar(&f.ReadFrom, "read-from", d.ReadFrom, "where reads go: primary, standbys or any")
 	fl.Int64Var(&f.Seed, "seed", 0, "seed of every random choice (default: from the clock, recorded in test.json)")
 	fl.IntVar(&f.TestCount, "test-count", 1, "run the test this many times (the exit code is the worst)")
 	fl.StringArrayVar(&f.PgConf, "pg-conf", nil, "postgresql.conf setting for every node, key=value (repeatable)")
@@ -81,17 +81,17 @@ func AddFlags(fl *pflag.FlagSet) *Flags {
 	fl.StringVar(&f.Nodes, "nodes", strings.Join(cluster.DefaultNodes, ","), "node names, the first is the initial primary")
 	fl.StringVar(&f.Nemesis, "nemesis", "kill-primary,partition", "faults, comma list (none for no faults, all for every kind)")
 	fl.StringVar(&f.Sequence, "sequence", "", "a fault sequence of your own instead of --nemesis: steps separated by ';' (or @FILE, one step per line); see --help")
-	fl.StringVar(&f.Model, "model", checker.ModelGuide, "the model the verdict and exit code follow: "+strings.Join(checker.Models, ", ")+" (every model is reported)")
-	fl.DurationVar(&f.Interval, "nemesis-interval", 10*time.Second, "one fault per interval")
+	fl.StringVar(&f.Model, "model", d.Model, "the model the verdict and exit code follow: "+strings.Join(checker.Models, ", ")+" (every model is reported)")
+	fl.DurationVar(&f.Interval, "nemesis-interval", d.Interval, "one fault per interval")
 	fl.StringVar(&f.Failover, "failover", "", "after a kill of the primary: auto (a standby known to hold every acknowledged commit; when there is none, no promotion, said so), none, promote:NAME, promote:lagging, promote:most-advanced (forced, as an operator would), external (default auto; external, the only choice, with --manager)")
 	fl.StringVar(&f.Manager, "manager", cluster.ManagerNone, "HA manager that runs the cluster and decides failovers: none, patroni, pg_auto_failover (local backend)")
 	fl.StringArrayVar(&f.ManagerConf, "manager-conf", nil, "the manager's setting, key=value (repeatable; see --help for the keys and strongcheck's defaults)")
-	fl.DurationVar(&f.OpTimeout, "op-timeout", 5*time.Second, "per-operation timeout (a cancel request is sent when it expires)")
-	fl.DurationVar(&f.CheckTimeout, "check-timeout", 60*time.Second, "time limit of the linearizability search per key (then: unknown)")
-	fl.Uint64Var(&f.CheckMemory, "check-memory", 4096, "memory budget of the linearizability search in MiB (then: unknown); 0 for none")
+	fl.DurationVar(&f.OpTimeout, "op-timeout", d.OpTimeout, "per-operation timeout (a cancel request is sent when it expires)")
+	fl.DurationVar(&f.CheckTimeout, "check-timeout", d.CheckTimeout, "time limit of the linearizability search per key (then: unknown)")
+	fl.Uint64Var(&f.CheckMemory, "check-memory", d.CheckMemory>>20, "memory budget of the linearizability search in MiB (then: unknown); 0 for none")
 	fl.StringVar(&f.Subnet, "subnet", local.AutoSubnet, "local backend: IPv4 subnet of the cluster's bridge, or auto")
-	fl.IntVar(&f.Keys, "keys", 10, "register workload: number of keys; append: keys in use at a time")
-	fl.StringVar(&f.Isolation, "isolation", "serializable", "append workload: isolation level, read-committed, repeatable-read or serializable (read-only transactions on a hot standby run at repeatable read where serializable is refused)")
+	fl.IntVar(&f.Keys, "keys", d.Options.Keys, "register workload: number of keys; append: keys in use at a time")
+	fl.StringVar(&f.Isolation, "isolation", d.Options.Isolation, "append workload: isolation level, read-committed, repeatable-read or serializable (read-only transactions on a hot standby run at repeatable read where serializable is refused)")
 	fl.StringVar(&f.LinkRate, "link-rate", "", "bandwidth of the links between nodes, e.g. 1mbit (a WAN between regions); empty: unlimited")
 	fl.IntVar(&f.ClientCPUs, "client-cpus", 0, "OS threads for the clients' Go code while they run (0: a quarter of the CPUs for the local backend, which shares them with PostgreSQL)")
 	fl.BoolVar(&f.WritesOnly, "writes-only", false, "workloads do writes only (for throughput measurements)")
@@ -149,35 +149,21 @@ func (f *Flags) Test(seedSet bool) (harness.Test, error) {
 		}
 	}
 	t.Store = results.Store{Root: f.Store}
-	t.Defaults()
-	return t, t.Validate()
+	// Validated as given: a zero here is a mistake, not "the default".
+	if err := t.Validate(); err != nil {
+		return t, err
+	}
+	t.Defaults() // the seed, when --seed was not given
+	return t, nil
 }
 
-// checkNumbers refuses the numeric flags that make no sense. Zero means
-// "default" inside harness.Test; on the command line it is a mistake,
-// caught here before Defaults could hide it.
+// checkNumbers refuses what only the flags can get wrong: a memory budget
+// in MiB that overflows bytes, a count of runs. harness.Test.Validate
+// checks the rest.
 func checkNumbers(f *Flags) error {
 	switch {
-	case f.Concurrency < 1:
-		return usererr.New("--concurrency %d: must be at least 1", f.Concurrency)
-	case f.TimeLimit <= 0:
-		return usererr.New("--time-limit %v: must be positive", f.TimeLimit)
-	case f.OpTimeout <= 0:
-		return usererr.New("--op-timeout %v: must be positive", f.OpTimeout)
-	case f.Interval <= 0:
-		return usererr.New("--nemesis-interval %v: must be positive", f.Interval)
-	case f.CheckTimeout <= 0:
-		return usererr.New("--check-timeout %v: must be positive", f.CheckTimeout)
-	case !(f.Rate >= 0) || math.IsInf(f.Rate, 1):
-		return usererr.New("--rate %v: must be a number >= 0", f.Rate)
-	case f.Rate > 0 && time.Duration(float64(time.Second)/f.Rate) <= 0:
-		return usererr.New("--rate %v: at most 1e9 operations per second", f.Rate)
 	case f.CheckMemory > math.MaxUint64>>20:
 		return usererr.New("--check-memory %d: too large (MiB)", f.CheckMemory)
-	case f.Keys < 1:
-		return usererr.New("--keys %d: must be at least 1", f.Keys)
-	case f.ClientCPUs < 0:
-		return usererr.New("--client-cpus %d: must be >= 0 (0: automatic)", f.ClientCPUs)
 	case f.TestCount < 1:
 		return usererr.New("--test-count %d: must be at least 1", f.TestCount)
 	}
@@ -190,9 +176,6 @@ func parseWorkloads(f *Flags, t *harness.Test) error {
 	t.Options.Keys = f.Keys
 	t.Options.WritesOnly = f.WritesOnly
 	t.Options.ReadAllKeys = f.ReadAllKeys
-	if !slices.Contains(workload.IsolationLevels(), f.Isolation) {
-		return usererr.New("--isolation %q: want %s", f.Isolation, strings.Join(workload.IsolationLevels(), ", "))
-	}
 	t.Options.Isolation = f.Isolation
 	for _, w := range strings.Split(f.Workloads, ",") {
 		if w = strings.TrimSpace(w); w != "" {

@@ -67,7 +67,7 @@ type Result struct {
 	// Verdict is the judgement under Model, the model the run was asked to
 	// satisfy (Options.Model; the exit code follows it).
 	Verdict Verdict `json:"verdict"`
-	Model   string  `json:"model,omitempty"`
+	Model   Model   `json:"model,omitempty"`
 	// Models judges the history under every model: which it satisfies,
 	// and which anomalies rule the others out.
 	Models []ModelResult `json:"models,omitempty"`

@@ -76,7 +76,7 @@ func assertRecheckAgrees(t *testing.T, out Outcome) {
 	judged := func(r *checker.Result) (string, map[string]checker.Verdict, map[checker.Kind]int) {
 		v := map[string]checker.Verdict{}
 		for _, m := range r.Models {
-			v["model "+m.Model] = m.Verdict
+			v["model "+string(m.Model)] = m.Verdict
 		}
 		for _, c := range r.Checks {
 			v["check "+c.Name] = c.Verdict

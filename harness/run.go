@@ -166,7 +166,7 @@ func (r *runner) newTestInfo() *results.TestInfo {
 		Name: r.t.Name, Command: r.t.Command, Seed: r.t.Seed, StartTime: r.start,
 		StrongcheckVersion: r.t.Version, Backend: r.be.Name, Nodes: r.t.Spec.NodeNames(),
 		Settings: r.t.Spec.Effective(), Workloads: r.t.Workloads, Failover: r.t.Failover.String(),
-		Sequence: r.t.Sequence.String(), Model: r.t.Model,
+		Sequence: r.t.Sequence.String(), Model: string(r.t.Model),
 		TimeLimitNS: int64(r.t.TimeLimit), Concurrency: r.t.Concurrency, Host: hostLine(),
 		Extra: map[string]string{
 			"rate": fmt.Sprint(r.t.Rate), "read_from": r.t.ReadFrom, "op_timeout": r.t.OpTimeout.String(),
@@ -174,7 +174,7 @@ func (r *runner) newTestInfo() *results.TestInfo {
 			"link_rate": r.t.Spec.LinkRate,
 		},
 	}
-	r.t.isolationInfo(info.Extra)
+	r.t.isolationInfo(info)
 	for _, f := range r.t.Faults {
 		info.Nemeses = append(info.Nemeses, f.String())
 	}

@@ -77,7 +77,7 @@ type Test struct {
 	Failover nemesis.Policy
 	// Model is the consistency model the verdict follows (checker.Models;
 	// empty: guide). Every model is judged and reported either way.
-	Model string
+	Model checker.Model
 	// CheckTimeout bounds the linearizability search per key.
 	CheckTimeout time.Duration
 	// CheckMemory bounds the linearizability search's heap (bytes, 0: no
@@ -198,14 +198,14 @@ func (t *Test) Validate() error {
 	if len(t.Faults) > 0 && len(t.Sequence) > 0 {
 		errs = append(errs, "give either nemeses or a fault sequence, not both")
 	}
-	if lv := t.Options.Isolation; lv != "" && !slices.Contains(workload.IsolationLevels(), lv) {
-		errs = append(errs, fmt.Sprintf("--isolation %q: want %s", lv, strings.Join(workload.IsolationLevels(), ", ")))
+	if lv := t.Options.Isolation; lv != "" && !slices.Contains(results.IsolationLevels(), lv) {
+		errs = append(errs, fmt.Sprintf("--isolation %q: want %s", lv, strings.Join(results.IsolationNames(), ", ")))
 	}
 	if t.Options.ReadAllKeys && !slices.Contains(t.Workloads, results.WorkloadAppend) {
 		errs = append(errs, fmt.Sprintf("--read-all-keys is for the %s workload, which this test does not run", results.WorkloadAppend))
 	}
 	if t.Model != "" && !checker.ValidModel(t.Model) {
-		errs = append(errs, fmt.Sprintf("model %q: want one of %s", t.Model, strings.Join(checker.Models, ", ")))
+		errs = append(errs, fmt.Sprintf("model %q: want one of %s", t.Model, strings.Join(checker.ModelNames(), ", ")))
 	}
 	if err := t.Spec.Validate(); err != nil {
 		errs = append(errs, err.Error())

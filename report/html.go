@@ -102,6 +102,11 @@ func HTML(in *Input) ([]byte, error) {
 	if in.Info != nil {
 		v.Settings = sortedKV(in.Info.Settings)
 		v.Extra = sortedKV(in.Info.Extra)
+		if lv := in.Info.Isolation; lv != "" {
+			// Shown where runs stored before it had a field of its own showed it.
+			v.Extra = append(v.Extra, kv{"isolation", string(lv)})
+			sort.Slice(v.Extra, func(i, j int) bool { return v.Extra[i].K < v.Extra[j].K })
+		}
 		v.Command = shellJoin(in.Info.Command)
 		v.Nodes = strings.Join(in.Info.Nodes, ", ")
 		if !in.Info.EndTime.IsZero() {
@@ -269,7 +274,7 @@ func verdictLine(in *Input) string {
 		return "No anomaly was found."
 	case checker.Invalid:
 		if m := in.Result.ModelResult(in.Result.Model); m != nil {
-			return "Under the " + m.Model + " model: " + m.Summary + "."
+			return "Under the " + string(m.Model) + " model: " + m.Summary + "."
 		}
 		var bad []string
 		for _, c := range in.Result.Checks {
@@ -280,7 +285,7 @@ func verdictLine(in *Input) string {
 		return "An anomaly was found by: " + strings.Join(bad, ", ") + "."
 	case checker.Unknown:
 		if m := in.Result.ModelResult(in.Result.Model); m != nil && m.Unknown != "" {
-			return "Under the " + m.Model + " model the run could not be decided (" + m.Unknown + "); unknown is never a pass."
+			return "Under the " + string(m.Model) + " model the run could not be decided (" + m.Unknown + "); unknown is never a pass."
 		}
 		return "A check could not decide; unknown is never a pass."
 	case "":

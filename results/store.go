@@ -266,9 +266,14 @@ type TestInfo struct {
 	Sequence string `json:"sequence,omitempty"`
 	// Model is the consistency model the verdict (and exit code) follows:
 	// guide, postgres or linearizable.
-	Model       string `json:"model,omitempty"`
-	TimeLimitNS int64  `json:"time_limit_ns,omitempty"`
-	Concurrency int    `json:"concurrency,omitempty"`
+	Model string `json:"model,omitempty"`
+	// Isolation is the list-append workload's isolation level; empty when
+	// the run had no list-append workload. Runs stored before it had a
+	// field of its own kept it as Extra["isolation"]: ReadTestInfo moves
+	// it here.
+	Isolation   Isolation `json:"isolation,omitempty"`
+	TimeLimitNS int64     `json:"time_limit_ns,omitempty"`
+	Concurrency int       `json:"concurrency,omitempty"`
 	// Host describes the machine (hostname, kernel, CPUs) in one line.
 	Host string `json:"host,omitempty"`
 	// Extra holds other settings of the run by name (flags, rates).
@@ -405,6 +410,12 @@ func ReadTestInfo(path string) (*TestInfo, error) {
 	}
 	if info.Schema != TestInfoSchema {
 		return nil, fmt.Errorf("read test info %s: schema %d, this strongcheck reads %d", path, info.Schema, TestInfoSchema)
+	}
+	if lv, ok := info.Extra["isolation"]; ok {
+		if info.Isolation == "" {
+			info.Isolation = Isolation(lv)
+		}
+		delete(info.Extra, "isolation")
 	}
 	return &info, nil
 }

@@ -81,7 +81,7 @@ func AddFlags(fl *pflag.FlagSet) *Flags {
 	fl.StringVar(&f.Nodes, "nodes", strings.Join(cluster.DefaultNodes, ","), "node names, the first is the initial primary")
 	fl.StringVar(&f.Nemesis, "nemesis", "kill-primary,partition", "faults, comma list (none for no faults, all for every kind)")
 	fl.StringVar(&f.Sequence, "sequence", "", "a fault sequence of your own instead of --nemesis: steps separated by ';' (or @FILE, one step per line); see --help")
-	fl.StringVar(&f.Model, "model", d.Model, "the model the verdict and exit code follow: "+strings.Join(checker.Models, ", ")+" (every model is reported)")
+	fl.StringVar(&f.Model, "model", string(d.Model), "the model the verdict and exit code follow: "+strings.Join(checker.ModelNames(), ", ")+" (every model is reported)")
 	fl.DurationVar(&f.Interval, "nemesis-interval", d.Interval, "one fault per interval")
 	fl.StringVar(&f.Failover, "failover", "", "after a kill of the primary: auto (a standby known to hold every acknowledged commit; when there is none, no promotion, said so), none, promote:NAME, promote:lagging, promote:most-advanced (forced, as an operator would), external (default auto; external, the only choice, with --manager)")
 	fl.StringVar(&f.Manager, "manager", cluster.ManagerNone, "HA manager that runs the cluster and decides failovers: none, patroni, pg_auto_failover (local backend)")
@@ -91,7 +91,7 @@ func AddFlags(fl *pflag.FlagSet) *Flags {
 	fl.Uint64Var(&f.CheckMemory, "check-memory", d.CheckMemory>>20, "memory budget of the linearizability search in MiB (then: unknown); 0 for none")
 	fl.StringVar(&f.Subnet, "subnet", local.AutoSubnet, "local backend: IPv4 subnet of the cluster's bridge, or auto")
 	fl.IntVar(&f.Keys, "keys", d.Options.Keys, "register workload: number of keys; append: keys in use at a time")
-	fl.StringVar(&f.Isolation, "isolation", d.Options.Isolation, "append workload: isolation level, read-committed, repeatable-read or serializable (read-only transactions on a hot standby run at repeatable read where serializable is refused)")
+	fl.StringVar(&f.Isolation, "isolation", string(d.Options.Isolation), "append workload: isolation level, read-committed, repeatable-read or serializable (read-only transactions on a hot standby run at repeatable read where serializable is refused)")
 	fl.StringVar(&f.LinkRate, "link-rate", "", "bandwidth of the links between nodes, e.g. 1mbit (a WAN between regions); empty: unlimited")
 	fl.IntVar(&f.ClientCPUs, "client-cpus", 0, "OS threads for the clients' Go code while they run (0: a quarter of the CPUs for the local backend, which shares them with PostgreSQL)")
 	fl.BoolVar(&f.WritesOnly, "writes-only", false, "workloads do writes only (for throughput measurements)")
@@ -176,7 +176,7 @@ func parseWorkloads(f *Flags, t *harness.Test) error {
 	t.Options.Keys = f.Keys
 	t.Options.WritesOnly = f.WritesOnly
 	t.Options.ReadAllKeys = f.ReadAllKeys
-	t.Options.Isolation = f.Isolation
+	t.Options.Isolation = results.Isolation(f.Isolation)
 	for _, w := range strings.Split(f.Workloads, ",") {
 		if w = strings.TrimSpace(w); w != "" {
 			t.Workloads = append(t.Workloads, w)
@@ -240,10 +240,10 @@ func parseFaults(f *Flags, t *harness.Test) error {
 		}
 		t.Faults = nil // the sequence replaces the nemeses, the default ones included
 	}
-	if !checker.ValidModel(f.Model) {
-		return usererr.New("--model %q: want one of %s", f.Model, strings.Join(checker.Models, ", "))
+	if !checker.ValidModel(checker.Model(f.Model)) {
+		return usererr.New("--model %q: want one of %s", f.Model, strings.Join(checker.ModelNames(), ", "))
 	}
-	t.Model = f.Model
+	t.Model = checker.Model(f.Model)
 	t.Failover, err = nemesis.ParsePolicy(failover, t.Spec.NodeNames())
 	return err
 }

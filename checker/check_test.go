@@ -523,9 +523,6 @@ func TestCombine(t *testing.T) {
 	for _, tc := range cases {
 		assert.Equal(t, tc.want, Combine(tc.in...), "%v", tc.in)
 	}
-	assert.Equal(t, ExitUnknown, Unknown.ExitCode())
-	assert.Equal(t, ExitInvalid, Invalid.ExitCode())
-	assert.Equal(t, ExitValid, Valid.ExitCode())
 }
 
 // Generated histories are linearizable by construction: the checkers must

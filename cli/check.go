@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/strongcheck/strongcheck/checker"
+	"github.com/strongcheck/strongcheck/cli/exitcode"
 	"github.com/strongcheck/strongcheck/report"
 	"github.com/strongcheck/strongcheck/results"
 )
@@ -62,7 +63,7 @@ func newCheckCmd(stdout, stderr io.Writer) *cobra.Command {
 				return err
 			}
 			printOutcome(stdout, outcomeOf(run, &res), seedOf(info))
-			if code := res.Verdict.ExitCode(); code != 0 {
+			if code := exitcode.Of(res.Verdict); code != 0 {
 				return &exitError{code, fmt.Errorf("%w", errQuiet)}
 			}
 			return nil

@@ -15,7 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/strongcheck/strongcheck/checker"
+	"github.com/strongcheck/strongcheck/cli/exitcode"
 	"github.com/strongcheck/strongcheck/internal/usererr"
 )
 
@@ -80,9 +80,9 @@ func exitCode(err error) int {
 		return ee.code
 	}
 	if usererr.Is(err) {
-		return checker.ExitUsage
+		return exitcode.Usage
 	}
-	return checker.ExitHarness
+	return exitcode.Harness
 }
 
 // errFlags wraps cobra's own flag errors.

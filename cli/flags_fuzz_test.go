@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/strongcheck/strongcheck/checker"
+	"github.com/strongcheck/strongcheck/cli/exitcode"
 	"github.com/strongcheck/strongcheck/harness/config"
 	"github.com/strongcheck/strongcheck/results"
 )
@@ -54,8 +54,8 @@ func FuzzTestFlags(f *testing.F) {
 		if strings.HasPrefix(err.Error(), "parseTest accepted") {
 			t.Fatalf("%q: %v", line, err)
 		}
-		if code := exitCode(err); code != checker.ExitUsage {
-			t.Fatalf("%q: exit %d for %v, want %d (a bad argument)", line, code, err, checker.ExitUsage)
+		if code := exitCode(err); code != exitcode.Usage {
+			t.Fatalf("%q: exit %d for %v, want %d (a bad argument)", line, code, err, exitcode.Usage)
 		}
 		if strings.TrimSpace(err.Error()) == "" {
 			t.Fatalf("%q: an error without a message", line)

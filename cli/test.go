@@ -12,6 +12,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/strongcheck/strongcheck/checker"
+	"github.com/strongcheck/strongcheck/cli/exitcode"
 	"github.com/strongcheck/strongcheck/cluster"
 	"github.com/strongcheck/strongcheck/harness"
 	"github.com/strongcheck/strongcheck/harness/config"
@@ -153,7 +154,7 @@ func runTest(ctx context.Context, f *config.Flags, seedSet bool, stdout, stderr 
 		// refusing an argument), else 255.
 		return lastErr
 	}
-	if code := worst.ExitCode(); code != 0 {
+	if code := exitcode.Of(worst); code != 0 {
 		return &exitError{code, fmt.Errorf("%w: verdict %s", errQuiet, worst)}
 	}
 	return nil

@@ -10,7 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/strongcheck/strongcheck/backends"
-	"github.com/strongcheck/strongcheck/checker"
+	"github.com/strongcheck/strongcheck/cli/exitcode"
 	"github.com/strongcheck/strongcheck/cluster/local"
 	"github.com/strongcheck/strongcheck/scenario"
 	"os"
@@ -114,7 +114,7 @@ func newZooCmd(stdout, stderr io.Writer) *cobra.Command {
 				return err
 			}
 			if !printZoo(stdout, tallies) {
-				return &exitError{checker.ExitInvalid, fmt.Errorf("%w", errQuiet)}
+				return &exitError{exitcode.Invalid, fmt.Errorf("%w", errQuiet)}
 			}
 			return nil
 		},

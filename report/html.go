@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/strongcheck/strongcheck/checker"
+	"github.com/strongcheck/strongcheck/cli/exitcode"
 	"github.com/strongcheck/strongcheck/results"
 )
 
@@ -260,9 +261,9 @@ func verdictClass(v checker.Verdict) string {
 // a harness error.
 func exitCode(in *Input) int {
 	if in.Result == nil {
-		return checker.ExitHarness
+		return exitcode.Harness
 	}
-	return in.Result.Verdict.ExitCode()
+	return exitcode.Of(in.Result.Verdict)
 }
 
 func verdictLine(in *Input) string {

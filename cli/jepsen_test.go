@@ -12,6 +12,7 @@ import (
 	"github.com/strongcheck/strongcheck/checker"
 	"github.com/strongcheck/strongcheck/checker/elle"
 	"github.com/strongcheck/strongcheck/cli/exitcode"
+	"github.com/strongcheck/strongcheck/internal/histgen"
 )
 
 const fixtures = "../results/jepsen/testdata"
@@ -52,7 +53,7 @@ func TestCheckJepsenFile(t *testing.T) {
 // as the run's own check does.
 func TestExportJepsen(t *testing.T) {
 	run := filepath.Join(t.TempDir(), "run")
-	ops := elle.GenHistory(2, 500, elle.GenOptions{Final: true, Stale: 0.3})
+	ops := histgen.ListAppend(2, 500, histgen.TxnOptions{Final: true, Stale: 0.3})
 	var lines []string
 	for i := range ops {
 		b, err := ops[i].Marshal()

@@ -369,3 +369,32 @@ func TestReadErrors(t *testing.T) {
 		assert.ErrorIs(t, err, jepsen.ErrHistory, name)
 	}
 }
+
+// Jepsen's jepsen.util log lines come with tabs or with spaces between
+// their fields: both read as the same history, and both judge as the
+// fixture does.
+func TestLogFieldsSeparatedBySpaces(t *testing.T) {
+	for _, name := range []string{"valid-repeats.log", "invalid-nil-after-write.log", "failed-cas-witness.log"} {
+		b, err := os.ReadFile(filepath.Join("testdata", name))
+		require.NoError(t, err)
+		tabs := string(b)
+		spaces := strings.NewReplacer("\t", " ").Replace(tabs)
+		require.NotEqual(t, tabs, spaces, "%s has tabs to replace", name)
+		want, err := jepsen.Read(strings.NewReader(tabs))
+		require.NoError(t, err, name)
+		got, err := jepsen.Read(strings.NewReader(spaces))
+		require.NoError(t, err, "%s with spaces", name)
+		assert.Equal(t, want.Ops, got.Ops, name)
+		assert.Equal(t, ours(t, tabs), ours(t, spaces), name)
+	}
+	// Several spaces, and a value with spaces of its own.
+	h, err := jepsen.Read(strings.NewReader("INFO  jepsen.util - 2   :invoke  :cas   [2 4]\nINFO  jepsen.util - 2 :fail :cas [2 4]\n"))
+	require.NoError(t, err)
+	var cas []results.Type
+	for _, op := range h.Ops {
+		if op.F == results.FCAS {
+			cas = append(cas, op.Type)
+		}
+	}
+	assert.Equal(t, []results.Type{results.Invoke, results.Fail}, cas)
+}

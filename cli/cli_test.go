@@ -86,6 +86,12 @@ func TestBadArgumentsExit254(t *testing.T) {
 		// --leave-db-running only where it can work.
 		{[]string{"test", "--leave-db-running", "--backend", "k8s"}, "only the local backend"},
 		{[]string{"test", "--leave-db-running", "--test-count", "2"}, "only one run"},
+		// --read-all-keys where no transaction would read every key: every
+		// path to a test refuses it (the zoo's scenarios too: scenario's
+		// TestEveryScenarioMakesATest).
+		{[]string{"test", "--read-all-keys"}, "--read-all-keys is for the append workload"},
+		{[]string{"test", "--scenario", "sound-default", "--read-all-keys"}, "--read-all-keys is for the append workload"},
+		{[]string{"test", "--workload", "append", "--writes-only", "--read-all-keys"}, "--read-all-keys with --writes-only"},
 		// A folder without a cluster.
 		{[]string{"cluster", "status", "--dir", "/nonexistent/cluster"}, "no cluster in /nonexistent/cluster"},
 	} {

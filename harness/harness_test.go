@@ -290,6 +290,9 @@ func TestValidateRejectsBadInput(t *testing.T) {
 		{"bad test name", func(t *Test) { t.Name = "../x" }, ""},
 		{"negative client CPUs", func(t *Test) { t.ClientCPUs = -1 }, "--client-cpus"},
 		{"read-all-keys without append", func(t *Test) { t.Options.ReadAllKeys = true }, "--read-all-keys is for the append workload"},
+		{"read-all-keys with writes only", func(t *Test) {
+			t.Workloads, t.Options.ReadAllKeys, t.Options.WritesOnly = []string{results.WorkloadAppend}, true, true
+		}, "--read-all-keys with --writes-only"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tt := Test{}

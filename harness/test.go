@@ -204,6 +204,9 @@ func (t *Test) Validate() error {
 	if t.Options.ReadAllKeys && !slices.Contains(t.Workloads, results.WorkloadAppend) {
 		errs = append(errs, fmt.Sprintf("--read-all-keys is for the %s workload, which this test does not run", results.WorkloadAppend))
 	}
+	if t.Options.ReadAllKeys && t.Options.WritesOnly {
+		errs = append(errs, "--read-all-keys with --writes-only: no transaction reads, so none would read every key")
+	}
 	if t.Model != "" && !checker.ValidModel(t.Model) {
 		errs = append(errs, fmt.Sprintf("model %q: want one of %s", t.Model, strings.Join(checker.ModelNames(), ", ")))
 	}

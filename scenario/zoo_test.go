@@ -33,6 +33,11 @@ func TestEveryScenarioMakesATest(t *testing.T) {
 	_, err := bad.Test("/tmp/store", 1, 0)
 	assert.True(t, usererr.Is(err), "%v", err)
 	assert.ErrorContains(t, err, "scenario bad")
+	// A scenario cannot slip --read-all-keys past the checks either.
+	for _, args := range [][]string{{"--workload", "register", "--read-all-keys"}, {"--workload", "append", "--writes-only", "--read-all-keys"}} {
+		_, err = Scenario{Name: "bad", Args: args}.Test("/tmp/store", 1, 0)
+		assert.ErrorContains(t, err, "--read-all-keys", "%v", args)
+	}
 }
 
 func TestTallyBarAndMedian(t *testing.T) {

@@ -326,3 +326,36 @@ func TestRoleTimeline(t *testing.T) {
 	assert.True(t, rt.movedBetween(100, 115))
 	assert.False(t, rt.movedBetween(200, 300))
 }
+
+// The stale-read check counts register reads; the stale-read anomaly
+// counts set reads too. Each says what it counts, and the numbers agree:
+// the check's count is the anomaly's register share.
+func TestStaleReadCountsSayWhatTheyCount(t *testing.T) {
+	sync2 := map[string]string{"synchronous_commit": "on", "synchronous_standby_names": "ANY 2 (n2, n3)"}
+	b := new(hb).topology(0).write(10, 10, 0, results.OK, 1).
+		read(30, 10, 1, "n2", 0).read(50, 10, 2, "n3", 0).read(52, 5, 5, "n1", 1).
+		add(60, 3, results.Invoke, results.WorkloadSet, results.FAdd, "", val(1)).
+		add(61, 3, results.OK, results.WorkloadSet, results.FAdd, "", on("n1")).
+		add(70, 4, results.Invoke, results.WorkloadSet, results.FRead, "").
+		add(71, 4, results.OK, results.WorkloadSet, results.FRead, "", vals(), on("n2")).
+		final(200, results.WorkloadSet, "n1", vals(1)).
+		final(210, results.WorkloadRegister, "n1", val(1))
+	r := CheckHistory(context.Background(), &results.History{Ops: b.ops}, Options{Settings: sync2})
+
+	c := r.Find(NameStaleRead)
+	require.NotNil(t, c)
+	require.NotNil(t, c.StaleRead)
+	assert.Equal(t, 2, c.StaleRead.StaleCount)
+	assert.Contains(t, c.Summary, "2 of 3 register reads returned a value older")
+
+	a := findAnomaly(r, KindStaleRead, true)
+	require.NotNil(t, a, "%+v", r.Anomalies)
+	assert.Equal(t, 3, a.Count)
+	assert.Equal(t, map[string]int{results.WorkloadRegister: 2, results.WorkloadSet: 1}, a.ByWorkload)
+	assert.Equal(t, c.StaleRead.StaleCount, a.ByWorkload[results.WorkloadRegister], "the check and the anomaly count the same register reads")
+	assert.Contains(t, a.Explanation, "3 reads (2 register reads, 1 set read;")
+
+	g := r.ModelResult(ModelGuide)
+	require.NotNil(t, g)
+	assert.Contains(t, g.Summary, "3 stale-read (2 register reads, 1 set read)")
+}

@@ -70,6 +70,10 @@ type Ruling struct {
 	Kind       Kind `json:"kind"`
 	Count      int  `json:"count"`
 	Documented bool `json:"documented"`
+	// What says what Count counts where the anomaly's instances come from
+	// more than one workload ("24 register reads, 14 set reads"), so that
+	// the model line and the checks' own counts can be told apart.
+	What string `json:"what,omitempty"`
 }
 
 // forbids says whether model m forbids anomaly a.
@@ -99,7 +103,8 @@ func judgeModels(anoms []Anomaly, checks []Check) []ModelResult {
 		mr := ModelResult{Model: m, Verdict: Valid}
 		for _, a := range anoms {
 			if forbids(m, a) {
-				mr.RuledOutBy = append(mr.RuledOutBy, Ruling{Kind: a.Kind, Count: a.Count, Documented: a.Documented})
+				mr.RuledOutBy = append(mr.RuledOutBy, Ruling{Kind: a.Kind, Count: a.Count, Documented: a.Documented,
+					What: workloadsPhrase(a.ByWorkload, "read", "reads")})
 			}
 		}
 		var undecided []string
@@ -118,6 +123,9 @@ func judgeModels(anoms []Anomaly, checks []Check) []ModelResult {
 			var parts []string
 			for _, r := range mr.RuledOutBy {
 				p := fmt.Sprintf("%d %s", r.Count, r.Kind)
+				if r.What != "" {
+					p += " (" + r.What + ")"
+				}
 				if m != ModelPostgres && r.Documented {
 					p += " (documented)"
 				}

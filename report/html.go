@@ -5,6 +5,7 @@ import (
 	"embed"
 	"fmt"
 	"html/template"
+	"maps"
 	"os"
 	"path/filepath"
 	"sort"
@@ -102,12 +103,7 @@ func HTML(in *Input) ([]byte, error) {
 	v.Exit = exitCode(in)
 	if in.Info != nil {
 		v.Settings = sortedKV(in.Info.Settings)
-		v.Extra = sortedKV(in.Info.Extra)
-		if lv := in.Info.Isolation; lv != "" {
-			// Shown where runs stored before it had a field of its own showed it.
-			v.Extra = append(v.Extra, kv{"isolation", string(lv)})
-			sort.Slice(v.Extra, func(i, j int) bool { return v.Extra[i].K < v.Extra[j].K })
-		}
+		v.Extra = extraKV(in.Info)
 		v.Command = shellJoin(in.Info.Command)
 		v.Nodes = strings.Join(in.Info.Nodes, ", ")
 		if !in.Info.EndTime.IsZero() {
@@ -293,6 +289,20 @@ func verdictLine(in *Input) string {
 		return "There is no readable result for this run: nothing was judged."
 	}
 	return "Verdict " + string(in.Verdict()) + " is not one this strongcheck knows."
+}
+
+// extraKV is the run's other settings as the report lists them: Extra,
+// and the isolation level where runs stored before it had a field of its
+// own showed it.
+func extraKV(info *results.TestInfo) []kv {
+	m := maps.Clone(info.Extra)
+	if info.Isolation != "" {
+		if m == nil {
+			m = map[string]string{}
+		}
+		m["isolation"] = string(info.Isolation)
+	}
+	return sortedKV(m)
 }
 
 func sortedKV(m map[string]string) []kv {

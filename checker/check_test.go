@@ -536,28 +536,6 @@ func TestGeneratedHistoriesAreValid(t *testing.T) {
 	}
 }
 
-// Values from the generator are unique and every entry is in time order.
-func TestGenRegisterHistoryShape(t *testing.T) {
-	ops := histgen.Register(9, 5000, histgen.RegisterOptions{})
-	seen := map[int64]bool{}
-	var info int
-	for i, op := range ops {
-		require.Equal(t, int64(i), op.Index)
-		if i > 0 {
-			require.GreaterOrEqual(t, op.Time, ops[i-1].Time)
-		}
-		if op.Type == results.Invoke && op.F != results.FRead {
-			require.False(t, seen[*op.Value], "value %d twice", *op.Value)
-			seen[*op.Value] = true
-		}
-		if op.Type == results.Info {
-			info++
-		}
-	}
-	assert.Len(t, ops, 10000)
-	assert.InDelta(t, 500, info, 150)
-}
-
 func TestNth(t *testing.T) {
 	s := []int64{5, 1, 4, 1, 5, 9, 2, 6, 5, 3}
 	for k, want := range []int64{1, 1, 2, 3, 4, 5, 5, 5, 6, 9} {

@@ -153,6 +153,7 @@ func (t *Test) Defaults() {
 		t.Workloads = d.Workloads
 	}
 	setIfZero(&t.Options.Keys, d.Options.Keys)
+	setIfZero(&t.Options.Isolation, d.Options.Isolation)
 	setIfZero(&t.TimeLimit, d.TimeLimit)
 	setIfZero(&t.Concurrency, d.Concurrency)
 	setIfZero(&t.ReadFrom, d.ReadFrom)
@@ -198,7 +199,7 @@ func (t *Test) Validate() error {
 	if len(t.Faults) > 0 && len(t.Sequence) > 0 {
 		errs = append(errs, "give either nemeses or a fault sequence, not both")
 	}
-	if lv := t.Options.Isolation; lv != "" && !slices.Contains(results.IsolationLevels(), lv) {
+	if lv := t.Options.Isolation; !slices.Contains(results.IsolationLevels(), lv) {
 		errs = append(errs, fmt.Sprintf("--isolation %q: want %s", lv, strings.Join(results.IsolationNames(), ", ")))
 	}
 	if t.Options.ReadAllKeys && !slices.Contains(t.Workloads, results.WorkloadAppend) {

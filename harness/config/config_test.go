@@ -34,6 +34,8 @@ func TestNoFlagsIsTheDefaultTest(t *testing.T) {
 // A zero that means "the default" inside harness.Test is a mistake on the
 // command line: Validate, the one place that checks, refuses it.
 func TestZeroFlagsAreRefused(t *testing.T) {
+	_, _, err := Parse([]string{"--isolation", ""})
+	assert.ErrorContains(t, err, "--isolation \"\"", "an empty level is refused, not taken for the default")
 	for _, args := range []string{"--check-timeout 0s", "--keys 0", "--nemesis none --nemesis-interval 0s", "--op-timeout 0s", "--concurrency 0", "--isolation snapshot", "--test-count 0"} {
 		_, _, err := Parse(strings.Fields(args))
 		require.Error(t, err, args)

@@ -9,7 +9,7 @@ BIN := bin/strongcheck
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/strongcheck/strongcheck/cli.Version=$(VERSION)
 # Pure packages: no servers, run with the race detector.
-PURE := ./results/... ./checker/... ./cluster ./cluster/syncnames ./cli/... ./cluster/k8s/... ./internal/...
+PURE := ./results/... ./report/... ./checker/... ./cluster ./cluster/syncnames ./cli/... ./cluster/k8s/... ./internal/... ./harness/config/...
 # Integration packages: real PostgreSQL servers and real faults.
 INTEGRATION := ./cluster/local/... ./cluster/existing/... ./nemesis/... ./workload/... ./harness/...
 SCENARIOS := default-test async-failover local-commit-failover stale-standby-reads remote-apply-reads \
@@ -45,7 +45,7 @@ test-pure:
 # The report's 300k-operation tests skip themselves under -race
 # (skipUnderRace): they run here, without it.
 test-integration: build
-	$(GO) test -count=1 -run '^(TestReportSize300k|TestFigureChoosesFormatBySize|TestIntegrationBrowserReportAndServe)$$' ./results/report/
+	$(GO) test -count=1 -run '^(TestReportSize300k|TestFigureChoosesFormatBySize|TestIntegrationBrowserReportAndServe)$$' ./report/
 	$(GO) test -count=1 -p 1 -timeout 30m $(INTEGRATION) ./scenario/...
 
 lint:
@@ -63,7 +63,7 @@ bench: deps build
 	$(GO) test -run '^$$' -bench FailoverVerified -benchtime 9x -count 1 ./nemesis/
 	$(GO) test -run '^TestSpeed1M$$' -count 1 -v ./checker/ | grep -vE '^=== RUN'
 	$(GO) test -run '^TestSpeed1M$$' -count 1 -v -timeout 20m ./checker/elle/ | grep -vE '^=== RUN'
-	$(GO) test -run '^$$' -bench WriteAll300k -benchtime 3x -count 1 ./results/report/
+	$(GO) test -run '^$$' -bench WriteAll300k -benchtime 3x -count 1 ./report/
 	STRONGCHECK_BENCH=1 $(GO) test -run '^TestBenchThroughputVsPgbench$$' -count 1 -v ./harness/ | grep -E 'pgbench|ratio|---|Error|target'
 
 # Long runs (not in CI): the default test for 60 s, 300 s and 1800 s, each

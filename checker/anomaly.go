@@ -3,6 +3,7 @@ package checker
 import (
 	"fmt"
 	"github.com/strongcheck/strongcheck/checker/elle"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -83,6 +84,10 @@ type Anomaly struct {
 	// operation and that node's role at that moment.
 	ByNode map[string]int `json:"by_node,omitempty"`
 	ByRole map[string]int `json:"by_role,omitempty"`
+	// ByWorkload counts the instances by the workload of the anomalous
+	// operation, for kinds found in more than one (stale reads: register
+	// reads, judged by the stale-read check, and set reads).
+	ByWorkload map[string]int `json:"by_workload,omitempty"`
 	// Explanation is one plain sentence with the counts.
 	Explanation string `json:"explanation"`
 	// MaxNS and P50NS are, for stale reads, how long after the newer
@@ -117,6 +122,7 @@ type instance struct {
 	doc        docVerdict
 	node, role string
 	key        string // the key or workload involved, for the linearizability explanation
+	workload   string // the anomalous operation's, where a kind is found in several (Anomaly.ByWorkload)
 	t          int64  // time of the anomalous operation
 	durNS      int64  // stale reads: staleness
 	example    func() Example
@@ -188,6 +194,12 @@ func (s *anomalySet) add(in instance) {
 	}
 	if in.role != "" {
 		a.ByRole[in.role]++
+	}
+	if in.workload != "" {
+		if a.ByWorkload == nil {
+			a.ByWorkload = map[string]int{}
+		}
+		a.ByWorkload[in.workload]++
 	}
 	if in.durNS > 0 {
 		acc.durs = append(acc.durs, in.durNS)
@@ -267,6 +279,20 @@ func (s *anomalySet) list() []Anomaly {
 	return out
 }
 
+// workloadsPhrase counts by workload in words, in a fixed order:
+// "2 register reads, 1 set read"; "" when the instances come from one
+// workload or none (the count then needs no breakdown).
+func workloadsPhrase(by map[string]int, one, many string) string {
+	if len(by) < 2 {
+		return ""
+	}
+	var parts []string
+	for _, w := range slices.Sorted(maps.Keys(by)) {
+		parts = append(parts, fmt.Sprintf("%d %s %s", by[w], w, plural(by[w], one, many)))
+	}
+	return strings.Join(parts, ", ")
+}
+
 // explain is an anomaly's sentence: what happened, how often, where.
 func explain(a *Anomaly) string {
 	where := ""
@@ -280,6 +306,12 @@ func explain(a *Anomaly) string {
 	n := a.Count
 	switch a.Kind {
 	case KindStaleRead:
+		if by := workloadsPhrase(a.ByWorkload, "read", "reads"); by != "" {
+			where = " (" + by + "; " + strings.TrimPrefix(where, " (")
+			if len(a.ByNode) == 0 {
+				where = " (" + by + ")"
+			}
+		}
 		s := fmt.Sprintf("%d %s%s returned a value older than a write acknowledged before the read began", n, plural(n, "read", "reads"), where)
 		if a.MaxNS > 0 {
 			s += fmt.Sprintf(", stale by up to %s (median %s)", fmtNS(a.MaxNS), fmtNS(a.P50NS))

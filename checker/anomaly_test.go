@@ -50,7 +50,7 @@ type anomalyCase struct {
 	// documented), none are the kinds that must not.
 	want   map[Kind]bool
 	none   []Kind
-	models map[string]Verdict
+	models map[Model]Verdict
 }
 
 // TestAnomalies is every named anomaly on a hand-made history, each with a
@@ -69,20 +69,20 @@ func TestAnomalies(t *testing.T) {
 		{name: "stale read on a standby, on: documented", settings: sync2,
 			hist:   fin1(new(hb).topology(0).write(10, 10, 0, results.OK, 1).read(30, 10, 1, "n2", 0), 1),
 			want:   map[Kind]bool{KindStaleRead: true},
-			models: map[string]Verdict{ModelGuide: Invalid, ModelPostgres: Valid, ModelLinearizable: Invalid}},
+			models: map[Model]Verdict{ModelGuide: Invalid, ModelPostgres: Valid, ModelLinearizable: Invalid}},
 		{name: "stale read on a standby, remote_apply with ANY 2: a finding", settings: apply2,
 			hist:   fin1(new(hb).topology(0).write(10, 10, 0, results.OK, 1).read(30, 10, 1, "n2", 0), 1),
 			want:   map[Kind]bool{KindStaleRead: false},
-			models: map[string]Verdict{ModelGuide: Invalid, ModelPostgres: Invalid}},
+			models: map[Model]Verdict{ModelGuide: Invalid, ModelPostgres: Invalid}},
 		{name: "twin: fresh read on the standby", settings: apply2,
 			hist:   fin1(new(hb).topology(0).write(10, 10, 0, results.OK, 1).read(30, 10, 1, "n2", 1), 1),
 			none:   []Kind{KindStaleRead},
-			models: map[string]Verdict{ModelGuide: Valid, ModelPostgres: Valid, ModelLinearizable: Valid}},
+			models: map[Model]Verdict{ModelGuide: Valid, ModelPostgres: Valid, ModelLinearizable: Valid}},
 		{name: "stale read on the primary: a finding", settings: sync2,
 			hist: fin1(new(hb).topology(0).write(10, 10, 0, results.OK, 1).write(30, 10, 0, results.OK, 2).
 				read(50, 10, 1, "n1", 1), 2),
 			want:   map[Kind]bool{KindStaleRead: false},
-			models: map[string]Verdict{ModelGuide: Invalid, ModelPostgres: Invalid, ModelLinearizable: Invalid}},
+			models: map[Model]Verdict{ModelGuide: Invalid, ModelPostgres: Invalid, ModelLinearizable: Invalid}},
 		{name: "new-then-old across nodes: documented, allowed by the guide", settings: sync2,
 			// n2 shows 1 before it is acknowledged, n3 does not yet.
 			hist: fin1(new(hb).topology(0).reg(10, 0, results.Invoke, results.FWrite, val(1)).
@@ -90,20 +90,20 @@ func TestAnomalies(t *testing.T) {
 				reg(40, 0, results.OK, results.FWrite, val(1), on("n1")), 1),
 			want:   map[Kind]bool{KindNewThenOld: true},
 			none:   []Kind{KindStaleRead, KindNonMonotonic},
-			models: map[string]Verdict{ModelGuide: Valid, ModelPostgres: Valid, ModelLinearizable: Invalid}},
+			models: map[Model]Verdict{ModelGuide: Valid, ModelPostgres: Valid, ModelLinearizable: Invalid}},
 		{name: "twin: both reads see the new value", settings: sync2,
 			hist: fin1(new(hb).topology(0).reg(10, 0, results.Invoke, results.FWrite, val(1)).
 				read(20, 5, 1, "n2", 1).read(30, 5, 2, "n3", 1).
 				reg(40, 0, results.OK, results.FWrite, val(1), on("n1")), 1),
 			none:   []Kind{KindNewThenOld},
-			models: map[string]Verdict{ModelLinearizable: Valid}},
+			models: map[Model]Verdict{ModelLinearizable: Valid}},
 		{name: "non-monotonic read on one node: a finding", settings: sync2,
 			hist: fin1(new(hb).topology(0).reg(10, 0, results.Invoke, results.FWrite, val(1)).
 				read(20, 5, 1, "n2", 1).read(30, 5, 2, "n2", 0).
 				reg(40, 0, results.OK, results.FWrite, val(1), on("n1")), 1),
 			want:   map[Kind]bool{KindNonMonotonic: false},
 			none:   []Kind{KindNewThenOld},
-			models: map[string]Verdict{ModelGuide: Invalid, ModelPostgres: Invalid}},
+			models: map[Model]Verdict{ModelGuide: Invalid, ModelPostgres: Invalid}},
 		{name: "twin: a standby shows a commit before the primary does, and the primary's reads stay in order", settings: sync2,
 			hist: fin1(new(hb).topology(0).write(10, 10, 0, results.OK, 1).
 				reg(15, 1, results.Invoke, results.FWrite, val(2)).
@@ -114,7 +114,7 @@ func TestAnomalies(t *testing.T) {
 			// that no single order fits every node's reads.
 			want:   map[Kind]bool{KindNonLinearizableAll: true},
 			none:   []Kind{KindNonMonotonic, KindStaleRead, KindVanished, KindNewThenOld},
-			models: map[string]Verdict{ModelGuide: Valid, ModelPostgres: Valid}},
+			models: map[Model]Verdict{ModelGuide: Valid, ModelPostgres: Valid}},
 		{name: "twin: a failover between the two reads makes it new-then-old", settings: sync2,
 			hist: func() *hb {
 				b := new(hb).topology(0).reg(10, 0, results.Invoke, results.FWrite, val(1)).read(20, 5, 1, "n3", 1)
@@ -130,7 +130,7 @@ func TestAnomalies(t *testing.T) {
 				return fin(b, 0)
 			}(),
 			want:   map[Kind]bool{KindVanished: false},
-			models: map[string]Verdict{ModelGuide: Invalid, ModelPostgres: Invalid}},
+			models: map[Model]Verdict{ModelGuide: Invalid, ModelPostgres: Invalid}},
 		{name: "vanished read after a forced promotion: documented", settings: sync2,
 			hist: func() *hb {
 				b := new(hb).topology(0).reg(10, 0, results.Invoke, results.FWrite, val(1)).read(20, 5, 1, "n3", 1)
@@ -138,7 +138,7 @@ func TestAnomalies(t *testing.T) {
 				return fin(b, 0)
 			}(),
 			want:   map[Kind]bool{KindVanished: true},
-			models: map[string]Verdict{ModelGuide: Invalid, ModelPostgres: Valid}},
+			models: map[Model]Verdict{ModelGuide: Invalid, ModelPostgres: Valid}},
 		{name: "twin: the value survived", settings: sync2,
 			hist: func() *hb {
 				b := new(hb).topology(0).reg(10, 0, results.Invoke, results.FWrite, val(1)).read(20, 5, 1, "n3", 1)
@@ -146,7 +146,7 @@ func TestAnomalies(t *testing.T) {
 				return fin(b, 1)
 			}(),
 			none:   []Kind{KindVanished, KindLostWrite},
-			models: map[string]Verdict{ModelGuide: Valid, ModelPostgres: Valid}},
+			models: map[Model]Verdict{ModelGuide: Valid, ModelPostgres: Valid}},
 		{name: "vanished: the new primary reads older than a read before the failover, the key overwritten since", settings: sync2,
 			hist: func() *hb {
 				b := new(hb).topology(0).reg(10, 0, results.Invoke, results.FWrite, val(1)).read(20, 5, 1, "n1", 1)
@@ -156,7 +156,7 @@ func TestAnomalies(t *testing.T) {
 			}(),
 			want:   map[Kind]bool{KindVanished: true},
 			none:   []Kind{KindNewThenOld, KindLostWrite},
-			models: map[string]Verdict{ModelGuide: Invalid, ModelPostgres: Valid}},
+			models: map[Model]Verdict{ModelGuide: Invalid, ModelPostgres: Valid}},
 		// Found by the zoo (default-test, 1 run in 20): a standby replays
 		// a commit before the primary shows it; a later read on the
 		// primary returns the older value while a rejoin of another node
@@ -169,54 +169,54 @@ func TestAnomalies(t *testing.T) {
 			}(),
 			want:   map[Kind]bool{KindNewThenOld: true},
 			none:   []Kind{KindVanished, KindStaleRead, KindLostWrite},
-			models: map[string]Verdict{ModelGuide: Valid, ModelPostgres: Valid, ModelLinearizable: Invalid}},
+			models: map[Model]Verdict{ModelGuide: Valid, ModelPostgres: Valid, ModelLinearizable: Invalid}},
 		{name: "lost write with ANY 2 and a safe failover: a finding", settings: sync2,
 			hist:   fin(new(hb).topology(0).write(10, 10, 0, results.OK, 1).failover(40, false), 0),
 			want:   map[Kind]bool{KindLostWrite: false},
-			models: map[string]Verdict{ModelGuide: Invalid, ModelPostgres: Invalid}},
+			models: map[Model]Verdict{ModelGuide: Invalid, ModelPostgres: Invalid}},
 		{name: "lost write with asynchronous replication: documented", settings: async,
 			hist:   fin(new(hb).topology(0).write(10, 10, 0, results.OK, 1).failover(40, true), 0),
 			want:   map[Kind]bool{KindLostWrite: true},
-			models: map[string]Verdict{ModelGuide: Invalid, ModelPostgres: Valid}},
+			models: map[Model]Verdict{ModelGuide: Invalid, ModelPostgres: Valid}},
 		{name: "lost write acknowledged with the sync-wait warning: documented", settings: sync2,
 			hist:   fin(new(hb).topology(0).write(10, 10, 0, results.OK, 1, warn(syncWarn)).failover(40, false), 0),
 			want:   map[Kind]bool{KindLostWarned: true},
 			none:   []Kind{KindLostWrite},
-			models: map[string]Verdict{ModelGuide: Invalid, ModelPostgres: Valid}},
+			models: map[Model]Verdict{ModelGuide: Invalid, ModelPostgres: Valid}},
 		{name: "twin: the write survived", settings: sync2,
 			hist:   fin(new(hb).topology(0).write(10, 10, 0, results.OK, 1).failover(40, false), 1),
 			none:   []Kind{KindLostWrite, KindLostWarned},
-			models: map[string]Verdict{ModelGuide: Valid, ModelPostgres: Valid, ModelLinearizable: Valid}},
+			models: map[Model]Verdict{ModelGuide: Valid, ModelPostgres: Valid, ModelLinearizable: Valid}},
 		{name: "failed write whose value was read: a finding", settings: sync2,
 			hist:   fin1(new(hb).topology(0).write(10, 10, 0, results.Fail, 1).read(30, 10, 1, "n1", 1), 1),
 			want:   map[Kind]bool{KindFailedPresent: false},
-			models: map[string]Verdict{ModelGuide: Invalid, ModelPostgres: Invalid}},
+			models: map[Model]Verdict{ModelGuide: Invalid, ModelPostgres: Invalid}},
 		{name: "twin: the failed write left no trace", settings: sync2,
 			hist:   fin1(new(hb).topology(0).write(10, 10, 0, results.Fail, 1).read(30, 10, 1, "n1", 0), 0),
 			none:   []Kind{KindFailedPresent},
-			models: map[string]Verdict{ModelGuide: Valid}},
+			models: map[Model]Verdict{ModelGuide: Valid}},
 		{name: "a read of a value no write produced", settings: sync2,
 			hist:   fin1(new(hb).topology(0).read(30, 10, 1, "n1", 7), 0),
 			want:   map[Kind]bool{KindUnwritten: false},
-			models: map[string]Verdict{ModelPostgres: Invalid}},
+			models: map[Model]Verdict{ModelPostgres: Invalid}},
 		{name: "a standby whose final state differs", settings: sync2,
 			hist: new(hb).topology(0).write(10, 10, 0, results.OK, 1).
 				final(1000, results.WorkloadRegister, "n1", val(1)).final(1010, results.WorkloadRegister, "n2", val(0)),
 			want:   map[Kind]bool{KindDivergent: false},
-			models: map[string]Verdict{ModelPostgres: Invalid}},
+			models: map[Model]Verdict{ModelPostgres: Invalid}},
 		{name: "non-linearizable without a named anomaly", settings: sync2,
 			// Two cas from 0 both succeed, one after the other.
 			hist: fin1(new(hb).topology(0).
 				reg(10, 0, results.Invoke, results.FCAS, exp(0), val(1)).reg(20, 0, results.OK, results.FCAS, on("n1")).
 				reg(30, 1, results.Invoke, results.FCAS, exp(0), val(2)).reg(40, 1, results.OK, results.FCAS, on("n1")), 2),
 			want:   map[Kind]bool{KindNonLinearizable: false},
-			models: map[string]Verdict{ModelGuide: Invalid, ModelPostgres: Invalid}},
+			models: map[Model]Verdict{ModelGuide: Invalid, ModelPostgres: Invalid}},
 		{name: "twin: the second cas expects the first's value", settings: sync2,
 			hist: fin1(new(hb).topology(0).
 				reg(10, 0, results.Invoke, results.FCAS, exp(0), val(1)).reg(20, 0, results.OK, results.FCAS, on("n1")).
 				reg(30, 1, results.Invoke, results.FCAS, exp(1), val(2)).reg(40, 1, results.OK, results.FCAS, on("n1")), 2),
 			none:   []Kind{KindNonLinearizable},
-			models: map[string]Verdict{ModelLinearizable: Valid}},
+			models: map[Model]Verdict{ModelLinearizable: Valid}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -301,7 +301,7 @@ func TestFailedFaultIsNeverValid(t *testing.T) {
 func TestModelChoosesVerdict(t *testing.T) {
 	h := new(hb).topology(0).write(10, 10, 0, results.OK, 1).read(30, 10, 1, "n2", 0).
 		final(1000, results.WorkloadRegister, "n1", val(1))
-	for m, want := range map[string]Verdict{"": Invalid, ModelGuide: Invalid, ModelPostgres: Valid, ModelLinearizable: Invalid} {
+	for m, want := range map[Model]Verdict{"": Invalid, ModelGuide: Invalid, ModelPostgres: Valid, ModelLinearizable: Invalid} {
 		r := CheckHistory(context.Background(), &results.History{Ops: h.ops}, Options{Model: m})
 		assert.Equal(t, want, r.Verdict, "model %q", m)
 		assert.Len(t, r.Models, 3)
@@ -325,4 +325,37 @@ func TestRoleTimeline(t *testing.T) {
 	assert.True(t, rt.primaryThroughout("n2", 200, 300))
 	assert.True(t, rt.movedBetween(100, 115))
 	assert.False(t, rt.movedBetween(200, 300))
+}
+
+// The stale-read check counts register reads; the stale-read anomaly
+// counts set reads too. Each says what it counts, and the numbers agree:
+// the check's count is the anomaly's register share.
+func TestStaleReadCountsSayWhatTheyCount(t *testing.T) {
+	sync2 := map[string]string{"synchronous_commit": "on", "synchronous_standby_names": "ANY 2 (n2, n3)"}
+	b := new(hb).topology(0).write(10, 10, 0, results.OK, 1).
+		read(30, 10, 1, "n2", 0).read(50, 10, 2, "n3", 0).read(52, 5, 5, "n1", 1).
+		add(60, 3, results.Invoke, results.WorkloadSet, results.FAdd, "", val(1)).
+		add(61, 3, results.OK, results.WorkloadSet, results.FAdd, "", on("n1")).
+		add(70, 4, results.Invoke, results.WorkloadSet, results.FRead, "").
+		add(71, 4, results.OK, results.WorkloadSet, results.FRead, "", vals(), on("n2")).
+		final(200, results.WorkloadSet, "n1", vals(1)).
+		final(210, results.WorkloadRegister, "n1", val(1))
+	r := CheckHistory(context.Background(), &results.History{Ops: b.ops}, Options{Settings: sync2})
+
+	c := r.Find(NameStaleRead)
+	require.NotNil(t, c)
+	require.NotNil(t, c.StaleRead)
+	assert.Equal(t, 2, c.StaleRead.StaleCount)
+	assert.Contains(t, c.Summary, "2 of 3 register reads returned a value older")
+
+	a := findAnomaly(r, KindStaleRead, true)
+	require.NotNil(t, a, "%+v", r.Anomalies)
+	assert.Equal(t, 3, a.Count)
+	assert.Equal(t, map[string]int{results.WorkloadRegister: 2, results.WorkloadSet: 1}, a.ByWorkload)
+	assert.Equal(t, c.StaleRead.StaleCount, a.ByWorkload[results.WorkloadRegister], "the check and the anomaly count the same register reads")
+	assert.Contains(t, a.Explanation, "3 reads (2 register reads, 1 set read;")
+
+	g := r.ModelResult(ModelGuide)
+	require.NotNil(t, g)
+	assert.Contains(t, g.Summary, "3 stale-read (2 register reads, 1 set read)")
 }

@@ -7,13 +7,14 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/strongcheck/strongcheck/internal/histgen"
 	"github.com/strongcheck/strongcheck/results"
 )
 
 // A budget the heap already exceeds leaves every key undecided: unknown,
 // never valid; a generous one changes nothing.
 func TestMemoryBudgetGivesUnknown(t *testing.T) {
-	ops := GenRegisterHistory(7, 2000, GenOptions{})
+	ops := histgen.Register(7, 2000, histgen.RegisterOptions{})
 	h := &results.History{Ops: ops}
 	tight := CheckHistory(context.Background(), h, Options{MemoryBudget: 1})
 	lin := tight.Find(NameLinearizable)

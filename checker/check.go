@@ -32,11 +32,11 @@ type Options struct {
 	MemoryBudget uint64
 	// Model is the model whose verdict becomes Result.Verdict (one of
 	// Models; empty: ModelGuide). Every model is judged either way.
-	Model string
+	Model Model
 	// Isolation is the list-append workload's isolation level
 	// (read-committed, repeatable-read, serializable; empty: serializable):
 	// it chooses the model the list-append check judges (listappend.go).
-	Isolation string
+	Isolation results.Isolation
 }
 
 // WithRun returns o with what a stored run's test.json says about how it
@@ -48,9 +48,9 @@ func (o Options) WithRun(info *results.TestInfo) Options {
 		return o
 	}
 	o.Settings = info.Settings
-	o.Isolation = info.Extra["isolation"]
+	o.Isolation = info.Isolation
 	if o.Model == "" {
-		o.Model = info.Model
+		o.Model = Model(info.Model)
 	}
 	return o
 }

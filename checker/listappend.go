@@ -28,12 +28,12 @@ const docTxnIsolation = "https://www.postgresql.org/docs/15/transaction-iso.html
 
 // isolationModel is the model PostgreSQL documents for an isolation level
 // (empty: serializable, the workload's default).
-func isolationModel(level string) (elle.Model, string, error) {
+func isolationModel(level results.Isolation) (elle.Model, string, error) {
 	if level == "" {
-		level = "serializable"
+		level = results.Serializable
 	}
-	m, err := elle.ModelForIsolation(level)
-	return m, level, err
+	m, err := elle.ModelForIsolation(string(level))
+	return m, string(level), err
 }
 
 // CheckListAppend judges the list-append transactions of ops (with the

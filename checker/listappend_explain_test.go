@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/strongcheck/strongcheck/checker/elle"
+	"github.com/strongcheck/strongcheck/internal/histgen"
 	"github.com/strongcheck/strongcheck/results"
 )
 
@@ -64,10 +65,10 @@ func TestListAppendFindingSentence(t *testing.T) {
 // cause; plain write skew beside it stays a G2-item.
 func TestReadOnlyAnomalyNamed(t *testing.T) {
 	ap, rd := results.Append, func(k int64, v ...int64) results.Mop { return results.ReadOf(k, append([]int64{}, v...)) }
-	tx := func(p int, inv, comp int64, m ...results.Mop) elle.GenTxn {
-		return elle.GenTxn{Process: p, Node: "n1", Inv: inv, Comp: comp, Type: results.OK, Mops: m}
+	tx := func(p int, inv, comp int64, m ...results.Mop) histgen.Txn {
+		return histgen.Txn{Process: p, Node: "n1", Inv: inv, Comp: comp, Type: results.OK, Mops: m}
 	}
-	ops := elle.Layout([]elle.GenTxn{
+	ops := histgen.Layout([]histgen.Txn{
 		// Read-only anomaly on keys 1 and 2: T2's commit is acknowledged
 		// after T1 and T3 began.
 		tx(0, 0, 30, rd(1), ap(2, 20)),

@@ -6,41 +6,54 @@ import (
 	"strings"
 )
 
-// The models a run's history is judged against. A model names the
-// anomalies it forbids; a history satisfies it when none of them occurred
-// and every check it relies on decided, and every fault took effect.
+// Model names a consistency model a run's history is judged against. A
+// model names the anomalies it forbids; a history satisfies it when none
+// of them occurred and every check it relies on decided, and every fault
+// took effect. Its JSON form is its name.
+type Model string
+
+// The models.
 const (
 	// ModelGuide is the guide's promise: every acknowledged write survives
 	// every promotion (RPO = 0) and a read on any synchronized node returns
 	// a value at least as new as every write acknowledged before it began.
 	// It does not promise that the nodes show writes in one order
 	// (new-then-old across nodes).
-	ModelGuide = "guide"
+	ModelGuide Model = "guide"
 	// ModelPostgres is what PostgreSQL documents for the run's effective
 	// synchronous_commit and synchronous_standby_names: the anomalies it
 	// documents are expected, any other is a finding.
-	ModelPostgres = "postgres"
+	ModelPostgres Model = "postgres"
 	// ModelLinearizable: every operation on every node takes effect at one
 	// instant between its invocation and its completion.
-	ModelLinearizable = "linearizable"
+	ModelLinearizable Model = "linearizable"
 )
 
 // Models lists the models in the order reports show them.
-var Models = []string{ModelGuide, ModelPostgres, ModelLinearizable}
+var Models = []Model{ModelGuide, ModelPostgres, ModelLinearizable}
 
 // ModelHelp says in a sentence what each model asks.
-var ModelHelp = map[string]string{
+var ModelHelp = map[Model]string{
 	ModelGuide:        "the guide's promise: RPO = 0, and every read on any node at least as new as every write acknowledged before it began",
 	ModelPostgres:     "what PostgreSQL documents for the run's synchronous_commit and synchronous_standby_names; documented anomalies are expected",
 	ModelLinearizable: "every read on every node fits one order of the writes, in real time",
 }
 
+// ModelNames are Models' names, in their order.
+func ModelNames() []string {
+	out := make([]string, len(Models))
+	for i, m := range Models {
+		out[i] = string(m)
+	}
+	return out
+}
+
 // ValidModel reports whether m names a model.
-func ValidModel(m string) bool { return slices.Contains(Models, m) }
+func ValidModel(m Model) bool { return slices.Contains(Models, m) }
 
 // ModelResult is one model's judgement of the history.
 type ModelResult struct {
-	Model   string  `json:"model"`
+	Model   Model   `json:"model"`
 	Verdict Verdict `json:"verdict"`
 	// Summary reads "satisfies postgres" or "rules out guide: 90
 	// stale-read", Elle's way of putting it.
@@ -57,10 +70,14 @@ type Ruling struct {
 	Kind       Kind `json:"kind"`
 	Count      int  `json:"count"`
 	Documented bool `json:"documented"`
+	// What says what Count counts where the anomaly's instances come from
+	// more than one workload ("24 register reads, 14 set reads"), so that
+	// the model line and the checks' own counts can be told apart.
+	What string `json:"what,omitempty"`
 }
 
 // forbids says whether model m forbids anomaly a.
-func forbids(m string, a Anomaly) bool {
+func forbids(m Model, a Anomaly) bool {
 	switch m {
 	case ModelLinearizable:
 		return true
@@ -73,7 +90,7 @@ func forbids(m string, a Anomaly) bool {
 }
 
 // relies says whether model m's verdict depends on check c.
-func relies(m string, c *Check) bool {
+func relies(m Model, c *Check) bool {
 	return c.Name != NameLinearizableAll || m == ModelLinearizable
 }
 
@@ -86,7 +103,8 @@ func judgeModels(anoms []Anomaly, checks []Check) []ModelResult {
 		mr := ModelResult{Model: m, Verdict: Valid}
 		for _, a := range anoms {
 			if forbids(m, a) {
-				mr.RuledOutBy = append(mr.RuledOutBy, Ruling{Kind: a.Kind, Count: a.Count, Documented: a.Documented})
+				mr.RuledOutBy = append(mr.RuledOutBy, Ruling{Kind: a.Kind, Count: a.Count, Documented: a.Documented,
+					What: workloadsPhrase(a.ByWorkload, "read", "reads")})
 			}
 		}
 		var undecided []string
@@ -105,6 +123,9 @@ func judgeModels(anoms []Anomaly, checks []Check) []ModelResult {
 			var parts []string
 			for _, r := range mr.RuledOutBy {
 				p := fmt.Sprintf("%d %s", r.Count, r.Kind)
+				if r.What != "" {
+					p += " (" + r.What + ")"
+				}
 				if m != ModelPostgres && r.Documented {
 					p += " (documented)"
 				}
@@ -119,7 +140,7 @@ func judgeModels(anoms []Anomaly, checks []Check) []ModelResult {
 			mr.Unknown = strings.Join(undecided, "; ")
 			mr.Summary = fmt.Sprintf("cannot decide %s: %s", m, mr.Unknown)
 		default:
-			mr.Summary = "satisfies " + m
+			mr.Summary = "satisfies " + string(m)
 		}
 		out = append(out, mr)
 	}
@@ -127,7 +148,7 @@ func judgeModels(anoms []Anomaly, checks []Check) []ModelResult {
 }
 
 // ModelResult returns the judgement of model m, or nil.
-func (r *Result) ModelResult(m string) *ModelResult {
+func (r *Result) ModelResult(m Model) *ModelResult {
 	for i := range r.Models {
 		if r.Models[i].Model == m {
 			return &r.Models[i]

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/strongcheck/strongcheck/internal/histgen"
 	"github.com/strongcheck/strongcheck/results"
 )
 
@@ -130,7 +131,7 @@ func TestRepeatedRegisterValues(t *testing.T) {
 // Unique values (the harness's own histories) keep the pruning and every
 // check.
 func TestUniqueValuesAreNotRepeats(t *testing.T) {
-	ops := GenRegisterHistory(5, 3000, GenOptions{Final: true})
+	ops := histgen.Register(5, 3000, histgen.RegisterOptions{Final: true})
 	h := index(ops)
 	assert.False(t, indexRegister(h).repeats)
 	res := CheckHistory(context.Background(), &results.History{Ops: ops}, Options{})

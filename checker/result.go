@@ -22,26 +22,6 @@ const (
 	Unknown Verdict = "unknown"
 )
 
-// Exit codes of strongcheck, as DESIGN.md fixes them.
-const (
-	ExitValid   = 0
-	ExitInvalid = 1
-	ExitUnknown = 2
-	ExitUsage   = 254
-	ExitHarness = 255
-)
-
-// ExitCode maps a verdict to the process exit code.
-func (v Verdict) ExitCode() int {
-	switch v {
-	case Valid:
-		return ExitValid
-	case Invalid:
-		return ExitInvalid
-	}
-	return ExitUnknown
-}
-
 // Combine is the verdict of several: invalid if any is invalid, else unknown
 // if any is unknown (or there is none), else valid.
 func Combine(vs ...Verdict) Verdict {
@@ -67,7 +47,7 @@ type Result struct {
 	// Verdict is the judgement under Model, the model the run was asked to
 	// satisfy (Options.Model; the exit code follows it).
 	Verdict Verdict `json:"verdict"`
-	Model   string  `json:"model,omitempty"`
+	Model   Model   `json:"model,omitempty"`
 	// Models judges the history under every model: which it satisfies,
 	// and which anomalies rule the others out.
 	Models []ModelResult `json:"models,omitempty"`

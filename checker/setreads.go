@@ -78,7 +78,7 @@ func checkSetReads(ctx context.Context, h *history, dc *docContext, an *anomalyS
 		if stale >= 0 {
 			add := h.clients[adds[stale]]
 			an.add(instance{kind: KindStaleRead, doc: dc.staleRead(node, role, c.invT, add), node: node, role: role,
-				t: c.invT, durNS: c.invT - add.compT, key: results.WorkloadSet,
+				t: c.invT, durNS: c.invT - add.compT, key: results.WorkloadSet, workload: results.WorkloadSet,
 				example: func() Example {
 					return Example{Key: results.WorkloadSet, Ops: []OpRef{h.ref(c), h.ref(add)},
 						Text: fmt.Sprintf("set read on %s (%s) lacked element %d, acknowledged %s before the read began", node, role, stale, fmtNS(c.invT-add.compT))}

@@ -12,6 +12,7 @@ import (
 	"github.com/anishathalye/porcupine"
 	"github.com/stretchr/testify/require"
 
+	"github.com/strongcheck/strongcheck/internal/histgen"
 	"github.com/strongcheck/strongcheck/results"
 )
 
@@ -25,7 +26,7 @@ var (
 )
 
 func speedHistory() []results.Op {
-	speedOnce.Do(func() { speedHist = GenRegisterHistory(1, speedOps, GenOptions{Final: true}) })
+	speedOnce.Do(func() { speedHist = histgen.Register(1, speedOps, histgen.RegisterOptions{Final: true}) })
 	return speedHist
 }
 

@@ -129,11 +129,11 @@ func checkReads(ctx context.Context, h *history, ri *regIndex, dc *docContext, a
 	kr.finish()
 	if res.StaleCount > 0 {
 		chk.Verdict = Invalid
-		chk.Summary = fmt.Sprintf("%d of %d reads returned a value older than a write acknowledged before they began (%s); up to %s stale, median %s",
+		chk.Summary = fmt.Sprintf("%d of %d register reads returned a value older than a write acknowledged before they began (%s); up to %s stale, median %s",
 			res.StaleCount, res.Reads, countByNode(res.StaleByNode), fmtNS(res.MaxStaleNS), fmtNS(res.P50StaleNS))
 	} else {
 		chk.Verdict = Valid
-		chk.Summary = fmt.Sprintf("no stale read among %d reads (%s)", res.Reads, countByNode(res.ByNode))
+		chk.Summary = fmt.Sprintf("no stale read among %d register reads (%s)", res.Reads, countByNode(res.ByNode))
 	}
 	chk.ElapsedNS = time.Since(start).Nanoseconds()
 	return chk
@@ -247,7 +247,7 @@ func (kr *keyReads) stale(k int, op *rop, node string, existed int64) {
 	kr.hits = append(kr.hits, staleHit{read: int(op.call), newer: int(newer.call), staleNS: staleNS})
 	kr.res.StaleByNode[node]++
 	kr.an.add(instance{kind: KindStaleRead, doc: kr.dc.staleRead(node, role, op.invT, h.clients[newer.call]), node: node, role: role,
-		t: op.invT, durNS: staleNS, key: ri.keys[k],
+		t: op.invT, durNS: staleNS, key: ri.keys[k], workload: results.WorkloadRegister,
 		example: func() Example {
 			return Example{Key: ri.keys[k], Ops: []OpRef{h.ref(h.clients[op.call]), h.ref(h.clients[newer.call])},
 				Text: fmt.Sprintf("read of %s on %s (%s) returned %d although write %d had been acknowledged %s before the read began",

@@ -12,8 +12,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/strongcheck/strongcheck/checker"
+	"github.com/strongcheck/strongcheck/cli/exitcode"
+	"github.com/strongcheck/strongcheck/report"
 	"github.com/strongcheck/strongcheck/results"
-	"github.com/strongcheck/strongcheck/results/report"
 )
 
 func newCheckCmd(stdout, stderr io.Writer) *cobra.Command {
@@ -39,13 +40,13 @@ func newCheckCmd(stdout, stderr io.Writer) *cobra.Command {
 			if _, err := os.Stat(run.History()); err != nil {
 				return usageErr("%s: no history (%w)", args[0], err)
 			}
-			opts := checker.Options{Timeout: timeout, MemoryBudget: memMiB << 20, Model: model}
+			opts := checker.Options{Timeout: timeout, MemoryBudget: memMiB << 20, Model: checker.Model(model)}
 			info, ierr := results.ReadTestInfo(run.TestJSON())
 			if ierr == nil {
 				opts = opts.WithRun(info) // the run's settings, isolation and own model
 			}
 			if opts.Model != "" && !checker.ValidModel(opts.Model) {
-				return usageErr("--model %q: want one of %s", opts.Model, strings.Join(checker.Models, ", "))
+				return usageErr("--model %q: want one of %s", opts.Model, strings.Join(checker.ModelNames(), ", "))
 			}
 			// One pass over the history: the checkers' index and the
 			// report's timeline, neither keeping its lines.
@@ -62,7 +63,7 @@ func newCheckCmd(stdout, stderr io.Writer) *cobra.Command {
 				return err
 			}
 			printOutcome(stdout, outcomeOf(run, &res), seedOf(info))
-			if code := res.Verdict.ExitCode(); code != 0 {
+			if code := exitcode.Of(res.Verdict); code != 0 {
 				return &exitError{code, fmt.Errorf("%w", errQuiet)}
 			}
 			return nil
@@ -70,7 +71,7 @@ func newCheckCmd(stdout, stderr io.Writer) *cobra.Command {
 	}
 	cmd.Flags().DurationVar(&timeout, "check-timeout", 60*time.Second, "time limit of the linearizability search per key")
 	cmd.Flags().Uint64Var(&memMiB, "check-memory", 4096, "memory budget of the linearizability search in MiB (then: unknown); 0 for none")
-	cmd.Flags().StringVar(&model, "model", "", "the model the verdict follows: "+strings.Join(checker.Models, ", ")+" (default: the run's own, else guide)")
+	cmd.Flags().StringVar(&model, "model", "", "the model the verdict follows: "+strings.Join(checker.ModelNames(), ", ")+" (default: the run's own, else guide)")
 	jf = addJepsenFlags(cmd.Flags())
 	return cmd
 }

@@ -15,12 +15,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/strongcheck/strongcheck/checker"
-	"github.com/strongcheck/strongcheck/cluster"
-	"github.com/strongcheck/strongcheck/cluster/local"
-	"github.com/strongcheck/strongcheck/harness"
-	"github.com/strongcheck/strongcheck/nemesis"
-	"github.com/strongcheck/strongcheck/results"
+	"github.com/strongcheck/strongcheck/cli/exitcode"
+	"github.com/strongcheck/strongcheck/internal/usererr"
 )
 
 // Version is strongcheck's version, set at build time with
@@ -36,8 +32,9 @@ type exitError struct {
 func (e *exitError) Error() string { return e.err.Error() }
 func (e *exitError) Unwrap() error { return e.err }
 
+// usageErr is an error the user caused with what they typed.
 func usageErr(format string, args ...any) error {
-	return &exitError{checker.ExitUsage, fmt.Errorf(format, args...)}
+	return usererr.New(format, args...)
 }
 
 // Run runs strongcheck with args (program name first) and returns the exit
@@ -71,29 +68,25 @@ var errQuiet = errors.New("quiet")
 
 // exitCode maps an error to the documented exit codes; one place decides.
 // A code chosen by a command (exitError) wins; otherwise an error the user
-// caused anywhere in the chain (userErrors) is 254, even when a harness
-// error wraps it (a backend refusing an argument once the run started);
-// everything else, the machine's or the harness's (local.ErrNotRoot,
-// local.ErrSubnetInUse, k8s.ErrKubernetes, harness.ErrInfra, ...), is 255.
+// caused anywhere in the chain (usererr.Is: a flag, an argument, a cluster
+// specification, a fault, a history file or folder) is 254, even when a
+// harness error wraps it (a backend refusing an argument once the run
+// started); everything else, the machine's or the harness's
+// (local.ErrNotRoot, local.ErrSubnetInUse, k8s.ErrKubernetes,
+// harness.ErrInfra, ...), is 255.
 func exitCode(err error) int {
 	var ee *exitError
 	if errors.As(err, &ee) {
 		return ee.code
 	}
-	for _, u := range userErrors {
-		if errors.Is(err, u) {
-			return checker.ExitUsage
-		}
+	if usererr.Is(err) {
+		return exitcode.Usage
 	}
-	return checker.ExitHarness
+	return exitcode.Harness
 }
 
-// userErrors are the errors a user causes with what they type: flags,
-// arguments, a cluster specification, faults, a history file or folder.
-var userErrors = []error{errFlags, harness.ErrUsage, cluster.ErrSpec, nemesis.ErrConfig, results.ErrCorrupt, local.ErrNoCluster}
-
 // errFlags wraps cobra's own flag errors.
-var errFlags = errors.New("bad arguments")
+var errFlags = usererr.Sentinel("bad arguments")
 
 func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root := &cobra.Command{

@@ -13,7 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/strongcheck/strongcheck/checker"
+	"github.com/strongcheck/strongcheck/cli/exitcode"
 	"github.com/strongcheck/strongcheck/cluster"
 	"github.com/strongcheck/strongcheck/cluster/k8s"
 	"github.com/strongcheck/strongcheck/cluster/local"
@@ -86,12 +86,18 @@ func TestBadArgumentsExit254(t *testing.T) {
 		// --leave-db-running only where it can work.
 		{[]string{"test", "--leave-db-running", "--backend", "k8s"}, "only the local backend"},
 		{[]string{"test", "--leave-db-running", "--test-count", "2"}, "only one run"},
+		// --read-all-keys where no transaction would read every key: every
+		// path to a test refuses it (the zoo's scenarios too: scenario's
+		// TestEveryScenarioMakesATest).
+		{[]string{"test", "--read-all-keys"}, "--read-all-keys is for the append workload"},
+		{[]string{"test", "--scenario", "sound-default", "--read-all-keys"}, "--read-all-keys is for the append workload"},
+		{[]string{"test", "--workload", "append", "--writes-only", "--read-all-keys"}, "--read-all-keys with --writes-only"},
 		// A folder without a cluster.
 		{[]string{"cluster", "status", "--dir", "/nonexistent/cluster"}, "no cluster in /nonexistent/cluster"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			code, stdout, stderr := runCLI(tc.args...)
-			assert.Equal(t, checker.ExitUsage, code, "%v: %s", tc.args, stderr)
+			assert.Equal(t, exitcode.Usage, code, "%v: %s", tc.args, stderr)
 			assert.Contains(t, stderr, tc.want, "%v", tc.args)
 			assert.NotContains(t, stdout, "results:", "no run was started")
 		})
@@ -116,20 +122,20 @@ func TestExitCodeKeepsTheCause(t *testing.T) {
 		err  error
 		want int
 	}{
-		{"a backend's bad argument under a harness error", fmt.Errorf("%w: cluster up: %w", harness.ErrInfra, subnet), checker.ExitUsage},
-		{"bad test", fmt.Errorf("%w: unknown workload", harness.ErrUsage), checker.ExitUsage},
-		{"bad fault", fmt.Errorf("%w: meteor", nemesis.ErrConfig), checker.ExitUsage},
-		{"corrupt history", fmt.Errorf("check: %w", &results.CorruptError{Line: 3, Reason: "x"}), checker.ExitUsage},
-		{"bad flag", fmt.Errorf("%w: %w", errFlags, errors.New("unknown flag")), checker.ExitUsage},
-		{"no cluster in --dir", fmt.Errorf("%w in /x: %w", local.ErrNoCluster, os.ErrNotExist), checker.ExitUsage},
-		{"a verdict", &exitError{checker.ExitInvalid, errQuiet}, checker.ExitInvalid},
-		{"harness error", fmt.Errorf("%w: set-up: %w", harness.ErrInfra, errors.New("connection refused")), checker.ExitHarness},
-		{"interrupted", fmt.Errorf("%w: %w", harness.ErrInterrupted, context.Canceled), checker.ExitHarness},
-		{"not root", fmt.Errorf("%w: run as root", local.ErrNotRoot), checker.ExitHarness},
-		{"subnet in use", fmt.Errorf("%w: cluster up: %w", harness.ErrInfra, local.ErrSubnetInUse), checker.ExitHarness},
-		{"node did not start", fmt.Errorf("%w: cluster up: %w", harness.ErrInfra, local.ErrNodeStart), checker.ExitHarness},
-		{"kubernetes", fmt.Errorf("%w: forbidden", k8s.ErrKubernetes), checker.ExitHarness},
-		{"anything else", errors.New("disk full"), checker.ExitHarness},
+		{"a backend's bad argument under a harness error", fmt.Errorf("%w: cluster up: %w", harness.ErrInfra, subnet), exitcode.Usage},
+		{"bad test", fmt.Errorf("%w: unknown workload", harness.ErrUsage), exitcode.Usage},
+		{"bad fault", fmt.Errorf("%w: meteor", nemesis.ErrConfig), exitcode.Usage},
+		{"corrupt history", fmt.Errorf("check: %w", &results.CorruptError{Line: 3, Reason: "x"}), exitcode.Usage},
+		{"bad flag", fmt.Errorf("%w: %w", errFlags, errors.New("unknown flag")), exitcode.Usage},
+		{"no cluster in --dir", fmt.Errorf("%w in /x: %w", local.ErrNoCluster, os.ErrNotExist), exitcode.Usage},
+		{"a verdict", &exitError{exitcode.Invalid, errQuiet}, exitcode.Invalid},
+		{"harness error", fmt.Errorf("%w: set-up: %w", harness.ErrInfra, errors.New("connection refused")), exitcode.Harness},
+		{"interrupted", fmt.Errorf("%w: %w", harness.ErrInterrupted, context.Canceled), exitcode.Harness},
+		{"not root", fmt.Errorf("%w: run as root", local.ErrNotRoot), exitcode.Harness},
+		{"subnet in use", fmt.Errorf("%w: cluster up: %w", harness.ErrInfra, local.ErrSubnetInUse), exitcode.Harness},
+		{"node did not start", fmt.Errorf("%w: cluster up: %w", harness.ErrInfra, local.ErrNodeStart), exitcode.Harness},
+		{"kubernetes", fmt.Errorf("%w: forbidden", k8s.ErrKubernetes), exitcode.Harness},
+		{"anything else", errors.New("disk full"), exitcode.Harness},
 	} {
 		assert.Equal(t, tc.want, exitCode(tc.err), tc.name)
 	}
@@ -141,7 +147,7 @@ func TestCheckUnreadableHistoryExit255(t *testing.T) {
 	require.NoError(t, os.MkdirAll(filepath.Join(dir, results.HistoryName), 0o755)) // a folder: read fails
 	require.NoError(t, os.WriteFile(filepath.Join(dir, results.TestJSONName), []byte("{}"), 0o644))
 	code, _, stderr := runCLI("check", dir)
-	assert.Equal(t, checker.ExitHarness, code, stderr)
+	assert.Equal(t, exitcode.Harness, code, stderr)
 	assert.Contains(t, stderr, "is a directory")
 }
 
@@ -177,7 +183,7 @@ func TestCheckCorruptAndTornHistories(t *testing.T) {
 				old := filepath.Join(run, results.ReportHTMLName)
 				require.NoError(t, os.WriteFile(old, []byte("the report of the whole history"), 0o644))
 				code, _, stderr := runCLI(cmd, run)
-				assert.Equal(t, checker.ExitUsage, code, stderr)
+				assert.Equal(t, exitcode.Usage, code, stderr)
 				assert.Contains(t, stderr, "corrupt history")
 				if cmd == "check" {
 					assert.Contains(t, stderr, tc.want)
@@ -198,7 +204,7 @@ func TestCheckCorruptAndTornHistories(t *testing.T) {
 	code, stdout, stderr := 0, "", ""
 	writeHistory(t, torn, inv0, ok1, `{"v":1,"index":2,"ti`)
 	code, stdout, stderr = runCLI("check", torn)
-	assert.Equal(t, checker.ExitUnknown, code, stdout+stderr)
+	assert.Equal(t, exitcode.Unknown, code, stdout+stderr)
 	assert.Contains(t, stderr, "torn line (line 3")
 	assert.Contains(t, stdout, "UNKNOWN")
 	for _, f := range []string{results.ResultsJSONName, results.ReportHTMLName, results.SummaryMDName, results.JUnitXMLName} {

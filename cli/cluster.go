@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/strongcheck/strongcheck/backends"
 	"github.com/strongcheck/strongcheck/cluster"
 	"github.com/strongcheck/strongcheck/cluster/k8s"
 	"github.com/strongcheck/strongcheck/cluster/local"
@@ -32,7 +33,7 @@ func newClusterCmd(stdout, stderr io.Writer) *cobra.Command {
 		Short: "Start a three-node cluster and leave it running",
 		Args:  exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkSubnet(subnet); err != nil {
+			if err := backends.CheckSubnet(subnet); err != nil {
 				return err
 			}
 			spec := cluster.Spec{Settings: cluster.Settings{}}

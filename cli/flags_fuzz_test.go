@@ -7,29 +7,19 @@ import (
 	"testing"
 	"time"
 
-	"github.com/spf13/pflag"
-
-	"github.com/strongcheck/strongcheck/checker"
+	"github.com/strongcheck/strongcheck/cli/exitcode"
+	"github.com/strongcheck/strongcheck/harness/config"
 	"github.com/strongcheck/strongcheck/results"
 )
 
 // parseTestArgs is `strongcheck test`'s parsing without running anything:
-// scenario expansion, flags, then parseTest.
+// scenario expansion, then config.Parse.
 func parseTestArgs(args []string) error {
 	expanded, err := expandScenario(append([]string{"strongcheck", "test"}, args...))
 	if err != nil {
 		return err
 	}
-	fl := pflag.NewFlagSet("test", pflag.ContinueOnError)
-	fl.SetOutput(discard{})
-	f := addTestFlags(fl)
-	if err := fl.Parse(expanded[2:]); err != nil {
-		return errors.Join(errFlags, err) // what the root's flag error func does
-	}
-	if fl.NArg() > 0 {
-		return usageErr("test takes 0 argument(s)")
-	}
-	t, err := parseTest(f, fl.Changed("seed"))
+	f, t, err := config.Parse(expanded[2:])
 	if err != nil {
 		return err
 	}
@@ -43,15 +33,11 @@ func parseTestArgs(args []string) error {
 	if t.Rate > 0 && time.Duration(float64(time.Second)/t.Rate) <= 0 || t.Rate != t.Rate {
 		return fmt.Errorf("parseTest accepted a rate the harness cannot pace: %v", t.Rate)
 	}
-	if f.checkMemory > 0 && t.CheckMemory>>20 != f.checkMemory {
-		return fmt.Errorf("parseTest accepted a memory budget that overflows: %d MiB", f.checkMemory)
+	if f.CheckMemory > 0 && t.CheckMemory>>20 != f.CheckMemory {
+		return fmt.Errorf("parseTest accepted a memory budget that overflows: %d MiB", f.CheckMemory)
 	}
 	return nil
 }
-
-type discard struct{}
-
-func (discard) Write(p []byte) (int, error) { return len(p), nil }
 
 // FuzzTestFlags gives `strongcheck test` any command line (words separated
 // by whitespace): parsing must not panic and must either accept a test the
@@ -68,8 +54,8 @@ func FuzzTestFlags(f *testing.F) {
 		if strings.HasPrefix(err.Error(), "parseTest accepted") {
 			t.Fatalf("%q: %v", line, err)
 		}
-		if code := exitCode(err); code != checker.ExitUsage {
-			t.Fatalf("%q: exit %d for %v, want %d (a bad argument)", line, code, err, checker.ExitUsage)
+		if code := exitCode(err); code != exitcode.Usage {
+			t.Fatalf("%q: exit %d for %v, want %d (a bad argument)", line, code, err, exitcode.Usage)
 		}
 		if strings.TrimSpace(err.Error()) == "" {
 			t.Fatalf("%q: an error without a message", line)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/strongcheck/strongcheck/checker"
 	"github.com/strongcheck/strongcheck/checker/elle"
+	"github.com/strongcheck/strongcheck/cli/exitcode"
 	"github.com/strongcheck/strongcheck/results"
 	"github.com/strongcheck/strongcheck/results/jepsen"
 )
@@ -135,7 +136,7 @@ func checkJepsenFile(ctx context.Context, path string, f *jepsenFlags, timeout t
 			fmt.Fprintf(stdout, "  note: %s\n", n)
 		}
 	}
-	if code := c.Verdict.ExitCode(); code != 0 {
+	if code := exitcode.Of(c.Verdict); code != 0 {
 		return &exitError{code, fmt.Errorf("%w", errQuiet)}
 	}
 	return nil

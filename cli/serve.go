@@ -8,8 +8,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/strongcheck/strongcheck/report"
 	"github.com/strongcheck/strongcheck/results"
-	"github.com/strongcheck/strongcheck/results/report"
 )
 
 func newServeCmd(stdout, stderr io.Writer) *cobra.Command {

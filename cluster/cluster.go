@@ -17,6 +17,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/strongcheck/strongcheck/internal/usererr"
 	"github.com/strongcheck/strongcheck/results"
 )
 
@@ -281,8 +282,9 @@ func (s Spec) Validate() error {
 
 var linkRateRe = regexp.MustCompile(`^[1-9][0-9]*(kbit|mbit|gbit)$`)
 
-// ErrSpec is wrapped by errors in a cluster specification (the user's input).
-var ErrSpec = errors.New("invalid cluster spec")
+// ErrSpec is wrapped by errors in a cluster specification (the user's
+// input, usererr).
+var ErrSpec = usererr.Sentinel("invalid cluster spec")
 
 // Redact replaces the password in a DSN with ****.
 func Redact(dsn string) string {

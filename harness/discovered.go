@@ -4,13 +4,13 @@ import (
 	"maps"
 
 	"github.com/strongcheck/strongcheck/cluster"
-	"github.com/strongcheck/strongcheck/results"
 )
 
 // recordDiscovery puts what a backend attached to a cluster it did not
 // build found (cluster.Discovered) in test.json: the settings as the
 // primary runs them replace the spec's, and the topology goes in the extra
-// fields. Other backends are left as they are.
+// fields (setup's saveInfo writes them). Other backends are left as they
+// are.
 func (r *runner) recordDiscovery(c cluster.Cluster) {
 	d, ok := c.(cluster.Discovered)
 	if !ok {
@@ -19,7 +19,6 @@ func (r *runner) recordDiscovery(c cluster.Cluster) {
 	settings, topo := d.Discovery()
 	r.info.Settings = maps.Clone(settings)
 	r.info.Extra["topology"] = topo
-	_ = results.WriteTestInfo(r.run.TestJSON(), r.info)
 }
 
 // discoveryDetail is the discovered topology for the history's topology

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"syscall"
@@ -75,7 +76,7 @@ func assertRecheckAgrees(t *testing.T, out Outcome) {
 	judged := func(r *checker.Result) (string, map[string]checker.Verdict, map[checker.Kind]int) {
 		v := map[string]checker.Verdict{}
 		for _, m := range r.Models {
-			v["model "+m.Model] = m.Verdict
+			v["model "+string(m.Model)] = m.Verdict
 		}
 		for _, c := range r.Checks {
 			v["check "+c.Name] = c.Verdict
@@ -284,11 +285,14 @@ func TestValidateRejectsBadInput(t *testing.T) {
 		{"unknown workload", func(t *Test) { t.Workloads = []string{"queue"} }, "unknown workload"},
 		{"zero concurrency", func(t *Test) { t.Concurrency = -1 }, "concurrency"},
 		{"bad read-from", func(t *Test) { t.ReadFrom = "replicas" }, "read-from"},
-		{"negative time", func(t *Test) { t.TimeLimit = -time.Second }, "time limit"},
+		{"negative time", func(t *Test) { t.TimeLimit = -time.Second }, "--time-limit"},
 		{"bad node name", func(t *Test) { t.Spec.Nodes = []string{"n1", "N 2"} }, "node name"},
 		{"bad test name", func(t *Test) { t.Name = "../x" }, ""},
-		{"negative client CPUs", func(t *Test) { t.ClientCPUs = -1 }, "client CPUs"},
+		{"negative client CPUs", func(t *Test) { t.ClientCPUs = -1 }, "--client-cpus"},
 		{"read-all-keys without append", func(t *Test) { t.Options.ReadAllKeys = true }, "--read-all-keys is for the append workload"},
+		{"read-all-keys with writes only", func(t *Test) {
+			t.Workloads, t.Options.ReadAllKeys, t.Options.WritesOnly = []string{results.WorkloadAppend}, true, true
+		}, "--read-all-keys with --writes-only"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tt := Test{}
@@ -302,4 +306,22 @@ func TestValidateRejectsBadInput(t *testing.T) {
 			assert.Contains(t, err.Error(), tc.want)
 		})
 	}
+}
+
+// test.json is written through one function that says when it could not
+// write it, and what it writes reads back.
+func TestSaveInfoReportsItsError(t *testing.T) {
+	dir := t.TempDir()
+	r := &runner{run: results.Run{Dir: dir}, info: &results.TestInfo{Name: "x", Seed: 7, Extra: map[string]string{}}}
+	require.NoError(t, r.saveInfo())
+	back, err := results.ReadTestInfo(r.run.TestJSON())
+	require.NoError(t, err)
+	assert.Equal(t, int64(7), back.Seed)
+
+	notADir := filepath.Join(dir, "file")
+	require.NoError(t, os.WriteFile(notADir, nil, 0o644))
+	r.run.Dir = notADir
+	err = r.saveInfo()
+	require.ErrorIs(t, err, ErrInfra)
+	assert.Contains(t, err.Error(), "test.json")
 }

@@ -50,7 +50,7 @@ func TestIntegrationListAppend(t *testing.T) {
 	assert.Len(t, finals, 3, "final reads on every node")
 	info, err := results.ReadTestInfo(out.Run.TestJSON())
 	require.NoError(t, err)
-	assert.Equal(t, "serializable", info.Extra["isolation"])
+	assert.Equal(t, results.Serializable, info.Isolation)
 	assert.True(t, strings.HasPrefix(info.Extra["standby_isolation"], "repeatable-read"), info.Extra["standby_isolation"])
 	assert.Equal(t, "true", info.Extra["read_all_keys"])
 }

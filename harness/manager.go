@@ -22,13 +22,12 @@ func (r *runner) managed() (cluster.Manager, bool) {
 }
 
 // recordManagerInfo puts the manager and its effective settings in
-// test.json's extra fields (and so in the report).
+// test.json's extra fields (and so in the report; saveInfo writes them).
 func (r *runner) recordManagerInfo(m cluster.Manager) {
 	for k, v := range r.t.Spec.Manager.Settings() {
 		r.info.Extra[k] = v
 	}
 	r.info.Extra["manager_version"] = m.Manager()
-	_ = results.WriteTestInfo(r.run.TestJSON(), r.info)
 }
 
 // startFollowing runs followManager until the returned function is

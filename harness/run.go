@@ -22,8 +22,8 @@ import (
 	"github.com/strongcheck/strongcheck/checker"
 	"github.com/strongcheck/strongcheck/cluster"
 	"github.com/strongcheck/strongcheck/nemesis"
+	"github.com/strongcheck/strongcheck/report"
 	"github.com/strongcheck/strongcheck/results"
-	"github.com/strongcheck/strongcheck/results/report"
 	"github.com/strongcheck/strongcheck/workload"
 )
 
@@ -125,8 +125,8 @@ func (r *runner) progress(line string, final bool) {
 
 func (r *runner) execute(ctx context.Context) (err error) {
 	r.info = r.newTestInfo()
-	if err := results.WriteTestInfo(r.run.TestJSON(), r.info); err != nil {
-		return fmt.Errorf("%w: %w", ErrInfra, err)
+	if err := r.saveInfo(); err != nil {
+		return err
 	}
 	if r.hist, err = results.Create(r.run.History(), r.start); err != nil {
 		return fmt.Errorf("%w: %w", ErrInfra, err)
@@ -156,7 +156,8 @@ func (r *runner) execute(ctx context.Context) (err error) {
 		defer stop()
 	}
 	if err := r.setup(ctx); err != nil {
-		return err
+		// What adopt learnt is kept though the set-up failed.
+		return errors.Join(err, r.saveInfo())
 	}
 	histClosed = true // phases closes it
 	return r.phases(ctx)
@@ -168,7 +169,7 @@ func (r *runner) newTestInfo() *results.TestInfo {
 		Name: r.t.Name, Command: r.t.Command, Seed: r.t.Seed, StartTime: r.start,
 		StrongcheckVersion: r.t.Version, Backend: r.be.Name, Nodes: r.t.Spec.NodeNames(),
 		Settings: r.t.Spec.Effective(), Workloads: r.t.Workloads, Failover: r.t.Failover.String(),
-		Sequence: r.t.Sequence.String(), Model: r.t.Model,
+		Sequence: r.t.Sequence.String(), Model: string(r.t.Model),
 		TimeLimitNS: int64(r.t.TimeLimit), OverrunNS: int64(max(r.t.Overrun, 0)), Concurrency: r.t.Concurrency, Host: hostLine(),
 		Extra: map[string]string{
 			"rate": fmt.Sprint(r.t.Rate), "read_from": r.t.ReadFrom, "op_timeout": r.t.OpTimeout.String(),
@@ -176,7 +177,7 @@ func (r *runner) newTestInfo() *results.TestInfo {
 			"link_rate": r.t.Spec.LinkRate,
 		},
 	}
-	r.t.isolationInfo(info.Extra)
+	r.t.isolationInfo(info)
 	for _, f := range r.t.Faults {
 		info.Nemeses = append(info.Nemeses, f.String())
 	}
@@ -213,7 +214,6 @@ func (r *runner) release(ctx context.Context, c cluster.Cluster, err *error) {
 func (r *runner) adopt(ctx context.Context, c cluster.Cluster) (stop func()) {
 	if r.be.PostgresVersion != nil {
 		r.info.PostgresVersion = r.be.PostgresVersion(c)
-		_ = results.WriteTestInfo(r.run.TestJSON(), r.info)
 	}
 	r.recordDiscovery(c)
 	r.topo = &topology{nodes: c.Nodes()}
@@ -241,7 +241,9 @@ func (r *runner) phases(ctx context.Context) error {
 		}
 	}
 	r.info.EndTime = time.Now()
-	_ = results.WriteTestInfo(r.run.TestJSON(), r.info)
+	if err := r.saveInfo(); err != nil && runErr == nil {
+		runErr = err
+	}
 	if r.stopFollowing != nil {
 		r.stopFollowing()
 	}
@@ -300,6 +302,9 @@ func (r *runner) setup(ctx context.Context) error {
 	// The replication settings as the primary runs them (an HA manager
 	// sets its own): what the checkers judge the run by.
 	r.recordRunningSettings(sctx, p)
+	if err := r.saveInfo(); err != nil {
+		return err
+	}
 	// The roles the clients start with, for the checkers' role timeline.
 	topo := results.Op{Process: results.HarnessProcess, Type: results.OK, F: results.FTopology, Workload: results.WorkloadNemesis,
 		Fault: &results.Fault{Kind: results.FTopology, Phase: results.PhaseInfo, Primary: p, Nodes: cluster.NodeStates(sctx, r.c),
@@ -704,7 +709,8 @@ func (r *runner) check(ctx context.Context) error {
 var runningSettings = []string{"synchronous_standby_names", "synchronous_commit"}
 
 // recordRunningSettings reads runningSettings on primary into test.json's
-// settings; one that cannot be read keeps the spec's value.
+// settings (saveInfo writes them); one that cannot be read keeps the
+// spec's value.
 func (r *runner) recordRunningSettings(ctx context.Context, primary string) {
 	settings := maps.Clone(r.info.Settings)
 	if settings == nil {
@@ -720,5 +726,16 @@ func (r *runner) recordRunningSettings(ctx context.Context, primary string) {
 		}
 	}
 	r.info.Settings = settings
-	_ = results.WriteTestInfo(r.run.TestJSON(), r.info)
+}
+
+// saveInfo writes test.json from r.info; it is the one place that does.
+// It is called when the run starts (so that a run killed at any moment
+// says what it was), once the cluster is set up (the servers' version, the
+// manager and the replication settings as the primary runs them) and when
+// the clients and the settling are done (end time, the harness's CPU).
+func (r *runner) saveInfo() error {
+	if err := results.WriteTestInfo(r.run.TestJSON(), r.info); err != nil {
+		return fmt.Errorf("%w: test.json: %w", ErrInfra, err)
+	}
+	return nil
 }

@@ -9,7 +9,6 @@ package harness
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -20,14 +19,15 @@ import (
 
 	"github.com/strongcheck/strongcheck/checker"
 	"github.com/strongcheck/strongcheck/cluster"
+	"github.com/strongcheck/strongcheck/internal/usererr"
 	"github.com/strongcheck/strongcheck/nemesis"
 	"github.com/strongcheck/strongcheck/results"
 	"github.com/strongcheck/strongcheck/workload"
 )
 
-// ErrUsage is wrapped by every error in a Test that the user can fix; the
-// CLI exits 254 for it, before anything starts.
-var ErrUsage = errors.New("bad test")
+// ErrUsage is wrapped by every error in a Test that the user can fix
+// (usererr): the CLI exits 254 for it, before anything starts.
+var ErrUsage = usererr.Sentinel("bad test")
 
 // Read targets for --read-from.
 const (
@@ -89,7 +89,7 @@ type Test struct {
 	Failover nemesis.Policy
 	// Model is the consistency model the verdict follows (checker.Models;
 	// empty: guide). Every model is judged and reported either way.
-	Model string
+	Model checker.Model
 	// CheckTimeout bounds the linearizability search per key.
 	CheckTimeout time.Duration
 	// CheckMemory bounds the linearizability search's heap (bytes, 0: no
@@ -138,47 +138,63 @@ func (t *Test) clientCPUs(be Backend) int {
 // beyond the time limit.
 const DefaultOverrun = 60 * time.Second
 
-// Defaults fills zero fields with the default test of DESIGN.md.
-func (t *Test) Defaults() {
-	if t.Name == "" {
-		t.Name = "default"
-	}
-	if len(t.Workloads) == 0 {
-		t.Workloads = []string{"register", "set"}
-	}
-	if t.TimeLimit == 0 {
-		t.TimeLimit = 60 * time.Second
-	}
-	if t.Concurrency == 0 {
-		t.Concurrency = 10
-	}
-	if t.ReadFrom == "" {
-		t.ReadFrom = ReadAny
-	}
-	if t.OpTimeout == 0 {
-		t.OpTimeout = 5 * time.Second
-	}
-	if t.Interval == 0 {
-		t.Interval = 10 * time.Second
-	}
-	if t.Overrun == 0 {
-		t.Overrun = DefaultOverrun
-	}
-	if t.Failover.Mode == "" {
-		t.Failover = nemesis.Policy{Mode: nemesis.FailoverAuto}
-	}
-	if t.CheckTimeout == 0 {
-		t.CheckTimeout = 60 * time.Second
-	}
-	if t.Seed == 0 {
-		t.Seed = time.Now().UnixNano()
-	}
-	if t.Model == "" {
-		t.Model = checker.ModelGuide
+// DefaultTest is the default test of DESIGN.md, the one place its values
+// are defined: Defaults fills a Test's zero fields from it and the command
+// line's flags take it as their defaults. Its Seed is 0: a run without one
+// takes it from the clock (Defaults).
+func DefaultTest() Test {
+	return Test{
+		Name:         "default",
+		Workloads:    []string{results.WorkloadRegister, results.WorkloadSet},
+		Options:      workload.Options{Keys: workload.DefaultKeys, Isolation: workload.DefaultIsolation},
+		TimeLimit:    60 * time.Second,
+		Concurrency:  10,
+		ReadFrom:     ReadAny,
+		OpTimeout:    5 * time.Second,
+		Interval:     10 * time.Second,
+		Overrun:      DefaultOverrun,
+		Failover:     nemesis.Policy{Mode: nemesis.FailoverAuto},
+		Model:        checker.ModelGuide,
+		CheckTimeout: 60 * time.Second,
+		CheckMemory:  4096 << 20,
 	}
 }
 
-// Validate checks everything the user gave before anything starts.
+// Defaults fills the zero fields that mean "the default" with
+// DefaultTest's values, and a zero Seed from the clock. CheckMemory 0
+// stays 0 (no bound), Rate 0 (as fast as the cluster allows), Faults
+// empty (no faults).
+func (t *Test) Defaults() {
+	d := DefaultTest()
+	setIfZero(&t.Name, d.Name)
+	if len(t.Workloads) == 0 {
+		t.Workloads = d.Workloads
+	}
+	setIfZero(&t.Options.Keys, d.Options.Keys)
+	setIfZero(&t.Options.Isolation, d.Options.Isolation)
+	setIfZero(&t.TimeLimit, d.TimeLimit)
+	setIfZero(&t.Concurrency, d.Concurrency)
+	setIfZero(&t.ReadFrom, d.ReadFrom)
+	setIfZero(&t.OpTimeout, d.OpTimeout)
+	setIfZero(&t.Interval, d.Interval)
+	setIfZero(&t.Overrun, d.Overrun)
+	setIfZero(&t.Failover.Mode, d.Failover.Mode)
+	setIfZero(&t.CheckTimeout, d.CheckTimeout)
+	setIfZero(&t.Model, d.Model)
+	setIfZero(&t.Seed, time.Now().UnixNano())
+}
+
+func setIfZero[T comparable](field *T, v T) {
+	var zero T
+	if *field == zero {
+		*field = v
+	}
+}
+
+// Validate checks everything the user gave before anything starts, on
+// the test as it will run: a zero that Defaults would fill is refused, so
+// call Defaults first where zero means "the default". Its messages name
+// the command line's flags.
 func (t *Test) Validate() error {
 	var errs []string
 	if err := results.ValidTestName(t.Name); err != nil {
@@ -195,35 +211,24 @@ func (t *Test) Validate() error {
 		}
 		seen[w] = true
 	}
-	if t.TimeLimit <= 0 {
-		errs = append(errs, fmt.Sprintf("time limit %v must be positive", t.TimeLimit))
-	}
-	if t.Concurrency < 1 {
-		errs = append(errs, fmt.Sprintf("concurrency %d must be at least 1", t.Concurrency))
-	}
-	if t.ClientCPUs < 0 {
-		errs = append(errs, fmt.Sprintf("client CPUs %d must be >= 0 (0: automatic)", t.ClientCPUs))
-	}
-	if !(t.Rate >= 0) || math.IsInf(t.Rate, 1) || t.Rate > 0 && time.Duration(float64(time.Second)/t.Rate) <= 0 {
-		errs = append(errs, fmt.Sprintf("rate %v must be a number from 0 to 1e9", t.Rate))
-	}
-	if t.OpTimeout <= 0 {
-		errs = append(errs, "operation timeout must be positive")
-	}
+	errs = append(errs, t.validateNumbers()...)
 	if !slices.Contains([]string{ReadPrimary, ReadStandbys, ReadAny}, t.ReadFrom) {
 		errs = append(errs, fmt.Sprintf("--read-from %q: want primary, standbys or any", t.ReadFrom))
-	}
-	if (len(t.Faults) > 0 || len(t.Sequence) > 0) && t.Interval <= 0 {
-		errs = append(errs, "nemesis interval must be positive")
 	}
 	if len(t.Faults) > 0 && len(t.Sequence) > 0 {
 		errs = append(errs, "give either nemeses or a fault sequence, not both")
 	}
+	if lv := t.Options.Isolation; !slices.Contains(results.IsolationLevels(), lv) {
+		errs = append(errs, fmt.Sprintf("--isolation %q: want %s", lv, strings.Join(results.IsolationNames(), ", ")))
+	}
 	if t.Options.ReadAllKeys && !slices.Contains(t.Workloads, results.WorkloadAppend) {
 		errs = append(errs, fmt.Sprintf("--read-all-keys is for the %s workload, which this test does not run", results.WorkloadAppend))
 	}
+	if t.Options.ReadAllKeys && t.Options.WritesOnly {
+		errs = append(errs, "--read-all-keys with --writes-only: no transaction reads, so none would read every key")
+	}
 	if t.Model != "" && !checker.ValidModel(t.Model) {
-		errs = append(errs, fmt.Sprintf("model %q: want one of %s", t.Model, strings.Join(checker.Models, ", ")))
+		errs = append(errs, fmt.Sprintf("model %q: want one of %s", t.Model, strings.Join(checker.ModelNames(), ", ")))
 	}
 	if err := t.Spec.Validate(); err != nil {
 		errs = append(errs, err.Error())
@@ -233,4 +238,34 @@ func (t *Test) Validate() error {
 		return fmt.Errorf("%w: %s", ErrUsage, strings.Join(errs, "; "))
 	}
 	return nil
+}
+
+// validateNumbers refuses the numbers that make no sense.
+func (t *Test) validateNumbers() []string {
+	var errs []string
+	positive := []struct {
+		flag string
+		d    time.Duration
+	}{{"--time-limit", t.TimeLimit}, {"--op-timeout", t.OpTimeout}, {"--nemesis-interval", t.Interval}, {"--check-timeout", t.CheckTimeout}}
+	for _, p := range positive {
+		if p.d <= 0 {
+			errs = append(errs, fmt.Sprintf("%s %v: must be positive", p.flag, p.d))
+		}
+	}
+	if t.Concurrency < 1 {
+		errs = append(errs, fmt.Sprintf("--concurrency %d: must be at least 1", t.Concurrency))
+	}
+	if t.Options.Keys < 1 {
+		errs = append(errs, fmt.Sprintf("--keys %d: must be at least 1", t.Options.Keys))
+	}
+	if t.ClientCPUs < 0 {
+		errs = append(errs, fmt.Sprintf("--client-cpus %d: must be >= 0 (0: automatic)", t.ClientCPUs))
+	}
+	switch {
+	case !(t.Rate >= 0) || math.IsInf(t.Rate, 1):
+		errs = append(errs, fmt.Sprintf("--rate %v: must be a number >= 0", t.Rate))
+	case t.Rate > 0 && time.Duration(float64(time.Second)/t.Rate) <= 0:
+		errs = append(errs, fmt.Sprintf("--rate %v: at most 1e9 operations per second", t.Rate))
+	}
+	return errs
 }

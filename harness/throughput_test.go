@@ -180,18 +180,108 @@ func measureWrites(t *testing.T, conc, cpus int, dur time.Duration, write func(i
 	return float64(n.Load()) / wall.Seconds(), cpu / time.Duration(n.Load())
 }
 
+// The targets of TestBenchThroughputVsPgbench (issue 23): the harness's
+// acknowledged writes per second at least 0.9 of pgbench's on the same
+// statement, and its CPU per write at most 1.3 times that of its own fast
+// path without a timeout (rawFast), measured in the same run. The CPU
+// target compares the harness with the least a Go client here spends, not
+// with pgbench's C: what is left is the harness's own cost.
+const (
+	benchThroughputTarget = 0.9
+	benchCPUTarget        = 1.3
+)
+
+// benchRound is one round of TestBenchThroughputVsPgbench: writes per
+// second and CPU per write of each contender.
+type benchRound struct {
+	ours, pgbench, raw                                         float64
+	ourCPU, pgbenchCPU, rawCPU, noCtxCPU, pgconnCPU, clientCPU time.Duration
+	fastCPU                                                    time.Duration
+}
+
+// benchSummary is the medians of the per-round ratios: each ratio
+// compares measurements a few seconds apart on a machine whose speed
+// drifts by more than the difference being measured.
+type benchSummary struct {
+	throughput, throughputMin, throughputMax float64 // ours / pgbench
+	cpuVsFast                                float64 // ourCPU / fastCPU
+	cpuVsPgbench                             float64 // ourCPU / pgbenchCPU, for the record
+	// The driver alone against pgbench's CPU, for the record.
+	rawVsPgbench, noCtxVsPgbench, pgconnVsPgbench, clientVsPgbench, fastVsPgbench float64
+}
+
+func summarizeBench(rounds []benchRound) benchSummary {
+	ratio := func(f func(r benchRound) float64) float64 {
+		xs := make([]float64, len(rounds))
+		for i, r := range rounds {
+			xs[i] = f(r)
+		}
+		return median(xs)
+	}
+	cpu := func(num, den func(r benchRound) time.Duration) float64 {
+		return ratio(func(r benchRound) float64 { return float64(num(r)) / float64(den(r)) })
+	}
+	pg := func(r benchRound) time.Duration { return r.pgbenchCPU }
+	var s benchSummary
+	tp := make([]float64, len(rounds))
+	for i, r := range rounds {
+		tp[i] = r.ours / r.pgbench
+	}
+	s.throughput, s.throughputMin, s.throughputMax = median(tp), slices.Min(tp), slices.Max(tp)
+	s.cpuVsFast = cpu(func(r benchRound) time.Duration { return r.ourCPU }, func(r benchRound) time.Duration { return r.fastCPU })
+	s.cpuVsPgbench = cpu(func(r benchRound) time.Duration { return r.ourCPU }, pg)
+	s.rawVsPgbench = cpu(func(r benchRound) time.Duration { return r.rawCPU }, pg)
+	s.noCtxVsPgbench = cpu(func(r benchRound) time.Duration { return r.noCtxCPU }, pg)
+	s.pgconnVsPgbench = cpu(func(r benchRound) time.Duration { return r.pgconnCPU }, pg)
+	s.clientVsPgbench = cpu(func(r benchRound) time.Duration { return r.clientCPU }, pg)
+	s.fastVsPgbench = cpu(func(r benchRound) time.Duration { return r.fastCPU }, pg)
+	return s
+}
+
+// missed says which targets s misses, nil when it meets both.
+func (s benchSummary) missed() []string {
+	var out []string
+	if !(s.throughput >= benchThroughputTarget) {
+		out = append(out, fmt.Sprintf("throughput %.2f of pgbench's, target >= %.2f", s.throughput, benchThroughputTarget))
+	}
+	if !(s.cpuVsFast <= benchCPUTarget) {
+		out = append(out, fmt.Sprintf("CPU per write %.2f times the fast path's without a timeout, target <= %.2f", s.cpuVsFast, benchCPUTarget))
+	}
+	return out
+}
+
+// The bench's verdict follows its targets: met, missed one, missed both,
+// and never met on numbers that are not numbers.
+func TestBenchTargets(t *testing.T) {
+	round := func(ours, pgbench float64, ourCPU, fastCPU time.Duration) benchRound {
+		return benchRound{ours: ours, pgbench: pgbench, raw: ours, ourCPU: ourCPU, pgbenchCPU: 40 * time.Microsecond,
+			rawCPU: fastCPU, noCtxCPU: fastCPU, pgconnCPU: fastCPU, clientCPU: fastCPU, fastCPU: fastCPU}
+	}
+	us := time.Microsecond
+	met := summarizeBench([]benchRound{round(950, 1000, 60*us, 50*us), round(800, 1000, 100*us, 50*us), round(920, 1000, 64*us, 50*us)})
+	assert.InDelta(t, 0.92, met.throughput, 1e-9, "the median of the per-round ratios")
+	assert.InDelta(t, 0.80, met.throughputMin, 1e-9)
+	assert.InDelta(t, 1.28, met.cpuVsFast, 1e-9, "the median of the per-round ratios")
+	assert.InDelta(t, 1.6, met.cpuVsPgbench, 1e-9, "recorded, not a target")
+	assert.Empty(t, met.missed(), "0.92 of pgbench and 1.28 of the fast path meet both targets")
+
+	slow := summarizeBench([]benchRound{round(890, 1000, 60*us, 50*us)})
+	assert.Equal(t, []string{"throughput 0.89 of pgbench's, target >= 0.90"}, slow.missed())
+	costly := summarizeBench([]benchRound{round(1000, 1000, 66*us, 50*us)})
+	assert.Equal(t, []string{"CPU per write 1.32 times the fast path's without a timeout, target <= 1.30"}, costly.missed())
+	assert.Len(t, summarizeBench([]benchRound{round(0, 0, 0, 0)}).missed(), 2, "NaN meets no target")
+}
+
 // TestBenchThroughputVsPgbench compares, on one cluster, the register
 // workload's acknowledged writes per second (writes only, history recorded,
 // rate 0) with pgbench running the very same statement at the same
-// concurrency. The machine is shared and noisy, and its speed drifts by
-// more than the difference being measured, so the two alternate in short
-// rounds and the verdict is the median of the per-round ratios: each ratio
-// compares measurements a few seconds apart. It also compares the CPU each
-// client side spends per write, the cost it takes from a cluster on the
-// same cores, and puts beside both the same loop through pgx without the
-// harness (rawPgx), which shows how much of the difference is the harness
-// and how much Go and the driver. The targets (issue 12): throughput ratio
-// at least 0.95, CPU per write at most 1.5 times pgbench's.
+// concurrency, and the CPU the harness spends per write with the same
+// loop on its own fast path without the harness (rawFast). The machine is
+// shared and noisy, so the contenders alternate in short rounds and the
+// verdict is the median of the per-round ratios (summarizeBench). It puts
+// the other driver paths (rawPgx) beside them, which shows how much of
+// the difference is the harness and how much Go and the driver. The
+// targets: benchThroughputTarget, benchCPUTarget.
 func TestBenchThroughputVsPgbench(t *testing.T) {
 	if os.Getenv("STRONGCHECK_BENCH") == "" {
 		t.Skip("a benchmark: `make bench` runs it (STRONGCHECK_BENCH=1)")
@@ -214,8 +304,6 @@ func TestBenchThroughputVsPgbench(t *testing.T) {
 		dur    = 5 * time.Second
 	)
 	store := results.Store{Root: filepath.Join(dir, "store")}
-	var ratios, ours, theirs, raws []float64
-	var ourCPU, theirCPU, rawCPU, cpuRatios, rawRatios, noCtxRatios, pgconnRatios, clientRatios, fastRatios []time.Duration
 	run := func(seed int64, limit time.Duration) Outcome {
 		out, err := Run(ctx, Test{Name: "throughput", Workloads: []string{"register"}, Options: workload.Options{WritesOnly: true},
 			TimeLimit: limit, Concurrency: conc, ReadFrom: ReadPrimary, Seed: seed, Store: store}, be)
@@ -224,57 +312,58 @@ func TestBenchThroughputVsPgbench(t *testing.T) {
 		return out
 	}
 	run(0, 2*time.Second) // creates the table pgbench writes to; warms the caches
+	var all []benchRound
 	for round := 0; round < rounds; round++ {
-		// Alternate who goes first, so that neither always runs right
-		// after the other's set-up or checkpoint.
-		var tps float64
-		var pcpu time.Duration
-		if round%2 == 0 {
-			tps, pcpu = pgbench(t, c, conc, dur)
-		}
-		out := run(int64(round+1), dur+time.Second)
-		if round%2 == 1 {
-			tps, pcpu = pgbench(t, c, conc, dur)
-		}
-		threads := max(1, runtime.NumCPU()/4)
-		rw, rcpu := rawPgx(t, c, conc, threads, dur, rawPgxTimeout)
-		_, nocpu := rawPgx(t, c, conc, threads, dur, rawPgxNoCtx)
-		_, pccpu := rawPgx(t, c, conc, threads, dur, rawPgconn)
-		_, clcpu := rawPgx(t, c, conc, threads, dur, rawClient)
-		clientRatios = append(clientRatios, time.Duration(1000*float64(clcpu)/float64(pcpu)))
-		_, fcpu := rawPgx(t, c, conc, threads, dur, rawFast)
-		fastRatios = append(fastRatios, time.Duration(1000*float64(fcpu)/float64(pcpu)))
-		rawRatios = append(rawRatios, time.Duration(1000*float64(rcpu)/float64(pcpu)))
-		noCtxRatios = append(noCtxRatios, time.Duration(1000*float64(nocpu)/float64(pcpu)))
-		pgconnRatios = append(pgconnRatios, time.Duration(1000*float64(pccpu)/float64(pcpu)))
-		h, err := results.ReadFile(out.Run.History())
-		require.NoError(t, err)
-		info, err := results.ReadTestInfo(out.Run.TestJSON())
-		require.NoError(t, err)
-		require.NotNil(t, info.Harness)
-		w := clientWritesPerSecond(h, dur)
-		ours, theirs, ratios = append(ours, w), append(theirs, tps), append(ratios, w/tps)
-		ourCPU, theirCPU = append(ourCPU, info.Harness.CPUPerOp()), append(theirCPU, pcpu)
-		raws, rawCPU = append(raws, rw), append(rawCPU, rcpu)
-		// A ratio kept as a Duration in thousandths, for medianDur.
-		cpuRatios = append(cpuRatios, time.Duration(1000*float64(info.Harness.CPUPerOp())/float64(pcpu)))
-		t.Logf("round %d: pgbench %.0f tps (%v CPU/tx), strongcheck %.0f writes/s (%v CPU/op, %.2f cores), pgx alone %.0f writes/s (%v CPU/op), ratio %.2f",
-			round+1, tps, pcpu.Round(time.Microsecond), w, info.Harness.CPUPerOp().Round(time.Microsecond), info.Harness.Cores(),
-			rw, rcpu.Round(time.Microsecond), w/tps)
+		all = append(all, benchOnce(t, c, round, conc, dur, run))
 	}
-	ratio, cpuRatio := median(ratios), float64(medianDur(cpuRatios))/1000
+	s := summarizeBench(all)
+	med := func(f func(r benchRound) float64) float64 {
+		xs := make([]float64, len(all))
+		for i, r := range all {
+			xs[i] = f(r)
+		}
+		return median(xs)
+	}
 	fmt.Printf("throughput: strongcheck %.0f writes/s, pgbench %.0f tps, pgx alone %.0f writes/s (medians of %d alternating %v rounds); "+
-		"ratio to pgbench %.2f (median of per-round ratios, range %.2f-%.2f; target >= 0.95)\n",
-		median(ours), median(theirs), median(raws), rounds, dur, ratio, slices.Min(ratios), slices.Max(ratios))
-	fmt.Printf("CPU per write: strongcheck %v, pgbench %v, pgx alone %v; strongcheck/pgbench %.2f (median of per-round ratios; target <= 1.5), "+
-		"pgx alone/pgbench %.2f\n", medianDur(ourCPU).Round(time.Microsecond), medianDur(theirCPU).Round(time.Microsecond),
-		medianDur(rawCPU).Round(time.Microsecond), cpuRatio, float64(medianDur(rawCPU))/float64(medianDur(theirCPU)))
+		"ratio to pgbench %.2f (median of per-round ratios, range %.2f-%.2f; target >= %.2f)\n",
+		med(func(r benchRound) float64 { return r.ours }), med(func(r benchRound) float64 { return r.pgbench }),
+		med(func(r benchRound) float64 { return r.raw }), rounds, dur, s.throughput, s.throughputMin, s.throughputMax, benchThroughputTarget)
+	fmt.Printf("CPU per write: strongcheck/fast path without a timeout %.2f (median of per-round ratios; target <= %.2f), strongcheck/pgbench %.2f\n",
+		s.cpuVsFast, benchCPUTarget, s.cpuVsPgbench)
 	fmt.Printf("CPU per write against pgbench's, the driver alone: pgx with a per-operation context %.2f, pgx without one %.2f, pgconn with a timer %.2f, "+
 		"the harness's client path (fast path, Within) %.2f, the fast path without a timeout %.2f (medians of per-round ratios)\n",
-		float64(medianDur(rawRatios))/1000, float64(medianDur(noCtxRatios))/1000, float64(medianDur(pgconnRatios))/1000,
-		float64(medianDur(clientRatios))/1000, float64(medianDur(fastRatios))/1000)
-	assert.GreaterOrEqual(t, ratio, 0.95, "clients must not be the bottleneck")
-	assert.LessOrEqual(t, cpuRatio, 1.5, "CPU per write against pgbench's")
+		s.rawVsPgbench, s.noCtxVsPgbench, s.pgconnVsPgbench, s.clientVsPgbench, s.fastVsPgbench)
+	assert.Empty(t, s.missed(), "targets")
+}
+
+// benchOnce is one round: pgbench and the harness (alternating who goes
+// first, so that neither always runs right after the other's set-up or
+// checkpoint), then the driver paths alone.
+func benchOnce(t *testing.T, c *local.Cluster, round, conc int, dur time.Duration, run func(int64, time.Duration) Outcome) benchRound {
+	var r benchRound
+	if round%2 == 0 {
+		r.pgbench, r.pgbenchCPU = pgbench(t, c, conc, dur)
+	}
+	out := run(int64(round+1), dur+time.Second)
+	if round%2 == 1 {
+		r.pgbench, r.pgbenchCPU = pgbench(t, c, conc, dur)
+	}
+	threads := max(1, runtime.NumCPU()/4)
+	r.raw, r.rawCPU = rawPgx(t, c, conc, threads, dur, rawPgxTimeout)
+	_, r.noCtxCPU = rawPgx(t, c, conc, threads, dur, rawPgxNoCtx)
+	_, r.pgconnCPU = rawPgx(t, c, conc, threads, dur, rawPgconn)
+	_, r.clientCPU = rawPgx(t, c, conc, threads, dur, rawClient)
+	_, r.fastCPU = rawPgx(t, c, conc, threads, dur, rawFast)
+	h, err := results.ReadFile(out.Run.History())
+	require.NoError(t, err)
+	info, err := results.ReadTestInfo(out.Run.TestJSON())
+	require.NoError(t, err)
+	require.NotNil(t, info.Harness)
+	r.ours, r.ourCPU = clientWritesPerSecond(h, dur), info.Harness.CPUPerOp()
+	t.Logf("round %d: pgbench %.0f tps (%v CPU/tx), strongcheck %.0f writes/s (%v CPU/op, %.2f cores), fast path %v CPU/op, ratio %.2f",
+		round+1, r.pgbench, r.pgbenchCPU.Round(time.Microsecond), r.ours, r.ourCPU.Round(time.Microsecond), info.Harness.Cores(),
+		r.fastCPU.Round(time.Microsecond), r.ours/r.pgbench)
+	return r
 }
 
 func median(xs []float64) float64 {

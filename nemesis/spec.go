@@ -13,15 +13,16 @@
 package nemesis
 
 import (
-	"errors"
 	"fmt"
+	"github.com/strongcheck/strongcheck/internal/usererr"
 	"slices"
 	"strings"
 	"time"
 )
 
-// ErrConfig is wrapped by every error in the user's nemesis flags.
-var ErrConfig = errors.New("invalid nemesis")
+// ErrConfig is wrapped by every error in the user's nemesis flags
+// (usererr).
+var ErrConfig = usererr.Sentinel("invalid nemesis")
 
 // Kinds of fault. A fault may take a target after a colon (see Parse).
 const (

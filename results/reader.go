@@ -5,13 +5,15 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/strongcheck/strongcheck/internal/usererr"
 	"io"
 	"os"
 )
 
 // ErrCorrupt is wrapped by every error that means the history is not a
-// strongcheck history of this schema (as opposed to an I/O error).
-var ErrCorrupt = errors.New("corrupt history")
+// strongcheck history of this schema (as opposed to an I/O error): the
+// user's (usererr).
+var ErrCorrupt = usererr.Sentinel("corrupt history")
 
 // CorruptError names the line at which a history stopped making sense.
 type CorruptError struct {

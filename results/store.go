@@ -266,8 +266,13 @@ type TestInfo struct {
 	Sequence string `json:"sequence,omitempty"`
 	// Model is the consistency model the verdict (and exit code) follows:
 	// guide, postgres or linearizable.
-	Model       string `json:"model,omitempty"`
-	TimeLimitNS int64  `json:"time_limit_ns,omitempty"`
+	Model string `json:"model,omitempty"`
+	// Isolation is the list-append workload's isolation level; empty when
+	// the run had no list-append workload. Runs stored before it had a
+	// field of its own kept it as Extra["isolation"]: ReadTestInfo moves
+	// it here.
+	Isolation   Isolation `json:"isolation,omitempty"`
+	TimeLimitNS int64     `json:"time_limit_ns,omitempty"`
 	// OverrunNS is how far past the time limit the run was allowed to go
 	// so that the faults planned inside it happen; ExtendedNS is how far
 	// it went (0: it ended at its time limit).
@@ -410,6 +415,12 @@ func ReadTestInfo(path string) (*TestInfo, error) {
 	}
 	if info.Schema != TestInfoSchema {
 		return nil, fmt.Errorf("read test info %s: schema %d, this strongcheck reads %d", path, info.Schema, TestInfoSchema)
+	}
+	if lv, ok := info.Extra["isolation"]; ok {
+		if info.Isolation == "" {
+			info.Isolation = Isolation(lv)
+		}
+		delete(info.Extra, "isolation")
 	}
 	return &info, nil
 }

@@ -2,6 +2,7 @@ package results
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -280,5 +281,42 @@ func TestLagRoundTripAndTornLine(t *testing.T) {
 
 	if _, _, err := ReadLag(strings.NewReader("not json\n{}\n")); !errors.Is(err, ErrCorrupt) {
 		t.Errorf("bad line: %v, want ErrCorrupt", err)
+	}
+}
+
+// The isolation level has a field of its own; a test.json stored when it
+// travelled as extra.isolation still loads, with the level in its field.
+func TestTestInfoIsolation(t *testing.T) {
+	dir := t.TempDir()
+	old := filepath.Join(dir, "old.json")
+	body := fmt.Sprintf(`{"schema":%d,"name":"append","seed":1,"backend":"local","nodes":["n1","n2"],"extra":{"isolation":"repeatable-read","read_all_keys":"true"}}`, TestInfoSchema)
+	if err := os.WriteFile(old, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	info, err := ReadTestInfo(old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Isolation != RepeatableRead {
+		t.Errorf("old run: isolation %q, want %q", info.Isolation, RepeatableRead)
+	}
+	if _, ok := info.Extra["isolation"]; ok || info.Extra["read_all_keys"] != "true" {
+		t.Errorf("old run: extra %v: isolation moved out, the rest kept", info.Extra)
+	}
+
+	path := filepath.Join(dir, TestJSONName)
+	if err := WriteTestInfo(path, &TestInfo{Name: "append", Isolation: Serializable}); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(raw), `"isolation": "serializable"`) {
+		t.Errorf("test.json names the level plainly: %s", raw)
+	}
+	back, err := ReadTestInfo(path)
+	if err != nil || back.Isolation != Serializable {
+		t.Fatalf("round trip: %v %v", back, err)
 	}
 }

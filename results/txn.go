@@ -128,3 +128,26 @@ func appendTxn(dst []byte, txn []Mop) []byte {
 	}
 	return append(dst, ']')
 }
+
+// Isolation is a transaction isolation level of the list-append workload,
+// as --isolation and test.json spell it.
+type Isolation string
+
+// The isolation levels the list-append workload takes.
+const (
+	ReadCommitted  Isolation = "read-committed"
+	RepeatableRead Isolation = "repeatable-read"
+	Serializable   Isolation = "serializable"
+)
+
+// IsolationLevels lists the levels, weakest first.
+func IsolationLevels() []Isolation { return []Isolation{ReadCommitted, RepeatableRead, Serializable} }
+
+// IsolationNames are IsolationLevels' names, for messages and help.
+func IsolationNames() []string {
+	var out []string
+	for _, l := range IsolationLevels() {
+		out = append(out, string(l))
+	}
+	return out
+}

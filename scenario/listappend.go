@@ -32,7 +32,7 @@ var listAppendScenarios = []Scenario{
 			"are not serializable: a standby shows commits in commit order, which need not be the serial order; PostgreSQL documents that standbys offer no serializable",
 		Args:   args("--workload", "append", "--isolation", "serializable", "--read-from", "standbys", "--nemesis", "none"),
 		Expect: checker.Invalid,
-		Models: map[string]checker.Verdict{checker.ModelGuide: checker.Invalid, checker.ModelLinearizable: checker.Invalid},
+		Models: map[checker.Model]checker.Verdict{checker.ModelGuide: checker.Invalid, checker.ModelLinearizable: checker.Invalid},
 		Must:   []Expect{{Kind: checker.Kind(elle.G2Item), Documented: true}},
 	},
 	{

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/strongcheck/strongcheck/checker"
+	"github.com/strongcheck/strongcheck/cluster"
 )
 
 // managed are the flags of a scenario run by an HA manager: a failover
@@ -41,68 +42,68 @@ var managerScenarios = []Scenario{
 		Name: "patroni-sound",
 		Shows: "Patroni with synchronous_mode on, strict, both standbys synchronous (strongcheck's default) and its etcd v2 API keeps every acknowledged write " +
 			"through crashes of the primary node (postgres, Patroni and its etcd member) and partitions that cut nodes and their etcd members off, the primary included",
-		Args:         managed("patroni", 75*time.Second, "--manager-conf", "dcs=etcd", "--workload", "register,set", "--read-from", "primary", "--op-timeout", "60s", "--nemesis", "kill-primary,partition"),
+		Args:         managed(cluster.ManagerPatroni, 75*time.Second, "--manager-conf", "dcs=etcd", "--workload", "register,set", "--read-from", "primary", "--op-timeout", "60s", "--nemesis", "kill-primary,partition"),
 		Expect:       checker.Valid,
 		Models:       guideOnly(checker.Valid, checker.Valid),
 		MustNot:      lossKinds,
-		Manager:      "patroni",
+		Manager:      cluster.ManagerPatroni,
 		MinTimeLimit: 75 * time.Second,
 	},
 	{
 		Name: "patroni-async-lag",
 		Shows: "Patroni with synchronous_mode off and a maximum_lag_on_failover of 1 GiB promotes a standby that lags behind a congested link: " +
 			"the writes the old primary had acknowledged and not yet sent are lost (maximum_lag_on_failover bounds the loss, it does not prevent it)",
-		Args: managed("patroni", 45*time.Second, "--manager-conf", "synchronous_mode=off", "--manager-conf", "synchronous_mode_strict=off",
+		Args: managed(cluster.ManagerPatroni, 45*time.Second, "--manager-conf", "synchronous_mode=off", "--manager-conf", "synchronous_mode_strict=off",
 			"--manager-conf", "maximum_lag_on_failover=1073741824", "--workload", "set", "--read-from", "primary", "--nemesis", "lag-then-kill"),
 		Expect:       checker.Invalid,
-		Models:       map[string]checker.Verdict{checker.ModelGuide: checker.Invalid},
+		Models:       map[checker.Model]checker.Verdict{checker.ModelGuide: checker.Invalid},
 		Must:         lost(false),
-		Manager:      "patroni",
+		Manager:      cluster.ManagerPatroni,
 		MinTimeLimit: 45 * time.Second,
 	},
 	{
 		Name: "patroni-cancel-sync-wait",
 		Shows: "Patroni issue 1412: with one synchronous standby, cancelling the commits that wait for it while it is cut off acknowledges them (with a warning) though only the primary has them; " +
 			"the primary then dies and Patroni may promote only the synchronous standby, which lacks them",
-		Args: managed("patroni", 75*time.Second, "--manager-conf", "synchronous_node_count=1",
+		Args: managed(cluster.ManagerPatroni, 75*time.Second, "--manager-conf", "synchronous_node_count=1",
 			"--workload", "set", "--read-from", "primary", "--nemesis", "cut-then-kill:cancel"),
 		Expect:       checker.Invalid,
-		Models:       map[string]checker.Verdict{checker.ModelGuide: checker.Invalid},
+		Models:       map[checker.Model]checker.Verdict{checker.ModelGuide: checker.Invalid},
 		Must:         lost(true),
-		Manager:      "patroni",
+		Manager:      cluster.ManagerPatroni,
 		MinTimeLimit: 75 * time.Second,
 	},
 	{
 		Name: "pg_auto_failover-timeout-cancel",
 		Shows: "pg_auto_failover's sound settings with clients that time out after 5 s: a partition cuts the primary from both standbys and the monitor, " +
 			"the clients' cancels acknowledge commits only the primary has (with a warning), the monitor promotes a standby and those writes are lost",
-		Args:         managed("pg_auto_failover", 45*time.Second, "--workload", "set", "--read-from", "primary", "--op-timeout", "5s", "--nemesis", "partition:primary"),
+		Args:         managed(cluster.ManagerAutoFailover, 45*time.Second, "--workload", "set", "--read-from", "primary", "--op-timeout", "5s", "--nemesis", "partition:primary"),
 		Expect:       checker.Invalid,
-		Models:       map[string]checker.Verdict{checker.ModelGuide: checker.Invalid},
+		Models:       map[checker.Model]checker.Verdict{checker.ModelGuide: checker.Invalid},
 		Must:         lost(true),
-		Manager:      "pg_auto_failover",
+		Manager:      cluster.ManagerAutoFailover,
 		MinTimeLimit: 45 * time.Second,
 	},
 	{
 		Name:         "pg_auto_failover-sound",
 		Shows:        "pg_auto_failover with number_sync_standbys 1 (ANY 1 of both standbys, the most it allows with two) keeps every acknowledged write through crashes of the primary and partitions that cut the monitor too",
-		Args:         managed("pg_auto_failover", 75*time.Second, "--workload", "register,set", "--read-from", "primary", "--op-timeout", "60s", "--nemesis", "kill-primary,partition"),
+		Args:         managed(cluster.ManagerAutoFailover, 75*time.Second, "--workload", "register,set", "--read-from", "primary", "--op-timeout", "60s", "--nemesis", "kill-primary,partition"),
 		Expect:       checker.Valid,
 		Models:       guideOnly(checker.Valid, checker.Valid),
 		MustNot:      lossKinds,
-		Manager:      "pg_auto_failover",
+		Manager:      cluster.ManagerAutoFailover,
 		MinTimeLimit: 75 * time.Second,
 	},
 	{
 		Name: "pg_auto_failover-async",
 		Shows: "pg_auto_failover with replication-quorum false on every node (asynchronous replication, as its documentation describes) promotes a standby that lags behind a congested link: " +
 			"the writes the old primary had acknowledged are lost",
-		Args: managed("pg_auto_failover", 45*time.Second, "--manager-conf", "replication-quorum=false", "--manager-conf", "number_sync_standbys=0",
+		Args: managed(cluster.ManagerAutoFailover, 45*time.Second, "--manager-conf", "replication-quorum=false", "--manager-conf", "number_sync_standbys=0",
 			"--workload", "set", "--read-from", "primary", "--nemesis", "lag-then-kill"),
 		Expect:       checker.Invalid,
-		Models:       map[string]checker.Verdict{checker.ModelGuide: checker.Invalid},
+		Models:       map[checker.Model]checker.Verdict{checker.ModelGuide: checker.Invalid},
 		Must:         lost(false),
-		Manager:      "pg_auto_failover",
+		Manager:      cluster.ManagerAutoFailover,
 		MinTimeLimit: 45 * time.Second,
 	},
 }

@@ -47,13 +47,13 @@ type Scenario struct {
 	Expect checker.Verdict
 	// Models are the verdicts every run must have under these models;
 	// models not named are not asserted.
-	Models map[string]checker.Verdict
+	Models map[checker.Model]checker.Verdict
 	// Must are the anomalies every run must show; MustNot the kinds no run
 	// may show. OnlyBy, when set, names the only kinds that may rule each
 	// model out.
 	Must    []Expect
 	MustNot []checker.Kind
-	OnlyBy  map[string][]checker.Kind
+	OnlyBy  map[checker.Model][]checker.Kind
 	// Tolerate names known PostgreSQL bugs the scenario is not about: a
 	// run that a valid scenario expects valid, and that is invalid only
 	// because of these kinds (under the overall model and every model
@@ -103,7 +103,7 @@ func (s Scenario) Check(r *checker.Result) (bool, string) {
 	var why, tolerated []string
 	if r.Verdict != s.Expect {
 		if s.tolerated(r.ModelResult(r.Model), s.Expect) {
-			tolerated = append(tolerated, r.Model)
+			tolerated = append(tolerated, string(r.Model))
 		} else {
 			why = append(why, fmt.Sprintf("verdict %s under %s, want %s", r.Verdict, r.Model, s.Expect))
 		}
@@ -116,10 +116,10 @@ func (s Scenario) Check(r *checker.Result) (bool, string) {
 		mr := r.ModelResult(m)
 		switch {
 		case mr == nil:
-			why = append(why, "no judgement under "+m)
+			why = append(why, "no judgement under "+string(m))
 		case mr.Verdict != want && s.tolerated(mr, want):
-			if !slices.Contains(tolerated, m) {
-				tolerated = append(tolerated, m)
+			if !slices.Contains(tolerated, string(m)) {
+				tolerated = append(tolerated, string(m))
 			}
 		case mr.Verdict != want:
 			why = append(why, fmt.Sprintf("%s: %s, want %s (%s)", m, mr.Verdict, want, mr.Summary))
@@ -189,11 +189,11 @@ func args(extra ...string) []string { return append(append([]string(nil), quick.
 
 // Short names for the verdicts of the three models.
 var (
-	guideOnly = func(g, p checker.Verdict) map[string]checker.Verdict {
-		return map[string]checker.Verdict{checker.ModelGuide: g, checker.ModelPostgres: p}
+	guideOnly = func(g, p checker.Verdict) map[checker.Model]checker.Verdict {
+		return map[checker.Model]checker.Verdict{checker.ModelGuide: g, checker.ModelPostgres: p}
 	}
-	allThree = func(g, p, l checker.Verdict) map[string]checker.Verdict {
-		return map[string]checker.Verdict{checker.ModelGuide: g, checker.ModelPostgres: p, checker.ModelLinearizable: l}
+	allThree = func(g, p, l checker.Verdict) map[checker.Model]checker.Verdict {
+		return map[checker.Model]checker.Verdict{checker.ModelGuide: g, checker.ModelPostgres: p, checker.ModelLinearizable: l}
 	}
 	lossKinds = []checker.Kind{checker.KindLostWrite, checker.KindLostWarned, checker.KindVanished}
 )
@@ -205,12 +205,12 @@ var All = append([]Scenario{
 	{
 		Name:  "default-test",
 		Shows: "the default test on the guide's settings (ANY 2, on; reads on every node; kill-primary and partition): the guide's promise breaks only by stale reads on the standbys, which PostgreSQL documents; judged by --model postgres, the form a nightly job uses, it is valid",
-		Args:  []string{"--time-limit", "30s", "--model", checker.ModelPostgres},
+		Args:  []string{"--time-limit", "30s", "--model", string(checker.ModelPostgres)},
 		// The default test's own flags, judged as a nightly job does.
 		Expect: checker.Valid,
 		Models: guideOnly(checker.Invalid, checker.Valid),
 		Must:   []Expect{{Kind: checker.KindStaleRead, Documented: true}},
-		OnlyBy: map[string][]checker.Kind{checker.ModelGuide: {checker.KindStaleRead}},
+		OnlyBy: map[checker.Model][]checker.Kind{checker.ModelGuide: {checker.KindStaleRead}},
 	},
 	{
 		Name:  "async-failover",

@@ -28,7 +28,7 @@ func TestGet(t *testing.T) {
 	}
 }
 
-func result(model string, guide, postgres checker.Verdict, anomalies ...checker.Anomaly) *checker.Result {
+func result(model checker.Model, guide, postgres checker.Verdict, anomalies ...checker.Anomaly) *checker.Result {
 	r := &checker.Result{Model: model, Anomalies: anomalies, Models: []checker.ModelResult{
 		{Model: checker.ModelGuide, Verdict: guide}, {Model: checker.ModelPostgres, Verdict: postgres}}}
 	for _, a := range anomalies {

@@ -1,16 +1,16 @@
 package scenario_test
 
 import (
-	"bytes"
+	"context"
 	"os"
-	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/strongcheck/strongcheck/backends"
 	"github.com/strongcheck/strongcheck/checker"
-	"github.com/strongcheck/strongcheck/cli"
 	"github.com/strongcheck/strongcheck/cluster/local"
 	"github.com/strongcheck/strongcheck/scenario"
 )
@@ -81,15 +81,18 @@ func once(t *testing.T, store string, s scenario.Scenario) {
 		tries = 1
 	}
 	for try := 1; try <= tries; try++ {
-		var out, errb bytes.Buffer
+		var log strings.Builder
 		t0 := time.Now()
-		code := cli.Run([]string{"strongcheck", "zoo", "--runs", "1", "--scenario", s.Name,
-			"--store", store, "--time-limit", "15s", "--seed", strconv.Itoa(try)}, &out, &errb)
-		t.Logf("try %d: exit %d in %.0fs\n%s%s", try, code, time.Since(t0).Seconds(), errb.String(), out.String())
-		if code == 0 {
+		z := scenario.Zoo{Scenarios: []scenario.Scenario{s}, Runs: 1, Store: store, FirstSeed: int64(try),
+			TimeLimit: 15 * time.Second, Backend: backends.NewLocal(local.AutoSubnet, nil),
+			Log: func(line string) { log.WriteString(line + "\n") }}
+		tallies, err := z.Run(context.Background())
+		t.Logf("try %d in %.0fs\n%s", try, time.Since(t0).Seconds(), log.String())
+		require.NoError(t, err, "a scenario that cannot run is a harness error")
+		require.Len(t, tallies, 1)
+		if tallies[0].Met() {
 			return
 		}
-		require.Equal(t, checker.ExitInvalid, code, "not found is exit 1; anything else is a harness error")
 	}
 	t.Fatalf("%s: not as expected (%s) in %d run(s)", s.Name, s.Finds(), tries)
 }

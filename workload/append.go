@@ -30,15 +30,12 @@ const (
 	appendCreateSQL = "CREATE TABLE " + appendTable + " (k bigint PRIMARY KEY, vals bigint[] NOT NULL)"
 )
 
-// Isolation levels of --isolation.
+// Isolation levels of --isolation (results.Isolation's).
 const (
-	ReadCommitted  = "read-committed"
-	RepeatableRead = "repeatable-read"
-	Serializable   = "serializable"
+	ReadCommitted  = results.ReadCommitted
+	RepeatableRead = results.RepeatableRead
+	Serializable   = results.Serializable
 )
-
-// IsolationLevels lists the levels the list-append workload takes.
-func IsolationLevels() []string { return []string{ReadCommitted, RepeatableRead, Serializable} }
 
 // StandbyIsolation is the level the list-append workload's read-only
 // transactions run at where the server is a hot standby, for a run at
@@ -46,14 +43,14 @@ func IsolationLevels() []string { return []string{ReadCommitted, RepeatableRead,
 // mode in a hot standby", SQLSTATE 0A000), so such a transaction is begun
 // again at REPEATABLE READ, the strictest level a standby offers, in the
 // same operation. The other levels run as they are.
-func StandbyIsolation(level string) string {
+func StandbyIsolation(level results.Isolation) results.Isolation {
 	if level == Serializable {
 		return RepeatableRead
 	}
 	return level
 }
 
-func pgxIsolation(level string) pgx.TxIsoLevel {
+func pgxIsolation(level results.Isolation) pgx.TxIsoLevel {
 	switch level {
 	case ReadCommitted:
 		return pgx.ReadCommitted

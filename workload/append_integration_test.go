@@ -78,12 +78,12 @@ func runTxns(t *testing.T, s *pgtest.Server, w workload.Workload, workers int, d
 func TestIntegrationListAppend(t *testing.T) {
 	s := startServer(t)
 	admin := connect(t, s)
-	for level, model := range map[string]string{
+	for level, model := range map[results.Isolation]string{
 		workload.Serializable:   "serializable",
 		workload.RepeatableRead: "snapshot-isolation",
 		workload.ReadCommitted:  "read-committed",
 	} {
-		t.Run(level, func(t *testing.T) {
+		t.Run(string(level), func(t *testing.T) {
 			w := newWorkload(t, "append", workload.Options{Isolation: level, Keys: 3})
 			setup(t, w, admin)
 			ops := runTxns(t, s, w, 6, 2*time.Second)

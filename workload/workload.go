@@ -92,7 +92,7 @@ type Options struct {
 	// (default 4, at most 10); MaxWritesPerKey is the appends after which a
 	// key retires (default 32). Keys is the keys in use at a time and
 	// ReadFraction the share of read-only transactions (default 0.5).
-	Isolation       string
+	Isolation       results.Isolation
 	MaxTxnLen       int
 	MaxWritesPerKey int
 	// ReadAllKeys makes every read-only list-append transaction read every
@@ -102,9 +102,15 @@ type Options struct {
 	ReadAllKeys bool
 }
 
+// Defaults of Options that the command line shows.
+const (
+	DefaultKeys      = 10
+	DefaultIsolation = Serializable
+)
+
 func (o Options) withDefaults(readDefault float64) (Options, error) {
 	if o.Keys == 0 {
-		o.Keys = 10
+		o.Keys = DefaultKeys
 	}
 	if o.Accounts == 0 {
 		o.Accounts = 5
@@ -125,7 +131,7 @@ func (o Options) withDefaults(readDefault float64) (Options, error) {
 		o.ReadFraction, o.CASFraction = 0, 0
 	}
 	if o.Isolation == "" {
-		o.Isolation = Serializable
+		o.Isolation = DefaultIsolation
 	}
 	if o.MaxTxnLen == 0 {
 		o.MaxTxnLen = 4
@@ -142,8 +148,8 @@ func (o Options) withDefaults(readDefault float64) (Options, error) {
 		return o, fmt.Errorf("%w: initial balance %d < 0", ErrOptions, o.InitialBalance)
 	case o.MaxTransfer < 1:
 		return o, fmt.Errorf("%w: max transfer %d < 1", ErrOptions, o.MaxTransfer)
-	case !slices.Contains(IsolationLevels(), o.Isolation):
-		return o, fmt.Errorf("%w: isolation %q (want %s)", ErrOptions, o.Isolation, strings.Join(IsolationLevels(), ", "))
+	case !slices.Contains(results.IsolationLevels(), o.Isolation):
+		return o, fmt.Errorf("%w: isolation %q (want %s)", ErrOptions, o.Isolation, strings.Join(results.IsolationNames(), ", "))
 	case o.MaxTxnLen < 1 || o.MaxTxnLen > 10:
 		return o, fmt.Errorf("%w: transaction length %d: want 1 to 10", ErrOptions, o.MaxTxnLen)
 	case o.MaxWritesPerKey < 1:

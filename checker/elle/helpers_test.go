@@ -6,11 +6,12 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/strongcheck/strongcheck/internal/histgen"
 	"github.com/strongcheck/strongcheck/results"
 )
 
 // tx is a hand-made transaction.
-type tx = GenTxn
+type tx = histgen.Txn
 
 func ap(k, v int64) results.Mop { return results.Append(k, v) }
 
@@ -32,7 +33,7 @@ func final(node string, at int64, mops ...results.Mop) tx {
 	return tx{Process: int(results.HarnessProcess), Node: node, Inv: at, Comp: at + 1, Type: results.OK, Mops: mops, Final: true}
 }
 
-func hist(txs ...tx) []results.Op { return Layout(txs) }
+func hist(txs ...tx) []results.Op { return histgen.Layout(txs) }
 
 // kindsOf lists the kinds found with their counts.
 func kindsOf(r *Result) map[Kind]int {

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/strongcheck/strongcheck/internal/histgen"
 	"github.com/strongcheck/strongcheck/results"
 )
 
@@ -16,9 +17,9 @@ import (
 // every model satisfied, whatever the mix of info and failed transactions.
 func TestGeneratedHistoriesAreValid(t *testing.T) {
 	for seed := range int64(20) {
-		o := GenOptions{Final: true, Processes: 1 + int(seed%7), Keys: 1 + int(seed%4), MaxMops: 1 + int(seed%6),
+		o := histgen.TxnOptions{Final: true, Processes: 1 + int(seed%7), Keys: 1 + int(seed%4), MaxMops: 1 + int(seed%6),
 			InfoRate: 0.1, FailRate: 0.05, MaxWritesPerKey: 4 + int(seed%30)}
-		r := check(t, GenHistory(seed, 2000, o), Options{})
+		r := check(t, histgen.ListAppend(seed, 2000, o), Options{})
 		require.Empty(t, r.Anomalies, "seed %d: %s", seed, r.Summary)
 		require.Equal(t, Valid, r.Verdict)
 		require.Equal(t, ModelNames(), r.Satisfies)
@@ -69,7 +70,7 @@ func planted(seed int64, picks []int, twin bool) ([]results.Op, map[Kind]int) {
 	t0 := int64(0)
 	for e, pi := range picks {
 		base := int64(e+1) * 1_000_000
-		filler := GenTxns(seed*100+int64(e), 50+rng.IntN(150), GenOptions{KeyBase: base, ValueBase: base, TimeBase: t0,
+		filler := histgen.Txns(seed*100+int64(e), 50+rng.IntN(150), histgen.TxnOptions{KeyBase: base, ValueBase: base, TimeBase: t0,
 			ProcessBase: e*1000 + 100, Processes: 1 + rng.IntN(5)})
 		end := t0
 		for _, f := range filler {
@@ -92,7 +93,7 @@ func planted(seed int64, picks []int, twin bool) ([]results.Op, map[Kind]int) {
 		all = append(all, moved...)
 		t0 = end + 1000
 	}
-	return Layout(all), want
+	return histgen.Layout(all), want
 }
 
 // The checker finds exactly the anomalies planted among serializable

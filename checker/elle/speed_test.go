@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/strongcheck/strongcheck/internal/histgen"
 )
 
 // The speed target of issue 15: a million transactions of up to ten
@@ -88,7 +89,7 @@ func TestSpeed1M(t *testing.T) {
 		want  Validity
 	}{{"strict serializable", 0, Valid}, {"stale reads", 0.02, Valid}} {
 		base := heapInUse()
-		ops := GenHistory(1, speedTxns, GenOptions{MaxMops: 10, Final: true, Stale: c.stale})
+		ops := histgen.ListAppend(1, speedTxns, histgen.TxnOptions{MaxMops: 10, Final: true, Stale: c.stale})
 		hist := heapInUse() - min(heapInUse(), base)
 		var r *Result
 		wall, cpu, peak := measure(func() { r = Check(context.Background(), ops, speedOptions) })
@@ -110,7 +111,7 @@ func TestSpeed1M(t *testing.T) {
 
 // A budget too small for the history ends unknown, never valid.
 func TestBudgetEndsUnknown(t *testing.T) {
-	ops := GenHistory(3, 20_000, GenOptions{Final: true})
+	ops := histgen.ListAppend(3, 20_000, histgen.TxnOptions{Final: true})
 	for name, o := range map[string]Options{
 		"time":   {Timeout: time.Nanosecond},
 		"memory": {MemoryBudget: 1},
@@ -131,7 +132,7 @@ func TestBudgetEndsUnknown(t *testing.T) {
 
 // BenchmarkCheck1M is Check on the strict serializable million.
 func BenchmarkCheck1M(b *testing.B) {
-	ops := GenHistory(1, speedTxns, GenOptions{MaxMops: 10, Final: true})
+	ops := histgen.ListAppend(1, speedTxns, histgen.TxnOptions{MaxMops: 10, Final: true})
 	b.ResetTimer()
 	for b.Loop() {
 		if r := Check(context.Background(), ops, speedOptions); r.Verdict != Valid {

@@ -208,22 +208,11 @@ func waitAgents(agents []*agent, procs []int, timeout time.Duration) error {
 // a zombie postmaster still holds its PID, which the next postmaster (or
 // its manager) reads from postmaster.pid as a live server.
 func waitVanished(pids []int, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		var left []int
-		for _, p := range pids {
-			if _, err := os.Stat("/proc/" + strconv.Itoa(p)); err == nil {
-				left = append(left, p)
-			}
-		}
-		if len(left) == 0 {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("processes %v still present after %v", left, timeout)
-		}
-		time.Sleep(5 * time.Millisecond)
+	exists := func(pid int) bool {
+		_, err := os.Stat("/proc/" + strconv.Itoa(pid))
+		return err == nil
 	}
+	return waitNone(pids, exists, pidOf, 5*time.Millisecond, timeout, "still present")
 }
 
 // stopAgents asks the agents to shut down cleanly (SIGTERM, which tini

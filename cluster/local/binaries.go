@@ -3,6 +3,7 @@ package local
 import (
 	"errors"
 	"fmt"
+	"github.com/strongcheck/strongcheck/internal/usererr"
 	"os"
 	"os/exec"
 	"os/user"
@@ -24,8 +25,8 @@ var (
 	ErrNodeStart      = errors.New("node did not start")
 	ErrNotTraversable = errors.New("folder not reachable by the postgres user")
 	// ErrNoCluster: the folder given holds no cluster that is up (the
-	// user's --dir).
-	ErrNoCluster = errors.New("no cluster")
+	// user's --dir, usererr).
+	ErrNoCluster = usererr.Sentinel("no cluster")
 )
 
 // Binaries are the PostgreSQL programs the backend runs.

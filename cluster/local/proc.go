@@ -39,21 +39,30 @@ func alive(pid int) bool {
 // waitGone waits until none of pids is alive (zombies count as gone: they
 // hold no memory, ports or files).
 func waitGone(pids []int, timeout time.Duration) error {
+	return waitNone(pids, alive, pidOf, 5*time.Millisecond, timeout, "still alive")
+}
+
+// waitNone polls every poll until still holds for none of xs (PIDs, or
+// procs that also know their start time); after timeout it names the PIDs
+// left: "processes [..] <state> after <timeout>". It is the one loop that
+// waits for processes to go (waitGone, waitVanished, waitReaped), each
+// with its own idea of gone.
+func waitNone[T any](xs []T, still func(T) bool, pid func(T) int, poll, timeout time.Duration, state string) error {
 	deadline := time.Now().Add(timeout)
 	for {
 		var left []int
-		for _, p := range pids {
-			if alive(p) {
-				left = append(left, p)
+		for _, x := range xs {
+			if still(x) {
+				left = append(left, pid(x))
 			}
 		}
 		if len(left) == 0 {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("processes %v still alive after %v", left, timeout)
+			return fmt.Errorf("processes %v %s after %v", left, state, timeout)
 		}
-		time.Sleep(5 * time.Millisecond)
+		time.Sleep(poll)
 	}
 }
 
@@ -116,23 +125,12 @@ func procsOf(pids []int) []proc {
 // take seconds to reap it). Unlike waitGone, a zombie still counts: a
 // teardown is done when `ps` shows nothing of the cluster.
 func waitReaped(procs []proc, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		var left []int
-		for _, p := range procs {
-			if p.present() {
-				left = append(left, p.pid)
-			}
-		}
-		if len(left) == 0 {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("processes %v still in the process table after %v (zombies not reaped by their parent?)", left, timeout)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	return waitNone(procs, proc.present, func(p proc) int { return p.pid }, 10*time.Millisecond, timeout,
+		"still in the process table (zombies not reaped by their parent?)")
 }
+
+// pidOf is the PID itself, for waitNone over PIDs.
+func pidOf(pid int) int { return pid }
 
 // server is one node's postmaster, a child of this process.
 type server struct {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/strongcheck/strongcheck/checker"
 	"github.com/strongcheck/strongcheck/checker/elle"
+	"github.com/strongcheck/strongcheck/internal/histgen"
 	"github.com/strongcheck/strongcheck/results"
 	"github.com/strongcheck/strongcheck/results/jepsen"
 )
@@ -283,14 +284,14 @@ func TestRandomLogsAgreeWithPorcupine(t *testing.T) {
 // A strongcheck history written as Jepsen EDN and read back is judged the
 // same: list-append with Elle's method, registers with porcupine.
 func TestRoundTrip(t *testing.T) {
-	planted := elle.Layout([]elle.GenTxn{
+	planted := histgen.Layout([]histgen.Txn{
 		{Process: 0, Node: "n1", Inv: 0, Comp: 10, Type: results.OK, Mops: []results.Mop{results.Append(1, 1)}},
 		{Process: 1, Node: "n1", Inv: 0, Comp: 10, Type: results.OK, Mops: []results.Mop{results.Append(2, 1)}},
 		{Process: 2, Node: "n1", Inv: 0, Comp: 10, Type: results.OK, Mops: []results.Mop{results.ReadOf(1, []int64{1}), results.ReadOf(2, []int64{})}},
 		{Process: 3, Node: "n2", Inv: 0, Comp: 10, Type: results.OK, Mops: []results.Mop{results.ReadOf(1, []int64{}), results.ReadOf(2, []int64{1})}},
 	})
 	for name, ops := range map[string][]results.Op{
-		"append, generated": elle.GenHistory(4, 3000, elle.GenOptions{Final: true, Stale: 0.05}),
+		"append, generated": histgen.ListAppend(4, 3000, histgen.TxnOptions{Final: true, Stale: 0.05}),
 		"append, long fork": planted,
 	} {
 		var buf bytes.Buffer
@@ -307,7 +308,7 @@ func TestRoundTrip(t *testing.T) {
 		assert.Equal(t, before.Txns, after.Txns, name)
 		assert.Equal(t, before.FinalNode, after.FinalNode, "%s: final reads survive the trip", name)
 	}
-	reg := checker.GenRegisterHistory(3, 2000, checker.GenOptions{Final: true})
+	reg := histgen.Register(3, 2000, histgen.RegisterOptions{Final: true})
 	var buf bytes.Buffer
 	_, err := jepsen.WriteHistory(&buf, reg)
 	require.NoError(t, err)
@@ -367,4 +368,33 @@ func TestReadErrors(t *testing.T) {
 		_, err := jepsen.Read(strings.NewReader(in))
 		assert.ErrorIs(t, err, jepsen.ErrHistory, name)
 	}
+}
+
+// Jepsen's jepsen.util log lines come with tabs or with spaces between
+// their fields: both read as the same history, and both judge as the
+// fixture does.
+func TestLogFieldsSeparatedBySpaces(t *testing.T) {
+	for _, name := range []string{"valid-repeats.log", "invalid-nil-after-write.log", "failed-cas-witness.log"} {
+		b, err := os.ReadFile(filepath.Join("testdata", name))
+		require.NoError(t, err)
+		tabs := string(b)
+		spaces := strings.NewReplacer("\t", " ").Replace(tabs)
+		require.NotEqual(t, tabs, spaces, "%s has tabs to replace", name)
+		want, err := jepsen.Read(strings.NewReader(tabs))
+		require.NoError(t, err, name)
+		got, err := jepsen.Read(strings.NewReader(spaces))
+		require.NoError(t, err, "%s with spaces", name)
+		assert.Equal(t, want.Ops, got.Ops, name)
+		assert.Equal(t, ours(t, tabs), ours(t, spaces), name)
+	}
+	// Several spaces, and a value with spaces of its own.
+	h, err := jepsen.Read(strings.NewReader("INFO  jepsen.util - 2   :invoke  :cas   [2 4]\nINFO  jepsen.util - 2 :fail :cas [2 4]\n"))
+	require.NoError(t, err)
+	var cas []results.Type
+	for _, op := range h.Ops {
+		if op.F == results.FCAS {
+			cas = append(cas, op.Type)
+		}
+	}
+	assert.Equal(t, []results.Type{results.Invoke, results.Fail}, cas)
 }

@@ -167,7 +167,8 @@ func fromMap(m Value) (jop, error) {
 }
 
 // readLog reads jepsen.util log lines: process, type, f and value,
-// separated by tabs. Other lines are not ops and are passed over.
+// separated by tabs or, as some Jepsen versions write them, by spaces
+// (logFields). Other lines are not ops and are passed over.
 func readLog(r io.Reader) ([]jop, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 1<<16), 1<<26)
@@ -180,7 +181,7 @@ func readLog(r io.Reader) ([]jop, error) {
 		if i < 0 {
 			continue
 		}
-		parts := strings.SplitN(text[i+len("jepsen.util - "):], "\t", 4)
+		parts := logFields(text[i+len("jepsen.util - "):])
 		if len(parts) < 3 {
 			continue
 		}
@@ -210,6 +211,31 @@ func readLog(r io.Reader) ([]jop, error) {
 		return nil, fmt.Errorf("jepsen: read log: %w", err)
 	}
 	return ops, nil
+}
+
+// logFields splits the fields of a jepsen.util log line: process, type, f
+// and the value (the rest of the line, which may hold spaces of its own:
+// [2 4]). Tabs separate them where the line has one; else runs of spaces.
+func logFields(s string) []string {
+	if strings.Contains(s, "\t") {
+		return strings.SplitN(s, "\t", 4)
+	}
+	var parts []string
+	for len(parts) < 3 {
+		s = strings.TrimLeft(s, " ")
+		if s == "" {
+			return parts
+		}
+		end := strings.IndexByte(s, ' ')
+		if end < 0 {
+			return append(parts, s)
+		}
+		parts, s = append(parts, s[:end]), s[end:]
+	}
+	if s = strings.TrimSpace(s); s != "" {
+		parts = append(parts, s)
+	}
+	return parts
 }
 
 // short renders a value for an error message.

@@ -1,4 +1,4 @@
-package elle
+package histgen
 
 import (
 	"cmp"
@@ -9,11 +9,11 @@ import (
 	"github.com/strongcheck/strongcheck/results"
 )
 
-// GenTxn is one transaction of a made-up history: process, node, invoke
+// Txn is one transaction of a made-up history: process, node, invoke
 // and completion times (Comp < 0: it never completed), how it ended and its
 // micro-operations as the completion reports them (for info and fail the
 // reads are dropped from the history, as the workload records them).
-type GenTxn struct {
+type Txn struct {
 	Process   int
 	Node      string
 	Inv, Comp int64
@@ -27,7 +27,7 @@ type GenTxn struct {
 // Layout turns transactions into a history: an invoke (reads unknown) and
 // a completion per transaction, in time order, as the harness records
 // them.
-func Layout(txns []GenTxn) []results.Op {
+func Layout(txns []Txn) []results.Op {
 	type ev struct {
 		t  int64
 		op results.Op
@@ -68,8 +68,8 @@ func Layout(txns []GenTxn) []results.Op {
 	return ops
 }
 
-// GenOptions shape GenTxns. Zero fields take the defaults in brackets.
-type GenOptions struct {
+// TxnOptions shape Txns. Zero fields take the defaults in brackets.
+type TxnOptions struct {
 	Processes       int      // concurrent clients [10]
 	Keys            int      // keys in use at a time [5]
 	MaxWritesPerKey int      // appends after which a key retires for a new one [32]
@@ -91,7 +91,7 @@ type GenOptions struct {
 	ProcessBase                  int
 }
 
-func (o *GenOptions) defaults() {
+func (o *TxnOptions) defaults() {
 	if o.Processes <= 0 {
 		o.Processes = 10
 	}
@@ -118,7 +118,7 @@ func (o *GenOptions) defaults() {
 	}
 }
 
-// GenTxns returns n transactions of a strict serializable history, driven
+// Txns returns n transactions of a strict serializable history, driven
 // by seed, as Elle's list-append generator draws them: each transaction
 // appends unique elements to and reads keys of a small rotating set (a key
 // retires after MaxWritesPerKey appends, so lists stay short) and takes
@@ -127,7 +127,7 @@ func (o *GenOptions) defaults() {
 // client then goes on under a new process number. A failed one did not.
 // Reads share the state's memory (lists only grow), so a million
 // transactions fit in little more than their micro-operations.
-func GenTxns(seed int64, n int, o GenOptions) []GenTxn {
+func Txns(seed int64, n int, o TxnOptions) []Txn {
 	o.defaults()
 	g := &generator{o: o, rng: rand.New(rand.NewPCG(uint64(seed), 77)), state: map[int64][]int64{},
 		grew: map[int64][]int64{}, active: make([]int64, o.Keys), writes: make([]int, o.Keys)}
@@ -136,17 +136,17 @@ func GenTxns(seed int64, n int, o GenOptions) []GenTxn {
 	}
 	g.nextKey = o.KeyBase + int64(o.Keys)
 	g.nextVal = o.ValueBase + 1
-	out := make([]GenTxn, 0, n+len(o.Nodes))
+	out := make([]Txn, 0, n+len(o.Nodes))
 	for p := range o.Processes {
 		g.push(o.ProcessBase+p, o.TimeBase, &n)
 	}
 	for g.q.Len() > 0 {
 		e := heap.Pop(&g.q).(genEvent)
 		switch e.kind {
-		case evApply:
+		case txnApply:
 			g.apply(e.t, e.at)
-		case evComplete:
-			t := &e.t.GenTxn
+		case txnComplete:
+			t := &e.t.Txn
 			proc := t.Process
 			if t.Type == results.Info {
 				proc = o.ProcessBase + o.Processes + g.retired
@@ -173,18 +173,18 @@ func GenTxns(seed int64, n int, o GenOptions) []GenTxn {
 				mops[j] = results.ReadOf(k, l[:len(l):len(l)])
 			}
 			at := end + int64(i+1)*1_000_000
-			out = append(out, GenTxn{Process: int(results.HarnessProcess), Node: node, Inv: at, Comp: at + 500_000,
+			out = append(out, Txn{Process: int(results.HarnessProcess), Node: node, Inv: at, Comp: at + 500_000,
 				Type: results.OK, Mops: mops, Final: true})
 		}
 	}
 	return out
 }
 
-// GenHistory is Layout(GenTxns(seed, n, o)).
-func GenHistory(seed int64, n int, o GenOptions) []results.Op { return Layout(GenTxns(seed, n, o)) }
+// ListAppend is Layout(Txns(seed, n, o)).
+func ListAppend(seed int64, n int, o TxnOptions) []results.Op { return Layout(Txns(seed, n, o)) }
 
 type generator struct {
-	o       GenOptions
+	o       TxnOptions
 	rng     *rand.Rand
 	q       genQueue
 	state   map[int64][]int64
@@ -198,7 +198,7 @@ type generator struct {
 }
 
 type pendingTxn struct {
-	GenTxn
+	Txn
 	applied bool
 	stale   int64 // read a snapshot this much older than the instant it took effect
 }
@@ -241,12 +241,12 @@ func (g *generator) push(proc int, t int64, n *int) {
 	}
 	apply := t + int64(100_000+g.rng.IntN(1_000_000))
 	comp := apply + int64(100_000+g.rng.IntN(1_000_000))
-	p := &pendingTxn{GenTxn: GenTxn{Process: proc, Node: node, Inv: t, Comp: comp, Type: typ, Mops: mops}}
+	p := &pendingTxn{Txn: Txn{Process: proc, Node: node, Inv: t, Comp: comp, Type: typ, Mops: mops}}
 	if readOnly && g.rng.Float64() < o.Stale {
 		p.stale = 1 + g.rng.Int64N(o.StaleNS)
 	}
-	heap.Push(&g.q, genEvent{at: apply, kind: evApply, t: p})
-	heap.Push(&g.q, genEvent{at: comp, kind: evComplete, t: p})
+	heap.Push(&g.q, genEvent{at: apply, kind: txnApply, t: p})
+	heap.Push(&g.q, genEvent{at: comp, kind: txnComplete, t: p})
 }
 
 // apply runs p atomically on the state: appends extend their lists, reads
@@ -274,8 +274,8 @@ func (g *generator) apply(p *pendingTxn, at int64) {
 }
 
 const (
-	evApply = iota
-	evComplete
+	txnApply = iota
+	txnComplete
 )
 
 type genEvent struct {

@@ -334,7 +334,7 @@ func TestReportSize300k(t *testing.T) {
 // run's worth of operations, from memory (WriteAll) and from disk with the
 // history parsed (Write, as `strongcheck report DIR` does):
 //
-//	go test -run '^$' -bench WriteAll300k -benchtime 3x ./results/report/
+//	go test -run '^$' -bench WriteAll300k -benchtime 3x ./report/
 func BenchmarkWriteAll300k(b *testing.B) {
 	hist := history300k()
 	run, info := storedBigRun(b, hist)

@@ -5,6 +5,7 @@ import (
 	"embed"
 	"fmt"
 	"html/template"
+	"maps"
 	"os"
 	"path/filepath"
 	"sort"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/strongcheck/strongcheck/checker"
+	"github.com/strongcheck/strongcheck/cli/exitcode"
 	"github.com/strongcheck/strongcheck/results"
 )
 
@@ -101,7 +103,7 @@ func HTML(in *Input) ([]byte, error) {
 	v.Exit = exitCode(in)
 	if in.Info != nil {
 		v.Settings = sortedKV(in.Info.Settings)
-		v.Extra = sortedKV(in.Info.Extra)
+		v.Extra = extraKV(in.Info)
 		v.Command = shellJoin(in.Info.Command)
 		v.Nodes = strings.Join(in.Info.Nodes, ", ")
 		if !in.Info.EndTime.IsZero() {
@@ -255,9 +257,9 @@ func verdictClass(v checker.Verdict) string {
 // a harness error.
 func exitCode(in *Input) int {
 	if in.Result == nil {
-		return checker.ExitHarness
+		return exitcode.Harness
 	}
-	return in.Result.Verdict.ExitCode()
+	return exitcode.Of(in.Result.Verdict)
 }
 
 func verdictLine(in *Input) string {
@@ -269,7 +271,7 @@ func verdictLine(in *Input) string {
 		return "No anomaly was found."
 	case checker.Invalid:
 		if m := in.Result.ModelResult(in.Result.Model); m != nil {
-			return "Under the " + m.Model + " model: " + m.Summary + "."
+			return "Under the " + string(m.Model) + " model: " + m.Summary + "."
 		}
 		var bad []string
 		for _, c := range in.Result.Checks {
@@ -280,13 +282,27 @@ func verdictLine(in *Input) string {
 		return "An anomaly was found by: " + strings.Join(bad, ", ") + "."
 	case checker.Unknown:
 		if m := in.Result.ModelResult(in.Result.Model); m != nil && m.Unknown != "" {
-			return "Under the " + m.Model + " model the run could not be decided (" + m.Unknown + "); unknown is never a pass."
+			return "Under the " + string(m.Model) + " model the run could not be decided (" + m.Unknown + "); unknown is never a pass."
 		}
 		return "A check could not decide; unknown is never a pass."
 	case "":
 		return "There is no readable result for this run: nothing was judged."
 	}
 	return "Verdict " + string(in.Verdict()) + " is not one this strongcheck knows."
+}
+
+// extraKV is the run's other settings as the report lists them: Extra,
+// and the isolation level where runs stored before it had a field of its
+// own showed it.
+func extraKV(info *results.TestInfo) []kv {
+	m := maps.Clone(info.Extra)
+	if info.Isolation != "" {
+		if m == nil {
+			m = map[string]string{}
+		}
+		m["isolation"] = string(info.Isolation)
+	}
+	return sortedKV(m)
 }
 
 func sortedKV(m map[string]string) []kv {

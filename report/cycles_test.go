@@ -12,6 +12,7 @@ import (
 
 	"github.com/strongcheck/strongcheck/checker"
 	"github.com/strongcheck/strongcheck/checker/elle"
+	"github.com/strongcheck/strongcheck/internal/histgen"
 	"github.com/strongcheck/strongcheck/results"
 )
 
@@ -19,10 +20,10 @@ import (
 // nodes, whose node names need escaping.
 func longFork() *elle.Result {
 	rd := func(k int64, v ...int64) results.Mop { return results.ReadOf(k, append([]int64{}, v...)) }
-	txn := func(p int, node string, mops ...results.Mop) elle.GenTxn {
-		return elle.GenTxn{Process: p, Node: node, Inv: 0, Comp: 10, Type: results.OK, Mops: mops}
+	txn := func(p int, node string, mops ...results.Mop) histgen.Txn {
+		return histgen.Txn{Process: p, Node: node, Inv: 0, Comp: 10, Type: results.OK, Mops: mops}
 	}
-	ops := elle.Layout([]elle.GenTxn{
+	ops := histgen.Layout([]histgen.Txn{
 		txn(0, "n1", results.Append(1, 1)), txn(1, "n1", results.Append(2, 1)),
 		txn(2, "n1", rd(1, 1), rd(2)), txn(3, "<n2&>", rd(1), rd(2, 1)),
 	})

@@ -1,4 +1,4 @@
-package checker
+package histgen
 
 import (
 	"container/heap"
@@ -8,9 +8,9 @@ import (
 	"github.com/strongcheck/strongcheck/results"
 )
 
-// GenOptions shapes a generated register history. Zero fields take the
+// RegisterOptions shapes a generated register history (Register). Zero fields take the
 // defaults in brackets.
-type GenOptions struct {
+type RegisterOptions struct {
 	Keys      int      // registers k0..k<Keys-1> [100]
 	Processes int      // concurrent client workers [10]
 	InfoRate  float64  // share of operations that end info [0.1]
@@ -19,7 +19,7 @@ type GenOptions struct {
 	Final bool
 }
 
-// GenRegisterHistory returns a register history of n client operations
+// Register returns a register history of n client operations
 // (2n invoke and completion entries, plus final reads if asked), driven by
 // seed, that is linearizable by construction: every operation takes effect
 // at a random instant between its invoke and its completion, on one
@@ -28,7 +28,7 @@ type GenOptions struct {
 // random (half each); the worker then continues under a new process number.
 // A cas whose expected value did not match ends fail. It is meant for tests
 // and benchmarks of the checkers.
-func GenRegisterHistory(seed int64, n int, o GenOptions) []results.Op {
+func Register(seed int64, n int, o RegisterOptions) []results.Op {
 	if o.Keys <= 0 {
 		o.Keys = 100
 	}
@@ -67,10 +67,10 @@ func GenRegisterHistory(seed int64, n int, o GenOptions) []results.Op {
 	return g.out
 }
 
-// regGen is GenRegisterHistory's state: the registers, the queue of
+// regGen is Register's state: the registers, the queue of
 // events in time order and the history so far.
 type regGen struct {
-	o         GenOptions
+	o         RegisterOptions
 	n         int // operations to start
 	rng       *rand.Rand
 	keys      []string

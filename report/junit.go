@@ -204,7 +204,7 @@ func junitEvidence(c checker.Check) string {
 func junitModels(res *checker.Result, class string) []junitCase {
 	var out []junitCase
 	for _, m := range res.Models {
-		tc := junitCase{Name: "model:" + m.Model, Classname: class, Time: "0"}
+		tc := junitCase{Name: "model:" + string(m.Model), Classname: class, Time: "0"}
 		switch {
 		case m.Model != res.Model:
 			tc.SystemOut = m.Summary + " (not this run's model: informational)"

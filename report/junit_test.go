@@ -273,7 +273,7 @@ func TestValidateJUnitRejects(t *testing.T) {
 
 // modelResult is a run judged by models: stale reads on a standby, which
 // PostgreSQL documents, rule out the guide and linearizability.
-func modelResult(model string) *checker.Result {
+func modelResult(model checker.Model) *checker.Result {
 	stale := checker.Anomaly{Kind: checker.KindStaleRead, Documented: true, Count: 3, Why: "with synchronous_commit=on ...",
 		Explanation: "3 reads returned a value older than a write acknowledged before the read began.",
 		Examples:    []checker.Example{{Text: "read of k1 on n2 (standby) returned 4", Ops: []checker.OpRef{{Invoke: 7, Type: "ok", F: "read", Key: "k1", Node: "n2", Role: "standby"}}}}}

@@ -296,11 +296,17 @@ func verdictLine(in *Input) string {
 // own showed it.
 func extraKV(info *results.TestInfo) []kv {
 	m := maps.Clone(info.Extra)
+	if m == nil {
+		m = map[string]string{}
+	}
 	if info.Isolation != "" {
-		if m == nil {
-			m = map[string]string{}
-		}
 		m["isolation"] = string(info.Isolation)
+	}
+	if info.OverrunNS > 0 {
+		m["overrun"] = fmtDur(info.OverrunNS) + " allowed past the time limit for the planned faults"
+	}
+	if info.ExtendedNS > 0 {
+		m["ran past its time limit"] = fmtDur(info.ExtendedNS) + ", to finish the faults planned inside it"
 	}
 	return sortedKV(m)
 }

@@ -74,6 +74,9 @@ func summaryFacts(in *Input) []string {
 		if i.TimeLimitNS > 0 {
 			facts = append(facts, fmtDur(i.TimeLimitNS))
 		}
+		if i.ExtendedNS > 0 {
+			facts = append(facts, fmtDur(i.ExtendedNS)+" past it to finish the planned faults")
+		}
 		if c := i.Settings["synchronous_commit"]; c != "" {
 			facts = append(facts, "synchronous_commit="+mdEscape(c))
 		}

@@ -3,6 +3,7 @@ package config
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -22,6 +23,7 @@ func TestNoFlagsIsTheDefaultTest(t *testing.T) {
 	assert.Equal(t, d.ReadFrom, got.ReadFrom)
 	assert.Equal(t, d.OpTimeout, got.OpTimeout)
 	assert.Equal(t, d.Interval, got.Interval)
+	assert.Equal(t, d.Overrun, got.Overrun)
 	assert.Equal(t, d.Failover, got.Failover)
 	assert.Equal(t, d.Model, got.Model)
 	assert.Equal(t, d.CheckTimeout, got.CheckTimeout)
@@ -42,4 +44,19 @@ func TestZeroFlagsAreRefused(t *testing.T) {
 		assert.True(t, usererr.Is(err), "%s: %v", args, err)
 		assert.Contains(t, err.Error(), strings.Fields(args)[len(strings.Fields(args))-2], args)
 	}
+}
+
+// --overrun: the default allowance, none (0, which inside harness.Test
+// would mean the default), or a mistake.
+func TestOverrunFlag(t *testing.T) {
+	_, got, err := Parse([]string{"--overrun", "90s"})
+	require.NoError(t, err)
+	assert.Equal(t, 90*time.Second, got.Overrun)
+	_, got, err = Parse([]string{"--overrun", "0"})
+	require.NoError(t, err)
+	assert.Negative(t, got.Overrun, "0 on the command line is none, not the default")
+	_, _, err = Parse([]string{"--overrun=-1s"})
+	require.Error(t, err)
+	assert.True(t, usererr.Is(err))
+	assert.Contains(t, err.Error(), "--overrun -1s")
 }

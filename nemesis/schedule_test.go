@@ -12,21 +12,6 @@ import (
 	"github.com/strongcheck/strongcheck/results"
 )
 
-// The tests that need particular faults ask for them by fault list and
-// seed (scripts/k8s-local/e2e.sh: seed 6, kill-primary,partition every
-// 8 s for 25 s): the plan they rely on is pinned here, so that a change to
-// Plan cannot quietly take a fault away from them. The harness's overrun
-// then makes every planned step happen.
-func TestPlanPinnedForE2E(t *testing.T) {
-	faults, err := Parse("kill-primary,partition", nodes)
-	require.NoError(t, err)
-	var kinds []string
-	for _, st := range Plan(6, faults, 8*time.Second, 25*time.Second) {
-		kinds = append(kinds, st.Fault.Kind)
-	}
-	assert.Equal(t, []string{Partition, KillPrimary, Partition}, kinds)
-}
-
 // downCluster is a cluster whose every node is down: the nemesis records
 // steps against it without a query.
 type downCluster struct{ cluster.Cluster }

@@ -9,12 +9,11 @@
 # invalid), and tears everything
 # down — also when interrupted — then checks that nothing is left.
 # Environment: STRONGCHECK_K8S_TIME_LIMIT (default 25s) is the length of
-# the register and list-append runs. Their faults do not depend on luck:
-# seed 6 with kill-primary,partition every 8 s plans a partition at 2 s, a
-# kill of the primary at 10 s and a partition at 18 s (pinned by
-# nemesis.TestPlanPinnedForE2E), and the run goes past its time limit
-# (--overrun) until every planned fault has happened, however long the
-# health checks before them take on this machine. STRONGCHECK_K8S_STORE
+# the register and list-append runs. Their faults do not depend on a
+# seed: each asks for them with --sequence (a partition, a kill of the
+# primary n1, a promotion, n1's rejoin, another partition), and the run
+# goes past its time limit (--overrun) until the sequence has finished,
+# however long its steps take on this machine. STRONGCHECK_K8S_STORE
 # (default $K8S_ROOT.store, kept) is their store.
 source "$(dirname "$0")/lib.sh"
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -76,20 +75,20 @@ check_run() {
 	h=$run/history.jsonl
 	[ -s "$h" ] || die "the stored run $run has no history"
 	grep -q '"backend": *"k8s"' "$run/test.json" || die "the stored run $run was not made on the k8s backend"
-	for f in kill-primary failover rejoin partition heal; do
+	for f in kill promote rejoin partition heal; do
 		grep -q "\"process\":\"nemesis\",\"type\":\"ok\",\"f\":\"$f\"" "$h" ||
 			die "the stored run's history has no completed $f ($h)"
 	done
-	grep -q '"f":"failover".*"detail":"promoted ' "$h" || die "the stored run's failover promoted no node ($h)"
+	grep -q '"type":"ok","f":"promote".*"primary":"n[23]"' "$h" || die "the stored run's promote step promoted no standby ($h)"
 	for f in report.html summary.md results.json junit.xml; do
 		[ -s "$run/$f" ] || die "the stored run has no $f"
 	done
-	for f in kill-primary partition promoted; do
+	for f in kill partition promote; do
 		grep -q "$f" "$run/report.html" || die "report.html does not show $f"
 	done
 	log "stored run $run: $(extension "$run")"
 	log "stored run $run: completed nemesis steps: $(grep -o '"process":"nemesis","type":"ok","f":"[a-z-]*"' "$h" | cut -d'"' -f12 | sort | uniq -c | tr -s ' \n' ' ')"
-	log "failovers: $(grep -o '"f":"failover".*"detail":"promoted [A-Za-z0-9_-]*' "$h" | sed -e 's/.*"detail":"//' | paste -sd ';' -)"
+	log "promoted: $(grep '"type":"ok","f":"promote"' "$h" | grep -o '"primary":"[a-z0-9_]*"' | paste -sd ';' -)"
 }
 
 # extension says how far a stored run went past its time limit to finish
@@ -122,13 +121,13 @@ k8s_test() {
 append_run() {
 	local uid=$1 code=0 t=$SECONDS run h
 	k8s_test "$uid" strongcheck-e2e-append --workload append --isolation repeatable-read --read-from primary \
-		--nemesis kill-primary,partition --nemesis-interval 8s --time-limit "$TIME_LIMIT" || code=$?
+		--sequence 'kill n1; promote; wait 3s; rejoin n1; wait 2s; partition n3; wait 3s; heal' --nemesis-interval 8s --time-limit "$TIME_LIMIT" || code=$?
 	log "strongcheck test --backend k8s --workload append took $((SECONDS - t)) s, exit $code"
 	[ "$code" = 0 ] || die "list-append at repeatable read on the primary: exit $code, want valid: see $STORE/latest/report.html"
 	run=$(readlink -f "$STORE/latest")
 	h=$run/history.jsonl
 	grep -q '"type":"ok","f":"txn"' "$h" || die "the list-append run has no acknowledged transaction ($h)"
-	grep -q '"process":"nemesis","type":"ok","f":"kill-primary"' "$h" || die "the list-append run has no completed kill-primary ($h)"
+	grep -q '"process":"nemesis","type":"ok","f":"kill"' "$h" || die "the list-append run has no completed kill ($h)"
 	grep -q '"list-append"' "$run/results.json" || die "the list-append run has no list-append check ($run/results.json)"
 	log "list-append run $run: $(grep -c '"type":"ok","f":"txn"' "$h") acknowledged transactions, valid; $(extension "$run")"
 }
@@ -186,10 +185,10 @@ main() {
 	local t2=$SECONDS code=0
 	rm -rf "$STORE"
 	mkdir -p "$STORE"
-	# Seed 6 plans a partition first and a kill of the primary 8 s later
-	# (nemesis.Plan), so that the short run has both kinds of fault.
+	# The sequence asks for both kinds of fault, and for the failover
+	# (the standby known to hold every acknowledged commit) and the rejoin.
 	k8s_test "$uid" strongcheck-e2e-run --workload register --read-from primary \
-		--nemesis kill-primary,partition --nemesis-interval 8s --time-limit "$TIME_LIMIT" || code=$?
+		--sequence 'partition n3; wait 3s; heal; wait 2s; kill n1; promote; wait 3s; rejoin n1; wait 2s; partition n2; wait 3s; heal' --nemesis-interval 8s --time-limit "$TIME_LIMIT" || code=$?
 	log "strongcheck test --backend k8s took $((SECONDS - t2)) s, exit $code"
 	case $code in
 	0) log "verdict: valid" ;;
